@@ -1,0 +1,3 @@
+"""clipstyler-fast: text-driven fast style transfer with CLIPstyler losses and PyTorch Lightning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""Side work during training: preview grids and the report of unreadable content files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
+from torchvision.utils import make_grid, save_image
+
+MAX_PREVIEW_IMAGES = 8
+
+
+class PreviewImages(L.Callback):
+    """Every ``every_n_steps`` (and at the end) log a grid: held-out contents above their stylizations.
+
+    The grid goes to TensorBoard when the run logs there, otherwise to PNG files in
+    ``<run folder>/previews/``.
+    """
+
+    def __init__(self, every_n_steps: int = 50) -> None:
+        self.every_n_steps = every_n_steps
+        self._images: torch.Tensor | None = None
+        self._last_step = -1
+
+    def _held_out(self, trainer: L.Trainer) -> torch.Tensor | None:
+        if self._images is None:
+            datamodule = trainer.datamodule
+            if datamodule is None or not hasattr(datamodule, "val_dataloader"):
+                return None
+            dataset = datamodule.val_dataloader().dataset
+            count = min(len(dataset), MAX_PREVIEW_IMAGES)
+            if count == 0:
+                return None
+            self._images = torch.stack([dataset[i]["image"] for i in range(count)])
+        return self._images
+
+    @rank_zero_only
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step = trainer.global_step
+        if step == self._last_step:
+            return
+        images = self._held_out(trainer)
+        if images is None:
+            return
+        self._last_step = step
+        with torch.no_grad():
+            stylized = pl_module(images.to(pl_module.device)).float().clamp(0, 1).cpu()
+        grid = make_grid(torch.cat([images, stylized]), nrow=len(images), padding=2)
+        tensorboard = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if tensorboard is not None:
+            tensorboard.experiment.add_image("preview", grid, global_step=step)
+            return
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / "previews"
+        folder.mkdir(parents=True, exist_ok=True)
+        save_image(grid, folder / f"step_{step:06d}.png")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0:
+            self._log(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._log(trainer, pl_module)
+
+
+class UnreadableImageReport(L.Callback):
+    """Warn once per content file that could not be decoded, and give the count when training ends."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, None] = {}
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        for reason in batch.get("skipped", []) if isinstance(batch, dict) else []:
+            if reason not in self.seen:
+                self.seen[reason] = None
+                rank_zero_warn(f"skipping {reason}")
+
+    def _report(self, trainer: L.Trainer) -> None:
+        early = getattr(trainer.datamodule, "unreadable", {}) or {}
+        total = len(early) + len(self.seen)
+        if total:
+            rank_zero_info(f"skipped {total} unreadable content file(s); they were not used for training")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._report(trainer)

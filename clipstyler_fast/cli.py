@@ -1,0 +1,154 @@
+"""The ``clipstyler-fast`` command: LightningCLI for fit/validate/pretrain, plus the tools."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from .checkpoints import CheckpointError, SafeCheckpointIO, load_checkpoint_file, check_format
+from .data import ContentDataModule, DataError
+from .images import ImageReadError
+from .model import StyleTransfer
+from .pretrain import DecoderPretraining
+from .training_checkpoint import StyleCheckpoint
+from .weights import WeightsUnavailableError
+
+USER_ERRORS = (DataError, WeightsUnavailableError, CheckpointError, ImageReadError)
+
+USAGE = """usage: clipstyler-fast COMMAND [options]
+
+Text-driven fast style transfer: train a style network for a text prompt once, then stylize
+any number of images with it in milliseconds.
+
+commands:
+  fit        train a style network for a prompt      clipstyler-fast fit --config configs/default.yaml
+  validate   losses of a checkpoint on held-out images
+  predict    stylize images or folders with a checkpoint
+  pretrain   pre-train the decoder once (reconstruction) clipstyler-fast pretrain --config configs/pretrain.yaml
+
+Run `clipstyler-fast COMMAND --help` for the options of a command.
+"""
+
+
+class _TrainingCLI(LightningCLI):
+    """Shared behaviour: safe atomic checkpoint I/O, and checkpoint errors reported in one line."""
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        if not self._get(self.config_init, "trainer", default={}).get("plugins"):
+            kwargs.setdefault("plugins", [SafeCheckpointIO()])
+        return super().instantiate_trainer(**kwargs)
+
+    def _parse_ckpt_path(self) -> None:
+        # Validate a given checkpoint file ourselves first: Lightning would otherwise fail on a
+        # damaged or foreign file with a long trace.
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            path = self.config[subcommand].get("ckpt_path")
+            if path and path not in ("last", "best", "hpc", "registry"):
+                check_format(load_checkpoint_file(path), path)
+        super()._parse_ckpt_path()
+
+
+class StyleCLI(_TrainingCLI):
+    """``fit`` and ``validate`` of a per-prompt style network."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            StyleTransfer,
+            ContentDataModule,
+            trainer_defaults={
+                "max_steps": 200,
+                # Held-out losses every 50 steps, counted across the (short) epochs.
+                "val_check_interval": 50,
+                "check_val_every_n_epoch": None,
+                "log_every_n_steps": 10,
+            },
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "clipstyler-fast"},
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+        )
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {
+            "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},
+            "validate": {"model", "dataloaders", "datamodule"},
+        }
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
+        parser.link_arguments("model.prompt", "checkpoint.prompt")
+
+
+class PretrainCLI(_TrainingCLI):
+    """``pretrain``: fit of the decoder reconstruction model."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        super().__init__(
+            DecoderPretraining,
+            ContentDataModule,
+            trainer_defaults={
+                "max_steps": 20000,
+                "val_check_interval": 1000,
+                "check_val_every_n_epoch": None,
+                "log_every_n_steps": 50,
+            },
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "clipstyler-fast pretrain"},
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+        )
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
+
+
+def quiet_known_warnings() -> None:
+    """Hide third-party warnings that say nothing actionable to a user of this command."""
+    # The arguments are always handed to LightningCLI explicitly (a sub-command may rewrite them).
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    warnings.filterwarnings("ignore", message=".*pkg_resources is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated.*")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    # Frozen CLIP and VGG stay in eval mode on purpose.
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``clipstyler-fast`` console command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_known_warnings()
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    try:
+        if command in ("fit", "validate"):
+            StyleCLI(args=argv)
+        elif command == "pretrain":
+            PretrainCLI(args=["fit", *rest])
+        elif command == "predict":
+            from .predict_cli import run_predict
+
+            return run_predict(rest)
+        else:
+            print(f"clipstyler-fast: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+            return 2
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The frozen CLIP model (clip-anytorch): loading by name or local file, image and text encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .weights import WeightsUnavailableError, download_failed, existing_file
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+DEFAULT_CLIP = "ViT-B/32"
+
+
+class ClipEncoder(nn.Module):
+    """A frozen CLIP model taking RGB images in [0, 1] of any size and raw token ids.
+
+    Images are resized (bicubic) to the model's input resolution and normalised with CLIP's
+    mean and std, as the reference recipe does.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.input_resolution: int = int(model.visual.input_resolution)
+        self.context_length: int = int(model.context_length)
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize to the input resolution (only when needed) and normalise."""
+        size = self.input_resolution
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
+        return (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Image embeddings (not normalised) of RGB images in [0, 1]."""
+        return self.model.encode_image(self.preprocess(images))
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """Text embeddings (not normalised) of a list of strings."""
+        import clip
+
+        tokens = clip.tokenize(texts, context_length=self.context_length, truncate=True)
+        return self.model.encode_text(tokens.to(self.mean.device))
+
+
+def load_clip(source: str | Path = DEFAULT_CLIP, download_root: str | Path | None = None) -> ClipEncoder:
+    """Load a frozen CLIP model from a clip-anytorch model name (downloads once) or a local file.
+
+    A local file may be one of OpenAI's TorchScript archives (what the download stores) or a
+    plain state dict of ``clip.model.CLIP``.
+    """
+    import clip
+
+    name = str(source)
+    if name in clip.available_models():
+        url = clip.clip._MODELS[name]
+        root = Path(download_root).expanduser() if download_root else Path("~/.cache/clip").expanduser()
+        try:
+            model_path = clip.clip._download(url, str(root))
+        except Exception as error:
+            raise download_failed(
+                f"CLIP {name}", Path(url).name, url, "--model.clip_model PATH", error
+            ) from error
+    else:
+        if not Path(name).expanduser().is_file() and "/" not in name and not Path(name).suffix:
+            raise WeightsUnavailableError(
+                f"{name}: unknown CLIP model; use one of {', '.join(clip.available_models())} "
+                "or the path of a local CLIP file"
+            )
+        model_path = str(existing_file(name, "--model.clip_model"))
+    try:
+        model, _ = clip.load(model_path, device="cpu", jit=False)
+    except Exception as error:
+        raise WeightsUnavailableError(f"{model_path}: cannot load CLIP weights ({error})") from error
+    model = model.float().eval()
+    model.requires_grad_(False)
+    return ClipEncoder(model)

@@ -1,0 +1,215 @@
+"""The LightningModule that trains one style network for one text prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from . import losses
+from .checkpoints import FORMAT_KEY, FORMAT_VERSION, CheckpointError, check_format, check_state_dict
+from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
+from .data import seeded_generator
+from .decoder import build_decoder, load_decoder_weights
+from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .views import perspective_views
+
+# Where `clipstyler-fast pretrain` puts the reconstruction decoder that per-prompt runs start from.
+PRETRAINED_DECODER = "checkpoints/decoder.pt"
+ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
+# Frozen networks are reloaded from their sources, never stored in checkpoints.
+FROZEN_PREFIXES = ("encoder.", "clip.")
+# Validation draws the same views every time so that its losses are comparable across steps.
+VALIDATION_VIEW_SEED = 12345
+
+
+class InverseDecay:
+    """The reference learning-rate schedule as a LambdaLR factor: ``1 / (1 + decay * step)``."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, step: int) -> float:
+        return 1.0 / (1.0 + self.decay * step)
+
+
+class StyleTransfer(L.LightningModule):
+    """Trains ``decoder(encoder(x))`` so that outputs move along the CLIP direction of ``prompt``.
+
+    Args:
+        prompt: the style, in words ("a sketch with black pencil").
+        source_text: the text the content is taken to be; the style direction starts from it.
+        clip_model: CLIP model name (downloaded once) or path of a local CLIP file.
+        clip_download_root: folder for downloaded CLIP files (default ``~/.cache/clip``).
+        vgg_weights: ``imagenet`` (torchvision download) or path of a VGG-19 state-dict file.
+        decoder_init: decoder to start from: ``auto`` (``checkpoints/decoder.pt`` when it exists,
+            else random weights with a warning), a path (decoder state dict or checkpoint), or
+            ``random``.
+        lambda_content: weight of the relu4_1 content loss.
+        lambda_patch: weight of the patch-wise CLIP directional loss.
+        lambda_dir: weight of the global CLIP directional loss.
+        lambda_tv: weight of the total-variation loss.
+        num_views: random perspective views per output image for the patch loss.
+        distortion: perspective distortion scale of the views (0 to 1).
+        threshold: patch-loss terms below this are set to zero.
+        per_sample_views: draw a different warp for every image and view (otherwise one warp per
+            view shared by the batch, as the reference does).
+        lr: Adam learning rate.
+        lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
+        preview_every_n_steps: log a grid of held-out images and their stylizations this often
+            (0 turns previews off).
+    """
+
+    def __init__(
+        self,
+        prompt: str,
+        source_text: str = "a Photo",
+        clip_model: str = DEFAULT_CLIP,
+        clip_download_root: str | None = None,
+        vgg_weights: str = DEFAULT_VGG,
+        decoder_init: str = "auto",
+        lambda_content: float = 1.0,
+        lambda_patch: float = 10.0,
+        lambda_dir: float = 1.0,
+        lambda_tv: float = 1e-4,
+        num_views: int = 16,
+        distortion: float = 0.5,
+        threshold: float = 0.7,
+        per_sample_views: bool = True,
+        lr: float = 1e-4,
+        lr_decay: float = 5e-5,
+        preview_every_n_steps: int = 50,
+    ) -> None:
+        super().__init__()
+        if not prompt or not prompt.strip():
+            raise ValueError("the prompt is empty; pass the style in words with --model.prompt \"...\"")
+        self.save_hyperparameters()
+        self.decoder = build_decoder()
+        self.encoder: VGGEncoder | None = None
+        self.clip: ClipEncoder | None = None
+        self.register_buffer("text_direction", torch.empty(0))
+
+    # ----------------------------------------------------------------- frozen networks
+    def setup(self, stage: str) -> None:
+        if self.encoder is None:
+            self.encoder = load_vgg_encoder(self.hparams.vgg_weights)
+        if stage in ("fit", "validate") and self.clip is None:
+            self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
+            direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
+            self.text_direction = direction.to(self.text_direction.device)
+        if stage == "fit" and not self._resuming():
+            self._init_decoder()
+
+    def train(self, mode: bool = True) -> "StyleTransfer":
+        super().train(mode)
+        for frozen in (self.encoder, self.clip):
+            if frozen is not None:
+                frozen.eval()
+        return self
+
+    def _resuming(self) -> bool:
+        return self._trainer is not None and self.trainer.ckpt_path is not None
+
+    def _init_decoder(self) -> None:
+        source = self.hparams.decoder_init
+        if source == "auto":
+            source = PRETRAINED_DECODER if Path(PRETRAINED_DECODER).is_file() else "random"
+        if source in (None, "random", ""):
+            rank_zero_warn(
+                "starting the decoder from RANDOM weights: results need many more steps. Pre-train it once "
+                "with `clipstyler-fast pretrain` (writes checkpoints/decoder.pt), or train longer with "
+                "configs/from_scratch.yaml"
+            )
+            return
+        load_decoder_weights(self.decoder, source)
+        rank_zero_info(f"decoder initialised from {source}")
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        state = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        for key in [k for k in state if k.removeprefix(prefix).startswith(FROZEN_PREFIXES)]:
+            del state[key]
+        return state
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        frozen = {k: v for k, v in super().state_dict().items() if k.startswith(FROZEN_PREFIXES)}
+        return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = {
+            "format_version": FORMAT_VERSION,
+            "architecture": ARCHITECTURE,
+            "prompt": self.hparams.prompt,
+            "source_text": self.hparams.source_text,
+            "clip_model": str(self.hparams.clip_model),
+            "vgg_weights": str(self.hparams.vgg_weights),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        meta = check_format(checkpoint)
+        if meta.get("architecture") != ARCHITECTURE:
+            raise CheckpointError(
+                f"checkpoint architecture {meta.get('architecture')!r} differs from this version's {ARCHITECTURE!r}"
+            )
+        state = checkpoint.get("state_dict", {})
+        decoder = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
+        check_state_dict(self.decoder.state_dict(), decoder, None, "decoder")
+        if "text_direction" in state:
+            self.text_direction = torch.empty_like(state["text_direction"], device=self.text_direction.device)
+
+    # ----------------------------------------------------------------- the objective
+    def compute_losses(self, content: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """All loss terms and their weighted total for a batch of content images in [0, 1]."""
+        assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
+        hp = self.hparams
+        batch = content.shape[0]
+        with torch.no_grad():
+            target = self.encoder(content)
+            source = self.clip.encode_image(content)
+        output = self.decoder(target)
+        content_term = losses.content_loss(self.encoder(output), target)
+        views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views)
+        # One CLIP pass for the views and the whole outputs together.
+        embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
+        view_features = embedded[: batch * hp.num_views].view(batch, hp.num_views, -1)
+        output_features = embedded[batch * hp.num_views :]
+        patch = losses.patch_directional_loss(view_features, source, self.text_direction, hp.threshold)
+        glob = losses.global_directional_loss(output_features, source, self.text_direction)
+        tv = losses.total_variation(output)
+        total = hp.lambda_content * content_term + hp.lambda_patch * patch + hp.lambda_dir * glob + hp.lambda_tv * tv
+        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        # Warps are seeded by the batch's sample indices, so a resumed run draws the same ones.
+        generator = seeded_generator(int(batch["index"][0]), 2)
+        terms = self.compute_losses(batch["image"], generator)
+        self.log("train/loss", terms["loss"], prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
+        return terms["loss"]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        terms = self.compute_losses(batch["image"], seeded_generator(VALIDATION_VIEW_SEED, batch_idx))
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=False)
+        return terms["loss"]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Stylize RGB images in [0, 1] (sizes multiples of 8); the output is not clamped."""
+        assert self.encoder is not None, "call setup() first"
+        return self.decoder(self.encoder(images))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseDecay(self.hparams.lr_decay))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        from .callbacks import PreviewImages, UnreadableImageReport
+
+        callbacks: list[L.Callback] = [UnreadableImageReport()]
+        if self.hparams.preview_every_n_steps > 0:
+            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
+        return callbacks

@@ -1,0 +1,125 @@
+"""Decoder pre-training: learn to reconstruct images from their VGG relu4_1 features.
+
+Run once (``clipstyler-fast pretrain``); every per-prompt run then starts from the exported
+``checkpoints/decoder.pt`` and only has to learn the style, as the reference recipe assumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+
+from . import losses
+from .checkpoints import FORMAT_KEY, FORMAT_VERSION, atomic_torch_save, check_format
+from .decoder import build_decoder
+from .model import ARCHITECTURE, FROZEN_PREFIXES, PRETRAINED_DECODER, InverseDecay
+from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+
+
+class DecoderPretraining(L.LightningModule):
+    """Trains the decoder so that ``decoder(encoder(x)) ~ x``.
+
+    Args:
+        vgg_weights: ``imagenet`` (torchvision download) or path of a VGG-19 state-dict file.
+        lambda_content: weight of the relu4_1 feature reconstruction loss.
+        lambda_pixel: weight of the pixel reconstruction loss (mean squared error).
+        lr: Adam learning rate.
+        lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
+        export_path: where the decoder weights are written (plain state dict) whenever a
+            checkpoint is saved and at the end; per-prompt runs start from it by default.
+    """
+
+    def __init__(
+        self,
+        vgg_weights: str = DEFAULT_VGG,
+        lambda_content: float = 1.0,
+        lambda_pixel: float = 1.0,
+        lr: float = 1e-4,
+        lr_decay: float = 5e-5,
+        export_path: str = PRETRAINED_DECODER,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.decoder = build_decoder()
+        self.encoder: VGGEncoder | None = None
+
+    def setup(self, stage: str) -> None:
+        if self.encoder is None:
+            self.encoder = load_vgg_encoder(self.hparams.vgg_weights)
+
+    def train(self, mode: bool = True) -> "DecoderPretraining":
+        super().train(mode)
+        if self.encoder is not None:
+            self.encoder.eval()
+        return self
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        state = super().state_dict(*args, **kwargs)
+        prefix = kwargs.get("prefix", "")
+        for key in [k for k in state if k.removeprefix(prefix).startswith(FROZEN_PREFIXES)]:
+            del state[key]
+        return state
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        frozen = {k: v for k, v in super().state_dict().items() if k.startswith(FROZEN_PREFIXES)}
+        return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
+
+    def compute_losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Feature and pixel reconstruction losses and their weighted total."""
+        assert self.encoder is not None, "call setup() first"
+        with torch.no_grad():
+            target = self.encoder(images)
+        output = self.decoder(target)
+        content = losses.content_loss(self.encoder(output), target)
+        pixel = F.mse_loss(output.float(), images.float())
+        total = self.hparams.lambda_content * content + self.hparams.lambda_pixel * pixel
+        return {"loss": total, "content": content, "pixel": pixel}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        assert self.encoder is not None, "call setup() first"
+        return self.decoder(self.encoder(images))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        terms = self.compute_losses(batch["image"])
+        self.log("train/loss", terms["loss"], prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
+        return terms["loss"]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        terms = self.compute_losses(batch["image"])
+        self.log_dict({f"val/{k}": v for k, v in terms.items()})
+        psnr = -10 * torch.log10(F.mse_loss(self(batch["image"]).clamp(0, 1), batch["image"]))
+        self.log("val/psnr", psnr, prog_bar=True)
+        return terms["loss"]
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseDecay(self.hparams.lr_decay))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        from .callbacks import PreviewImages, UnreadableImageReport
+
+        return [UnreadableImageReport(), PreviewImages(500)]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = {"format_version": FORMAT_VERSION, "architecture": ARCHITECTURE, "prompt": None}
+        self.export_decoder()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_format(checkpoint)
+
+    def on_train_end(self) -> None:
+        self.export_decoder()
+
+    @rank_zero_only
+    def export_decoder(self) -> None:
+        """Write the decoder's weights (plain tensors, loadable with ``weights_only=True``)."""
+        path = Path(self.hparams.export_path)
+        atomic_torch_save({k: v.detach().cpu() for k, v in self.decoder.state_dict().items()}, path)
+        rank_zero_info(f"pre-trained decoder written to {path}")

@@ -1,0 +1,108 @@
+"""Random perspective views of a batch of images, made in one batched warp.
+
+The warp follows torchvision's ``RandomPerspective`` exactly (corner sampling, homography,
+sampling grid, fill handling), but draws a different warp per sample and per view and applies
+all of them in a single ``grid_sample`` call instead of a Python loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sample_corners(
+    count: int,
+    height: int,
+    width: int,
+    distortion: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw ``count`` sets of warped corners ``(count, 4, 2)`` as integer (x, y) pixels.
+
+    Corners are top-left, top-right, bottom-right, bottom-left, each moved inwards by up to
+    ``distortion`` times half the image size, as ``RandomPerspective.get_params`` does.
+    """
+    bound_w = int(distortion * (width // 2)) + 1
+    bound_h = int(distortion * (height // 2)) + 1
+    dx = torch.randint(0, bound_w, (count, 4), generator=generator)
+    dy = torch.randint(0, bound_h, (count, 4), generator=generator)
+    x = torch.stack([dx[:, 0], width - bound_w + dx[:, 1], width - bound_w + dx[:, 2], dx[:, 3]], dim=1)
+    y = torch.stack([dy[:, 0], dy[:, 1], height - bound_h + dy[:, 2], height - bound_h + dy[:, 3]], dim=1)
+    return torch.stack([x, y], dim=-1)
+
+
+def perspective_coefficients(corners: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Homography coefficients ``(n, 8)`` mapping output pixels back to input pixels."""
+    start = torch.tensor(
+        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=torch.float64
+    )
+    end = corners.to(torch.float64)
+    n = end.shape[0]
+    a = torch.zeros(n, 8, 8, dtype=torch.float64)
+    x, y = end[..., 0], end[..., 1]
+    u, v = start[:, 0], start[:, 1]
+    a[:, 0::2, 0] = x
+    a[:, 0::2, 1] = y
+    a[:, 0::2, 2] = 1
+    a[:, 0::2, 6] = -u * x
+    a[:, 0::2, 7] = -u * y
+    a[:, 1::2, 3] = x
+    a[:, 1::2, 4] = y
+    a[:, 1::2, 5] = 1
+    a[:, 1::2, 6] = -v * x
+    a[:, 1::2, 7] = -v * y
+    b = start.reshape(1, 8).expand(n, 8)
+    return torch.linalg.solve(a, b).to(torch.float32)
+
+
+def perspective_grid(coeffs: torch.Tensor, height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Sampling grids ``(n, H, W, 2)`` in ``grid_sample`` coordinates for each homography."""
+    coeffs = coeffs.to(device=device, dtype=dtype)
+    n = coeffs.shape[0]
+    xs = torch.linspace(0.5, width - 0.5, width, device=device, dtype=dtype)
+    ys = torch.linspace(0.5, height - 0.5, height, device=device, dtype=dtype)
+    base = torch.stack(
+        [xs.expand(height, width), ys.unsqueeze(-1).expand(height, width), torch.ones(height, width, device=device, dtype=dtype)],
+        dim=-1,
+    ).reshape(1, height * width, 3)
+    theta1 = coeffs[:, :6].reshape(n, 2, 3).transpose(1, 2) / torch.tensor(
+        [0.5 * width, 0.5 * height], device=device, dtype=dtype
+    )
+    theta2 = torch.cat([coeffs[:, 6:8], torch.ones(n, 1, device=device, dtype=dtype)], dim=1).unsqueeze(-1)
+    grid = base.matmul(theta1) / base.matmul(theta2) - 1.0
+    return grid.reshape(n, height, width, 2)
+
+
+def warp(images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
+    """Warp each image ``(n, C, H, W)`` by its own corners ``(n, 4, 2)``; outside is filled with 0."""
+    n, _, height, width = images.shape
+    grid = perspective_grid(perspective_coefficients(corners, height, width), height, width, images.dtype, images.device)
+    # A ones channel warped with the image gives the fill mask, so that edge pixels blend into
+    # the fill value exactly as torchvision does.
+    ones = torch.ones(n, 1, height, width, dtype=images.dtype, device=images.device)
+    sampled = F.grid_sample(torch.cat([images, ones], dim=1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return sampled[:, :-1] * sampled[:, -1:]
+
+
+def perspective_views(
+    images: torch.Tensor,
+    num_views: int,
+    distortion: float = 0.5,
+    generator: torch.Generator | None = None,
+    per_sample: bool = True,
+    corners: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Return ``(B, N, C, H, W)``: ``N`` random perspective views of each of ``B`` images.
+
+    With ``per_sample`` every (image, view) pair gets its own warp; otherwise each view's warp is
+    shared by the whole batch, as the reference does. ``corners`` (``(B*N, 4, 2)`` or
+    ``(N, 4, 2)`` when shared) replaces the random draw, e.g. to replay the same warps.
+    """
+    batch, channels, height, width = images.shape
+    if corners is None:
+        corners = sample_corners(batch * num_views if per_sample else num_views, height, width, distortion, generator)
+    if corners.shape[0] == num_views and (not per_sample or batch == 1):
+        corners = corners.unsqueeze(0).expand(batch, num_views, 4, 2).reshape(batch * num_views, 4, 2)
+    repeated = images.unsqueeze(1).expand(batch, num_views, channels, height, width).reshape(-1, channels, height, width)
+    return warp(repeated, corners).reshape(batch, num_views, channels, height, width)
