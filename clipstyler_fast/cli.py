@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 import warnings
 from typing import Any
@@ -16,6 +17,15 @@ from .pretrain import DecoderPretraining
 from .training_checkpoint import StyleCheckpoint
 from .weights import WeightsUnavailableError
 
+# Commands implemented outside LightningCLI's fit/validate: name -> module with main(argv) -> int.
+TOOLS = {
+    "predict": "predict_cli",
+    "evaluate": "evaluate",
+    "interpolate": "interpolate",
+    "video": "video",
+    "export": "export",
+}
+
 USER_ERRORS = (DataError, WeightsUnavailableError, CheckpointError, ImageReadError)
 
 USAGE = """usage: clipstyler-fast COMMAND [options]
@@ -24,10 +34,18 @@ Text-driven fast style transfer: train a style network for a text prompt once, t
 any number of images with it in milliseconds.
 
 commands:
-  fit        train a style network for a prompt      clipstyler-fast fit --config configs/default.yaml
-  validate   losses of a checkpoint on held-out images
-  predict    stylize images or folders with a checkpoint
-  pretrain   pre-train the decoder once (reconstruction) clipstyler-fast pretrain --config configs/pretrain.yaml
+  fit          train a style network for a prompt
+  validate     losses of a checkpoint on held-out images
+  predict      stylize images or folders with a checkpoint
+  pretrain     pre-train the decoder once (image reconstruction)
+  evaluate     quality metrics of stylized images against their contents
+  interpolate  blend two style checkpoints into a new one
+  video        stylize a video file frame by frame
+  export       write the inference network as TorchScript and ONNX
+
+examples:
+  clipstyler-fast fit --config configs/default.yaml --model.prompt "a watercolor painting"
+  clipstyler-fast predict --ckpt_path checkpoints/a-watercolor-painting/style.ckpt --data.path photos/ --output.dir stylized/
 
 Run `clipstyler-fast COMMAND --help` for the options of a command.
 """
@@ -137,10 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             StyleCLI(args=argv)
         elif command == "pretrain":
             PretrainCLI(args=["fit", *rest])
-        elif command == "predict":
-            from .predict_cli import run_predict
-
-            return run_predict(rest)
+        elif command in TOOLS:
+            module = importlib.import_module(f".{TOOLS[command]}", __package__)
+            return int(module.main(rest) or 0)
         else:
             print(f"clipstyler-fast: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
             return 2
