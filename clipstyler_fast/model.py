@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -61,6 +62,16 @@ class StyleTransfer(L.LightningModule):
         lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
         preview_every_n_steps: log a grid of held-out images and their stylizations this often
             (0 turns previews off).
+        frozen_precision: number format of the frozen CLIP and VGG passes, forward and the
+            backward through them. ``bf16`` runs them under bfloat16 autocast (about twice as fast
+            on CPUs and GPUs with bf16 support; losses within about 1% of fp32); ``fp32`` is the
+            reference-exact path. The decoder, its optimizer and the loss arithmetic stay fp32
+            unless the trainer's precision says otherwise. Devices without bf16 fall back to fp32.
+        channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs
+            in channels-last memory layout, which oneDNN (CPU) and cuDNN (GPU) run faster.
+        compile: compile the decoder, the VGG encoder and CLIP's image tower with
+            ``torch.compile``. The first steps take minutes longer (on CPU it needs a C++
+            compiler); worth it for long runs on a GPU.
     """
 
     def __init__(
@@ -82,10 +93,15 @@ class StyleTransfer(L.LightningModule):
         lr: float = 1e-4,
         lr_decay: float = 5e-5,
         preview_every_n_steps: int = 50,
+        frozen_precision: Literal["bf16", "fp32"] = "bf16",
+        channels_last: bool = True,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not prompt or not prompt.strip():
             raise ValueError("the prompt is empty; pass the style in words with --model.prompt \"...\"")
+        if frozen_precision not in ("bf16", "fp32"):
+            raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
         self.save_hyperparameters()
         self.decoder = build_decoder()
         self.encoder: VGGEncoder | None = None
@@ -102,6 +118,43 @@ class StyleTransfer(L.LightningModule):
             self.text_direction = direction.to(self.text_direction.device)
         if stage == "fit" and not self._resuming():
             self._init_decoder()
+        self._speed_up()
+
+    def _speed_up(self) -> None:
+        """Apply the memory-layout and compilation options to the networks (once)."""
+        if getattr(self, "_sped_up", False):
+            return
+        self._sped_up = True
+        if self.hparams.channels_last:
+            # Weights in channels-last make convolutions pick the channels-last kernels, which
+            # avoids a layout conversion per layer in oneDNN and cuDNN.
+            for net in (self.encoder, self.decoder):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            # nn.Module.compile keeps parameter names, so checkpoints stay loadable without it.
+            self.decoder.compile()
+            if self.encoder is not None:
+                self.encoder.compile()
+            if self.clip is not None:
+                self.clip.model.visual.compile()
+
+    def _frozen_autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The autocast context the frozen networks run in (``frozen_precision``)."""
+        if self.hparams.frozen_precision != "bf16":
+            return contextlib.nullcontext()
+        device = self.device.type
+        if device == "cpu" or (device == "cuda" and torch.cuda.is_bf16_supported()):
+            return torch.autocast(device_type=device, dtype=torch.bfloat16)
+        if not getattr(self, "_warned_bf16", False):
+            self._warned_bf16 = True
+            rank_zero_warn(f"bf16 is not supported on this {device} device; the frozen networks run in fp32")
+        return contextlib.nullcontext()
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
 
     def train(self, mode: bool = True) -> "StyleTransfer":
         super().train(mode)
@@ -167,14 +220,18 @@ class StyleTransfer(L.LightningModule):
         assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
         hp = self.hparams
         batch = content.shape[0]
-        with torch.no_grad():
+        content = self._layout(content)
+        with torch.no_grad(), self._frozen_autocast():
             target = self.encoder(content)
             source = self.clip.encode_image(content)
-        output = self.decoder(target)
-        content_term = losses.content_loss(self.encoder(output), target)
+        # The decoder runs in its own precision: frozen features may come out of autocast as bf16.
+        output = self.decoder(target.to(next(self.decoder.parameters()).dtype))
+        with self._frozen_autocast():
+            content_term = losses.content_loss(self.encoder(output), target)
         views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views)
         # One CLIP pass for the views and the whole outputs together.
-        embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
+        with self._frozen_autocast():
+            embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
         view_features = embedded[: batch * hp.num_views].view(batch, hp.num_views, -1)
         output_features = embedded[batch * hp.num_views :]
         patch = losses.patch_directional_loss(view_features, source, self.text_direction, hp.threshold)
