@@ -66,7 +66,7 @@ from benchmarks.common import (  # noqa: E402
     write_decoder,
     write_vgg,
 )
-from clipstyler_fast.clip_model import CLIP_MEAN, CLIP_STD, load_clip  # noqa: E402
+from clipstyler_fast.clip_model import CLIP_MEAN, CLIP_STD  # noqa: E402
 from clipstyler_fast.data import seeded_generator  # noqa: E402
 from clipstyler_fast.decoder import build_decoder  # noqa: E402
 from clipstyler_fast.model import StyleTransfer  # noqa: E402
@@ -92,7 +92,9 @@ class ReferenceLoop:
 
         self.device = device
         self.num_views = num_views
-        self.clip_model = load_clip(clip_file).model.to(device)
+        # Loaded as the published code loads it (clip.load), so that it runs CLIP's own modules.
+        self.clip_model = clip.load(str(clip_file), device="cpu", jit=False)[0].float().eval().to(device)
+        self.clip_model.requires_grad_(False)
         self.resolution = int(self.clip_model.visual.input_resolution)
         self.vgg = load_vgg_encoder(vgg_file).features.to(device)
         self.decoder = build_decoder().to(device)
@@ -182,6 +184,7 @@ class StepLog:
     """Per-step wall times, peak memory and losses of one contender."""
 
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     peaks: list[int] = field(default_factory=list)
     increases: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
@@ -195,7 +198,7 @@ class StepClock(L.Callback):
         self.memory = PeakMemory(device)
         self.product = product
         self.reference = reference
-        self._t0 = 0.0
+        self._t0 = self._cpu0 = 0.0
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self.reference is not None:
@@ -204,11 +207,13 @@ class StepClock(L.Callback):
             timed_step(loop, batch["image"], corners, self.device, self.memory, log)
         synchronize(self.device)
         self.memory.start()
+        self._cpu0 = time.process_time()
         self._t0 = time.perf_counter()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         synchronize(self.device)
         self.product.times.append(time.perf_counter() - self._t0)
+        self.product.cpu.append(time.process_time() - self._cpu0)
         peak, increase = self.memory.stop()
         self.product.peaks.append(peak)
         self.product.increases.append(increase)
@@ -218,10 +223,12 @@ class StepClock(L.Callback):
 def timed_step(loop: ReferenceLoop, content: torch.Tensor, corners: torch.Tensor, device: torch.device, memory: PeakMemory, log: StepLog) -> None:
     synchronize(device)
     memory.start()
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     loss = loop.step(content, corners)
     synchronize(device)
     log.times.append(time.perf_counter() - t0)
+    log.cpu.append(time.process_time() - cpu0)
     peak, increase = memory.stop()
     log.peaks.append(peak)
     log.increases.append(increase)
@@ -288,7 +295,7 @@ def content_batches(count: int, batch: int, crop: int, seed: int = 0) -> list[di
 # --------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda when available")
     parser.add_argument("--batch", type=int, default=None, help="content crops per step (default: 4 on cuda as the reference, 1 on cpu)")
     parser.add_argument("--views", type=int, default=16, help="perspective views per output image (default 16)")
     parser.add_argument("--crop", type=int, default=224, help="training crop size, a multiple of 8 (default 224)")
@@ -305,7 +312,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.batch, args.views, args.crop, args.steps, args.warmup = 2, 4, 32, 1, 0
     if args.batch is None:
-        args.batch = 4 if args.device.startswith("cuda") else 1
+        args.batch = 4 if args.device == "cuda" else 1
     if args.crop % 8 or args.batch < 1 or args.views < 1 or args.steps < 1 or args.warmup < 0:
         parser.error("--crop must be a multiple of 8; --batch, --views and --steps at least 1; --warmup at least 0")
     return args
@@ -348,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             "num_views": args.views,
         }
         clip_name = "tiny CLIP ViT (smoke)" if args.smoke else "CLIP ViT-B/32"
-        print("clipstyler-fast training-step benchmark")
+        print("clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv))
         print(describe_machine(device))
         print(
             f"networks: {clip_name}, VGG-19 to relu4_1, decoder; random weights loaded through the product's loaders | "
@@ -392,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{step:.3f}",
             f"{min(timed):.3f}",
             f"{max(timed):.3f}",
+            f"{median(log.cpu[args.warmup:]):.2f}",
             f"{max(log.peaks[args.warmup:]) / 2**20:.0f}",
             f"{max(log.increases[args.warmup:]) / 2**20:.0f}",
         ]
@@ -403,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     memory_name = "GPU peak alloc MiB" if device.type == "cuda" else "peak RSS MiB"
     print()
-    print(format_table(["step", "median s", "min s", "max s", memory_name, "step +MiB", "TFLOP/s", "MFU"], rows))
+    print(format_table(["step", "median s", "min s", "max s", "cpu s", memory_name, "step +MiB", "TFLOP/s", "MFU"], rows))
     ratio = median(ref_log.times[args.warmup :]) / median(prod_log.times[args.warmup :])
     print(f"speed-up (reference median / product median): {ratio:.2f}x")
     print("all step times s: reference " + " ".join(f"{t:.3f}" for t in ref_log.times) + " | product " + " ".join(f"{t:.3f}" for t in prod_log.times))

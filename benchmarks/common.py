@@ -7,6 +7,7 @@ and loaded back through the product's own loaders, so the benchmarks run the rea
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import resource
@@ -85,26 +86,52 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-class PeakMemory:
-    """Peak memory over a window: GPU memory allocated by torch, or the process RSS on CPU.
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
 
-    On CPU the resident set size is sampled every millisecond by a thread (most of the time is
-    spent in native code that releases the GIL); on systems without ``/proc`` the process-wide
-    high-water mark is used instead.
+
+def _heap_probe() -> Any:
+    """glibc's count of bytes in use (heap plus mmapped blocks), or None where unavailable.
+
+    Unlike the RSS it drops when memory is freed, so it shows what one step allocates even
+    after earlier steps left the allocator's pools large.
+    """
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _MallInfo2
+
+    def in_use() -> int:
+        info = mallinfo2()
+        return int(info.uordblks + info.hblkhd)
+
+    return in_use
+
+
+class PeakMemory:
+    """Peak memory over a window, and how much of it the window itself allocated.
+
+    On GPU: torch's allocated memory (``max_memory_allocated``). On CPU: the process RSS, and
+    glibc's bytes in use for the growth, both sampled every 2 ms by a thread (the work
+    runs in native code that releases the GIL). Without ``/proc`` or glibc the process-wide
+    RSS high-water mark is used for both.
     """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self._peak = 0
-        self._start = 0
+        self._proc = Path("/proc/self/statm").exists()
+        self._heap = _heap_probe() if self._proc else None
         self._running = False
         self._thread: threading.Thread | None = None
-        self._proc = Path("/proc/self/statm").exists()
+        self._start = self._peak = self._heap_start = self._heap_peak = 0
 
     def _sample(self) -> None:
         while self._running:
             self._peak = max(self._peak, _rss_bytes())
-            time.sleep(0.001)
+            if self._heap is not None:
+                self._heap_peak = max(self._heap_peak, self._heap())
+            time.sleep(0.002)
 
     def start(self) -> None:
         if self.device.type == "cuda":
@@ -116,28 +143,33 @@ class PeakMemory:
             self._start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             return
         self._start = self._peak = _rss_bytes()
+        if self._heap is not None:
+            self._heap_start = self._heap_peak = self._heap()
         self._running = True
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def stop(self) -> tuple[int, int]:
-        """Return ``(peak bytes, peak minus the amount at start)`` for the window."""
+        """Return ``(peak bytes, peak bytes allocated beyond those in use at start)``."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             peak = torch.cuda.max_memory_allocated(self.device)
-        elif not self._proc:
+            return peak, max(0, peak - self._start)
+        if not self._proc:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        else:
-            self._running = False
-            assert self._thread is not None
-            self._thread.join()
-            peak = max(self._peak, _rss_bytes())
-        return peak, max(0, peak - self._start)
+            return peak, max(0, peak - self._start)
+        self._running = False
+        assert self._thread is not None
+        self._thread.join()
+        peak = max(self._peak, _rss_bytes())
+        if self._heap is None:
+            return peak, max(0, peak - self._start)
+        return peak, max(0, self._heap_peak - self._heap_start)
 
 
 def bf16_matmul_rate(device: torch.device, size: int | None = None, repeats: int = 5) -> float:
     """Measured bf16 matrix-multiply rate of this device in FLOP/s (best of ``repeats``)."""
-    size = size or (8192 if device.type == "cuda" else 1024)
+    size = size or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
     b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
     torch.matmul(a, b)
