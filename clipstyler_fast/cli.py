@@ -125,7 +125,7 @@ class PretrainCLI(_TrainingCLI):
             DecoderPretraining,
             ContentDataModule,
             trainer_defaults={
-                "max_steps": 20000,
+                "max_steps": 10000,
                 "val_check_interval": 1000,
                 "check_val_every_n_epoch": None,
                 "log_every_n_steps": 50,
