@@ -78,13 +78,11 @@ def test_existing_outputs_are_matched_by_relative_path(style, content_dir, tmp_p
     assert "no stylized output found" in err and missing.name in err
 
 
-def test_stylized_outputs_with_another_suffix_are_found(style, clip_path, content_dir, tmp_path):
+def test_stylized_outputs_with_another_suffix_are_found(clip_path, content_dir, tmp_path):
     image_path = list_images(content_dir)[1]
     outputs = tmp_path / "out"
     outputs.mkdir()
-    with torch.no_grad():
-        stylized = Stylizer.from_checkpoint(style)(read_rgb(image_path)[None])
-    save_image(stylized, outputs / f"{image_path.stem}.jpg")
+    save_image(1 - read_rgb(image_path), outputs / f"{image_path.stem}.jpg")  # a negative, as JPEG
     table = tmp_path / "one.csv"
     rc = main(["evaluate", "--prompt", "Mosaic", "--clip_model", str(clip_path), "--data.path", str(image_path), "--stylized_dir", str(outputs), "--csv", str(table), "--no-progress", "--device", "cpu"])
     assert rc == 0
