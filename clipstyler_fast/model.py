@@ -212,8 +212,9 @@ class StyleTransfer(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         from .callbacks import PreviewImages, UnreadableImageReport
+        from .metrics import QualityMetrics
 
-        callbacks: list[L.Callback] = [UnreadableImageReport()]
+        callbacks: list[L.Callback] = [UnreadableImageReport(), QualityMetrics()]
         if self.hparams.preview_every_n_steps > 0:
             callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
         return callbacks
