@@ -19,7 +19,12 @@ resident set, VmHWM) is its own. Images are square random tensors (decoding and 
 are not included: ``predict`` does them in DataLoader workers and writer threads).
 
 A numerical check compares product and plain outputs on the same 512x512 photo-like image:
-the largest and mean absolute differences, as fractions of the plain output's value range.
+the largest and mean absolute differences, as fractions of the plain output's value range. A
+last table shows what each of the product's two speed settings (channels-last, bf16 autocast)
+buys on its own at the first size.
+
+Timings are medians of 3 runs after one warm-up run up to 512x512, one run after one warm-up at
+1024x1024, and one cold run above.
 
 Examples::
 
@@ -105,8 +110,16 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                 return decoder(encoder(x))
 
     else:
-        stylizer = Stylizer(encoder, decoder, tile_above=args.tile_above, tile_size=args.tile_size, tile_overlap=args.tile_overlap).to(device)
-        precision = default_precision(device.type)
+        # The ablation variants switch off one of the product's two speed settings.
+        options = {
+            "product": {},
+            "fp32-channels-last": {"precision": "32-true"},
+            "bf16-contiguous": {"channels_last": False},
+        }[args.variant]
+        stylizer = Stylizer(
+            encoder, decoder, tile_above=args.tile_above, tile_size=args.tile_size, tile_overlap=args.tile_overlap, **options
+        ).to(device)
+        precision = options.get("precision", default_precision(device.type))
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
@@ -198,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--numerics", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--variant", choices=["plain", "product"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=["plain", "product", "fp32-channels-last", "bf16-contiguous"], help=argparse.SUPPRESS)
+    parser.add_argument("--no-ablation", action="store_true", help="skip the table of what each speed setting buys")
     parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -222,13 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in sizes:
         repeats = args.repeats or (3 if size <= 512 else 1)
-        warmup = 0 if args.smoke or size > 1024 else 1
+        warmup = 0 if args.smoke or size > 1024 else 1  # a warm-up at 2048 and above would cost minutes
         run_plain = size < 4096 or args.plain_4096 or args.smoke
         plain = _spawn("worker", args, size=size, variant="plain", repeats=repeats, warmup=warmup) if run_plain else None
         product = _spawn("worker", args, size=size, variant="product", repeats=repeats, warmup=warmup)
         rows.append((size, plain, product))
         print(f"  measured {size}x{size} ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
     check = _spawn("numerics", args, size=32 if args.smoke else 512)
+    ablation = []
+    if not (args.smoke or args.no_ablation) and rows[0][1] is not None:
+        size, plain, product = rows[0]
+        repeats = args.repeats or (3 if size <= 512 else 1)
+        ablation = [("plain fp32, torch.no_grad", plain)]
+        for variant, label in (("fp32-channels-last", "inference_mode + channels-last, fp32"), ("bf16-contiguous", "inference_mode + bf16 autocast, contiguous")):
+            ablation.append((label, _spawn("worker", args, size=size, variant=variant, repeats=repeats, warmup=int(size <= 1024))))
+        ablation.append((f"product: inference_mode + channels-last + {product['precision']}", product))
 
     first = rows[0][2]
     print(f"\nclipstyler-fast predict benchmark on {args.device} ({first['threads']} threads), full-size networks, random He-initialised weights")
@@ -250,7 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         f"\nproduct vs plain fp32 on a {check['size']}x{check['size']} photo-like image ({check['precision']}): "
         f"max |diff| = {check['max_rel']:.4f}, mean |diff| = {check['mean_rel']:.5f} of the output's value range"
     )
-    print(f"(peak RSS includes the Python process, torch and the weights: about {_fmt_mib(first['base_rss_mib'])} before the first forward pass)")
+    if ablation:
+        size = rows[0][0]
+        print(f"\nwhat each setting buys at {size}x{size}:\n")
+        print("| setting | images/s | vs plain |")
+        print("|---|---|---|")
+        for label, result in ablation:
+            print(f"| {label} | {1 / result['seconds']:.3f} | {ablation[0][1]['seconds'] / result['seconds']:.2f}x |")
+    print(f"\n(peak RSS includes the Python process, torch and the weights: about {_fmt_mib(first['base_rss_mib'])} before the first forward pass)")
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
 
