@@ -8,8 +8,6 @@ exactly one process (nothing is repeated to even out the counts).
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .data import DataError
-from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageReadError, list_images, open_image, to_tensors
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageReadError, list_images, open_image, pillow_limit_off, to_tensors
 
 # EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
@@ -58,17 +56,6 @@ def target_size(height: int, width: int, long_side: int | None) -> tuple[int, in
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-@contextlib.contextmanager
-def pillow_pixel_limit(max_pixels: int | None) -> Iterator[None]:
-    """Make Pillow's own decompression-bomb limit agree with ``max_pixels`` for a while."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
 def probe_size(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """``(height, width)`` of an image as it will be decoded (EXIF orientation applied), from its header.
 
@@ -77,9 +64,8 @@ def probe_size(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple
     try:
         if path.stat().st_size == 0:
             raise ImageReadError(path, "empty file (0 bytes)")
-        with warnings.catch_warnings(), pillow_pixel_limit(None):
-            # Pillow's own bomb limit is off here: the max_pixels check below decides, unread.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow's own bomb limit is off here: the max_pixels check below decides, unread.
+        with pillow_limit_off():
             with Image.open(path) as img:
                 width, height = img.size
                 if max_pixels is not None and width * height > max_pixels:
@@ -116,8 +102,7 @@ class PredictDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.inputs[index]
         try:
-            with pillow_pixel_limit(self.max_pixels):
-                rgb, alpha = to_tensors(open_image(item.path, self.max_pixels))
+            rgb, alpha = to_tensors(open_image(item.path, self.max_pixels))
         except ImageReadError as error:
             return {"index": index, "error": error.reason}
         except Exception as error:  # a decoder bug must cost one image, not the whole run
