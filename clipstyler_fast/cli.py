@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .checkpoints import CheckpointError, SafeCheckpointIO, load_checkpoint_file, check_format
 from .data import ContentDataModule, DataError
@@ -51,6 +52,24 @@ Run `clipstyler-fast COMMAND --help` for the options of a command.
 """
 
 
+class SaveConfigWithCheckpoints(SaveConfigCallback):
+    """Write the run's full configuration as ``config.yaml`` beside its checkpoints, so that a
+    checkpoint folder says how it was made (and a run without a logger leaves nothing in the
+    working folder)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+
+    def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        callback = trainer.checkpoint_callback
+        if stage != "fit" or callback is None or callback.dirpath is None or not trainer.is_global_zero:
+            return
+        folder = Path(callback.dirpath)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, folder / self.config_filename, skip_none=False, overwrite=True, multifile=False)
+
+
 class _TrainingCLI(LightningCLI):
     """Shared behaviour: safe atomic checkpoint I/O, and checkpoint errors reported in one line."""
 
@@ -60,14 +79,28 @@ class _TrainingCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def _parse_ckpt_path(self) -> None:
-        # Validate a given checkpoint file ourselves first: Lightning would otherwise fail on a
-        # damaged or foreign file with a long trace.
+        """Take the model's hyperparameters from a given checkpoint file, as LightningCLI does, but
+        validate the file first (one-line errors instead of traces) and let options the user set
+        explicitly win over the checkpoint's (e.g. a local weight path on another machine)."""
         subcommand = self.config.get("subcommand")
-        if subcommand:
-            path = self.config[subcommand].get("ckpt_path")
-            if path and path not in ("last", "best", "hpc", "registry"):
-                check_format(load_checkpoint_file(path), path)
-        super()._parse_ckpt_path()
+        if not subcommand:
+            return
+        path = self.config[subcommand].get("ckpt_path")
+        if not path or path in ("last", "best", "hpc", "registry"):
+            return
+        checkpoint = load_checkpoint_file(path)
+        check_format(checkpoint, path)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        hparams.pop("_class_path", None)
+        if not hparams:
+            return
+        defaults = self._parser(subcommand).get_defaults().get("model") or {}
+        current = self.config[subcommand].get("model") or {}
+        for key, value in current.items():
+            if key in hparams and value != defaults.get(key):
+                hparams[key] = value
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
 
 class StyleCLI(_TrainingCLI):
@@ -84,7 +117,7 @@ class StyleCLI(_TrainingCLI):
                 "check_val_every_n_epoch": None,
                 "log_every_n_steps": 10,
             },
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=SaveConfigWithCheckpoints,
             parser_kwargs={"prog": "clipstyler-fast"},
             auto_configure_optimizers=False,
             args=args,
@@ -111,12 +144,12 @@ class PretrainCLI(_TrainingCLI):
             DecoderPretraining,
             ContentDataModule,
             trainer_defaults={
-                "max_steps": 20000,
+                "max_steps": 10000,
                 "val_check_interval": 1000,
                 "check_val_every_n_epoch": None,
                 "log_every_n_steps": 50,
             },
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=SaveConfigWithCheckpoints,
             parser_kwargs={"prog": "clipstyler-fast pretrain"},
             auto_configure_optimizers=False,
             args=args,

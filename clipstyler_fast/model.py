@@ -13,9 +13,10 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from . import losses
 from .checkpoints import FORMAT_KEY, FORMAT_VERSION, CheckpointError, check_format, check_state_dict
 from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
-from .data import seeded_generator
+from .data import DataError, seeded_generator
 from .decoder import build_decoder, load_decoder_weights
 from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .weights import absolute_if_file
 from .views import perspective_views
 
 # Where `clipstyler-fast pretrain` puts the reconstruction decoder that per-prompt runs start from.
@@ -41,7 +42,8 @@ class StyleTransfer(L.LightningModule):
     """Trains ``decoder(encoder(x))`` so that outputs move along the CLIP direction of ``prompt``.
 
     Args:
-        prompt: the style, in words ("a sketch with black pencil").
+        prompt: the style, in words ("a sketch with black pencil"); required (taken from the
+            checkpoint with ``--ckpt_path FILE``).
         source_text: the text the content is taken to be; the style direction starts from it.
         clip_model: CLIP model name (downloaded once) or path of a local CLIP file.
         clip_download_root: folder for downloaded CLIP files (default ``~/.cache/clip``).
@@ -78,7 +80,7 @@ class StyleTransfer(L.LightningModule):
 
     def __init__(
         self,
-        prompt: str,
+        prompt: str | None = None,
         source_text: str = "a Photo",
         clip_model: str = DEFAULT_CLIP,
         clip_download_root: str | None = None,
@@ -101,9 +103,11 @@ class StyleTransfer(L.LightningModule):
     ) -> None:
         super().__init__()
         if not prompt or not prompt.strip():
-            raise ValueError("the prompt is empty; pass the style in words with --model.prompt \"...\"")
+            raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
         if frozen_precision not in ("bf16", "fp32"):
             raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
+        clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
+        decoder_init = absolute_if_file(decoder_init)
         self.save_hyperparameters()
         self.decoder = build_decoder()
         self.encoder: VGGEncoder | None = None
@@ -274,8 +278,9 @@ class StyleTransfer(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         from .callbacks import PreviewImages, UnreadableImageReport
+        from .metrics import QualityMetrics
 
-        callbacks: list[L.Callback] = [UnreadableImageReport()]
+        callbacks: list[L.Callback] = [UnreadableImageReport(), QualityMetrics()]
         if self.hparams.preview_every_n_steps > 0:
             callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
         return callbacks
