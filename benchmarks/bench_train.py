@@ -2,8 +2,9 @@
 """Training-step benchmark: the published CLIPstyler fast-training loop against ``StyleTransfer``.
 
 Full-size networks with random weights (CLIP ViT-B/32, VGG-19 up to relu4_1, the decoder) are
-written to temporary files and loaded through the product's own loaders. Both contenders train
-the same decoder from the same start, in the same process, on the same content batches:
+written to temporary files; the product loads them through its own loaders, the reference loads
+CLIP with ``clip.load`` as the published code does. Both contenders train the same decoder from
+the same start, in the same process, on the same content batches:
 
 * reference: a plain PyTorch loop written the way the published training code does it: fp32,
   one perspective warp per view shared by the batch (torchvision's ``F.perspective``, as
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print("clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv))
         print(describe_machine(device))
         print(
-            f"networks: {clip_name}, VGG-19 to relu4_1, decoder; random weights loaded through the product's loaders | "
+            f"networks: {clip_name}, VGG-19 to relu4_1, decoder; random weights from files (product: its loaders, reference: clip.load) | "
             f"batch {args.batch}, {args.views} views, crop {args.crop} | {args.steps} timed steps after {args.warmup} warm-up, {args.order}"
         )
         print("product options: " + " ".join(f"{k}={v}" for k, v in fast.items()))
