@@ -79,7 +79,9 @@ class ClipEncoder(nn.Module):
         ``dtype``. From then on the image tower always runs under that autocast.
         """
         visual = self.model.visual
-        with torch.no_grad():
+        # The first call may come from a validation loop under inference mode: the new weights
+        # must still be ordinary tensors that later training steps can use in autograd.
+        with torch.inference_mode(False), torch.no_grad():
             for module in visual.modules():
                 if isinstance(module, _MATRIX_MODULES):
                     for param in module.parameters(recurse=False):

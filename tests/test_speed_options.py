@@ -90,6 +90,18 @@ def test_bf16_and_channels_last_losses_match_fp32(clip_path: Path, vgg_path: Pat
     assert cosine > GRAD_MIN_COSINE
 
 
+def test_training_works_after_a_first_pass_in_inference_mode(clip_path: Path, vgg_path: Path, decoder_file: Path) -> None:
+    # Trainer.validate runs before fit in some workflows; the bf16 weights it stores must not be
+    # inference tensors, which autograd refuses.
+    model = make_model(clip_path, vgg_path, decoder_file)
+    images = content_batch()
+    with torch.inference_mode():
+        model.compute_losses(images, seeded_generator(5, 2))
+    assert model.clip.image_weights_dtype == torch.bfloat16
+    _, grad = losses_and_grad(model, images)
+    assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
 def test_channels_last_layout_in_fp32_is_exact(clip_path: Path, vgg_path: Path, decoder_file: Path) -> None:
     plain = make_model(clip_path, vgg_path, decoder_file, frozen_precision="fp32", channels_last=False)
     last = make_model(clip_path, vgg_path, decoder_file, frozen_precision="fp32", channels_last=True)
