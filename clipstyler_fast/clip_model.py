@@ -15,8 +15,6 @@ from .weights import WeightsUnavailableError, download_failed
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 DEFAULT_CLIP = "ViT-B/32"
-# Modules whose weights autocast casts to its compute dtype on every call.
-_MATRIX_MODULES = (nn.Linear, nn.Conv2d, nn.MultiheadAttention)
 
 
 class PatchEmbedding(nn.Conv2d):
@@ -54,9 +52,6 @@ class ClipEncoder(nn.Module):
 
     Images are resized (bicubic) to the model's input resolution and normalised with CLIP's
     mean and std, as the reference recipe does.
-
-    The image tower's matrix weights can be stored in bf16 (:meth:`store_image_weights`) for
-    runs under bf16 autocast: same results, without casting ~88M weights on every call.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -69,39 +64,14 @@ class ClipEncoder(nn.Module):
         self.context_length: int = int(model.context_length)
         self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
-        self.image_weights_dtype = torch.float32
 
-    def store_image_weights(self, dtype: torch.dtype) -> None:
-        """Keep the image tower's linear, convolution and projection weights in ``dtype``.
-
-        Autocast caches casts only of weights that require gradients, so frozen weights would be
-        cast anew on every call; casting them once gives bit-identical results under autocast to
-        ``dtype``. From then on the image tower always runs under that autocast.
-        """
-        visual = self.model.visual
-        # The first call may come from a validation loop under inference mode: the new weights
-        # must still be ordinary tensors that later training steps can use in autograd.
-        with torch.inference_mode(False), torch.no_grad():
-            for module in visual.modules():
-                if isinstance(module, _MATRIX_MODULES):
-                    for param in module.parameters(recurse=False):
-                        param.data = param.data.to(dtype)
-            if isinstance(visual.proj, torch.Tensor):
-                visual.proj.data = visual.proj.data.to(dtype)
-        self.image_weights_dtype = dtype
-
-    def _context(self, device: torch.device) -> contextlib.ExitStack:
-        stack = contextlib.ExitStack()
+    @staticmethod
+    def _attention(device: torch.device) -> contextlib.AbstractContextManager[None]:
         if device.type == "cpu":
             # CLIP sees 50 tokens: the plain attention kernel runs forward+backward about twice
             # as fast as the fused CPU kernel in bf16 (and as fast in fp32).
-            stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
-        dtype = self.image_weights_dtype
-        if dtype != torch.float32 and not (
-            torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) == dtype
-        ):
-            stack.enter_context(torch.autocast(device_type=device.type, dtype=dtype))
-        return stack
+            return sdpa_kernel([SDPBackend.MATH])
+        return contextlib.nullcontext()
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Resize to the input resolution (only when needed) and normalise."""
@@ -112,7 +82,7 @@ class ClipEncoder(nn.Module):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Image embeddings (not normalised) of RGB images in [0, 1]."""
-        with self._context(images.device):
+        with self._attention(images.device):
             return self.model.encode_image(self.preprocess(images))
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
@@ -120,8 +90,7 @@ class ClipEncoder(nn.Module):
         import clip
 
         tokens = clip.tokenize(texts, context_length=self.context_length, truncate=True)
-        with self._context(self.mean.device):
-            return self.model.encode_text(tokens.to(self.mean.device))
+        return self.model.encode_text(tokens.to(self.mean.device))
 
 
 def load_clip(source: str | Path = DEFAULT_CLIP, download_root: str | Path | None = None) -> ClipEncoder:

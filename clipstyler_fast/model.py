@@ -228,8 +228,6 @@ class StyleTransfer(L.LightningModule):
         batch = content.shape[0]
         content = self._layout(content)
         dtype = self._frozen_dtype()
-        if dtype is not None and self.clip.image_weights_dtype != dtype:
-            self.clip.store_image_weights(dtype)
 
         def frozen() -> contextlib.AbstractContextManager[Any]:
             return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()

@@ -1,4 +1,4 @@
-"""CLIP speed-ups: patch embedding as a matrix product, bf16 weights stored once.
+"""CLIP speed-ups: patch embedding as a matrix product, the plain attention kernel on CPU.
 
 Both must leave what CLIP computes unchanged: the loaded encoder is compared with clip-anytorch's
 own model built from the same weight file.
@@ -48,36 +48,31 @@ def test_image_embeddings_and_pixel_gradients_match_clip(clip_path: Path) -> Non
 
 
 def test_patch_embedding_matches_the_convolution_and_falls_back() -> None:
-    torch.manual_seed(0)
-    conv = nn.Conv2d(3, 8, 4, stride=4, bias=True)
+    with torch.random.fork_rng():  # leave the global seed of later tests alone
+        torch.manual_seed(0)
+        conv = nn.Conv2d(3, 8, 4, stride=4, bias=True)
     patch = PatchEmbedding.from_conv(conv)
     assert patch.weight is conv.weight and patch.bias is conv.bias
-    x = torch.randn(2, 3, 16, 12)
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, 16, 12, generator=generator)
     torch.testing.assert_close(patch(x), conv(x), rtol=1e-5, atol=1e-6)
     # Sizes that are not whole patches take the convolution path (same result as the conv).
-    odd = torch.randn(1, 3, 18, 13)
+    odd = torch.randn(1, 3, 18, 13, generator=generator)
     torch.testing.assert_close(patch(odd), conv(odd))
 
 
-def test_stored_bf16_weights_give_identical_autocast_results(clip_path: Path) -> None:
+def test_bf16_autocast_embeddings_stay_close_to_fp32(clip_path: Path) -> None:
     encoder = load_clip(clip_path)
     x = images()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        cast_every_call = encoder.encode_image(x)
-    text_before = encoder.encode_text(["a photo"])
-    encoder.store_image_weights(torch.bfloat16)
-    assert encoder.image_weights_dtype == torch.bfloat16
-    assert encoder.model.visual.transformer.resblocks[0].attn.in_proj_weight.dtype == torch.bfloat16
-    assert encoder.model.visual.ln_post.weight.dtype == torch.float32  # norms stay fp32
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        stored = encoder.encode_image(x)
-    assert torch.equal(stored, cast_every_call)
-    # Called without autocast, the encoder enters it itself instead of failing on mixed dtypes.
     with torch.no_grad():
-        assert torch.equal(encoder.encode_image(x), cast_every_call)
-        text_after = encoder.encode_text(["a photo"])
-    assert text_after.shape == text_before.shape
-    assert torch.nn.functional.cosine_similarity(text_after.float(), text_before, dim=-1).item() > 0.99
+        exact = encoder.encode_image(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fast = encoder.encode_image(x)
+        again = encoder.encode_image(x)
+    assert exact.dtype == again.dtype == torch.float32 and fast.dtype == torch.bfloat16
+    # Outside autocast nothing of the bf16 run lingers: the result is the fp32 one, exactly.
+    assert torch.equal(again, exact)
+    assert torch.nn.functional.cosine_similarity(fast.float(), exact, dim=-1).min() > 0.999
 
 
 def test_encoder_wraps_an_existing_model_once(clip_path: Path) -> None:
