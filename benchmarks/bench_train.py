@@ -336,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        # The published code sets it; the training crop size never changes, so both sides gain.
+        torch.backends.cudnn.benchmark = True
     defaults = {k: v.default for k, v in inspect.signature(StyleTransfer.__init__).parameters.items()}
     fast = {
         "frozen_precision": args.frozen_precision or defaults["frozen_precision"],
@@ -385,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             clock = StepClock(device, prod_log, (reference, ref_log, args.views))
         model = fit_product({**files, **fast}, batches, device, [clock], root)
         flops = count_flops(model, batches[0])
+        resolution = reference.resolution
 
     ref_loss = ref_log.losses[0]
     difference = abs(product_fp32 - ref_loss)
@@ -427,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  product total loss:   {product_fp32:.6f}  (frozen_precision=fp32, shared warps, channels_last={fast['channels_last']})")
     print(f"  |difference| {difference:.2e} (relative {difference / max(abs(ref_loss), 1e-12):.2e}); tolerance {LOSS_ATOL:g} + {LOSS_RTOL:g} x |reference|")
     print(f"  losses match within fp32 tolerance: {'yes' if match else 'NO'}")
+    if args.crop != resolution:
+        print(
+            f"  note: crop {args.crop} differs from CLIP's input size {resolution}: the published code resizes the views "
+            "with torchvision's Resize before CLIP's bicubic resize, the product resizes them bicubic once"
+        )
     if product_fast_shared is not None:
         relative = abs(product_fast_shared - product_fp32) / max(abs(product_fp32), 1e-12)
         print(f"  product with frozen_precision={fast['frozen_precision']} on the same batch and warps: {product_fast_shared:.6f} (relative difference to fp32 {relative:.2e})")
