@@ -66,8 +66,8 @@ class StyleTransfer(L.LightningModule):
             (0 turns previews off).
         frozen_precision: number format of the frozen CLIP and VGG passes, forward and the
             backward through them. ``bf16`` runs them under bfloat16 autocast: on a CPU with
-            bf16 instructions a training step takes about 0.6x the time of ``fp32``, and the
-            losses move by well under 1%. ``fp32`` is the reference-exact path. The decoder, its
+            bf16 instructions a training step takes about two thirds of the time of ``fp32``,
+            and the losses move by well under 1%. ``fp32`` is the reference-exact path. The decoder, its
             optimizer and the loss arithmetic stay fp32 unless the trainer's precision says
             otherwise. GPUs without native bf16 fall back to fp32 with a warning.
         channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs

@@ -190,3 +190,13 @@ def test_cli_rejects_an_unknown_precision(clip_path: Path, content_dir: Path, ca
         cli_main(["fit", "--model.prompt", "Mosaic", "--model.frozen_precision", "fp16", "--data.path", str(content_dir)])
     assert exit_info.value.code == 2
     assert "frozen_precision" in capsys.readouterr().err
+
+
+def test_fit_help_explains_the_speed_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--model.frozen_precision {bf16,fp32}", "--model.channels_last", "--model.compile"):
+        assert option in text, option
+    assert "reference-exact path" in text and "channels-last memory layout" in text
