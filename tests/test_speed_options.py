@@ -176,6 +176,7 @@ def test_cli_trains_with_the_reference_exact_path(clip_path: Path, vgg_path: Pat
             "--trainer.accelerator", "cpu",
             "--trainer.enable_progress_bar", "false",
             "--trainer.logger", "false",
+            "--trainer.default_root_dir", str(tmp_path),
             "--checkpoint.root", str(tmp_path / "checkpoints"),
         ]
     )
