@@ -60,14 +60,28 @@ class _TrainingCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def _parse_ckpt_path(self) -> None:
-        # Validate a given checkpoint file ourselves first: Lightning would otherwise fail on a
-        # damaged or foreign file with a long trace.
+        """Take the model's hyperparameters from a given checkpoint file, as LightningCLI does, but
+        validate the file first (one-line errors instead of traces) and let options the user set
+        explicitly win over the checkpoint's (e.g. a local weight path on another machine)."""
         subcommand = self.config.get("subcommand")
-        if subcommand:
-            path = self.config[subcommand].get("ckpt_path")
-            if path and path not in ("last", "best", "hpc", "registry"):
-                check_format(load_checkpoint_file(path), path)
-        super()._parse_ckpt_path()
+        if not subcommand:
+            return
+        path = self.config[subcommand].get("ckpt_path")
+        if not path or path in ("last", "best", "hpc", "registry"):
+            return
+        checkpoint = load_checkpoint_file(path)
+        check_format(checkpoint, path)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        hparams.pop("_class_path", None)
+        if not hparams:
+            return
+        defaults = self._parser(subcommand).get_defaults().get("model") or {}
+        current = self.config[subcommand].get("model") or {}
+        for key, value in current.items():
+            if key in hparams and value != defaults.get(key):
+                hparams[key] = value
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
 
 class StyleCLI(_TrainingCLI):
@@ -111,7 +125,7 @@ class PretrainCLI(_TrainingCLI):
             DecoderPretraining,
             ContentDataModule,
             trainer_defaults={
-                "max_steps": 20000,
+                "max_steps": 10000,
                 "val_check_interval": 1000,
                 "check_val_every_n_epoch": None,
                 "log_every_n_steps": 50,

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import WeightsUnavailableError, download_failed, existing_file
+from .weights import WeightsUnavailableError, download_failed
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -68,12 +68,12 @@ def load_clip(source: str | Path = DEFAULT_CLIP, download_root: str | Path | Non
                 f"CLIP {name}", Path(url).name, url, "--model.clip_model PATH", error
             ) from error
     else:
-        if not Path(name).expanduser().is_file() and "/" not in name and not Path(name).suffix:
+        if not Path(name).expanduser().is_file():
             raise WeightsUnavailableError(
-                f"{name}: unknown CLIP model; use one of {', '.join(clip.available_models())} "
-                "or the path of a local CLIP file"
+                f"{name}: neither a CLIP model name ({', '.join(clip.available_models())}) nor an existing "
+                "file; pass one of them with --model.clip_model"
             )
-        model_path = str(existing_file(name, "--model.clip_model"))
+        model_path = str(Path(name).expanduser())
     try:
         model, _ = clip.load(model_path, device="cpu", jit=False)
     except Exception as error:

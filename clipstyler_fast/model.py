@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from . import losses
 from .checkpoints import FORMAT_KEY, FORMAT_VERSION, CheckpointError, check_format, check_state_dict
 from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
-from .data import seeded_generator
+from .data import DataError, seeded_generator
 from .decoder import build_decoder, load_decoder_weights
 from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
 from .views import perspective_views
@@ -40,7 +40,8 @@ class StyleTransfer(L.LightningModule):
     """Trains ``decoder(encoder(x))`` so that outputs move along the CLIP direction of ``prompt``.
 
     Args:
-        prompt: the style, in words ("a sketch with black pencil").
+        prompt: the style, in words ("a sketch with black pencil"); required (taken from the
+            checkpoint with ``--ckpt_path FILE``).
         source_text: the text the content is taken to be; the style direction starts from it.
         clip_model: CLIP model name (downloaded once) or path of a local CLIP file.
         clip_download_root: folder for downloaded CLIP files (default ``~/.cache/clip``).
@@ -65,7 +66,7 @@ class StyleTransfer(L.LightningModule):
 
     def __init__(
         self,
-        prompt: str,
+        prompt: str | None = None,
         source_text: str = "a Photo",
         clip_model: str = DEFAULT_CLIP,
         clip_download_root: str | None = None,
@@ -85,7 +86,7 @@ class StyleTransfer(L.LightningModule):
     ) -> None:
         super().__init__()
         if not prompt or not prompt.strip():
-            raise ValueError("the prompt is empty; pass the style in words with --model.prompt \"...\"")
+            raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
         self.save_hyperparameters()
         self.decoder = build_decoder()
         self.encoder: VGGEncoder | None = None

@@ -1,0 +1,133 @@
+"""`clipstyler-fast fit` end to end through the installed console command, on tiny weights."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from clipstyler_fast.checkpoints import FORMAT_KEY, FORMAT_VERSION
+from clipstyler_fast.cli import main
+from clipstyler_fast.decoder import build_decoder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fit_args(clip_path: Path, vgg_path: Path, content_dir: Path, root: Path, steps: int = 2) -> list[str]:
+    return [
+        "--model.prompt", "Sketch with black pencil",
+        "--model.clip_model", str(clip_path),
+        "--model.vgg_weights", str(vgg_path),
+        "--model.num_views", "4",
+        "--model.preview_every_n_steps", "1",
+        "--data.path", str(content_dir),
+        "--data.crop_size", "32",
+        "--data.batch_size", "2",
+        "--data.num_workers", "0",
+        "--trainer.max_steps", str(steps),
+        "--trainer.accelerator", "cpu",
+        "--trainer.logger", "false",
+        "--trainer.default_root_dir", str(root / "runs"),
+        "--trainer.enable_progress_bar", "false",
+        "--checkpoint.root", str(root / "checkpoints"),
+    ]
+
+
+def test_fit_writes_a_small_checkpoint_with_prompt_direction_and_hparams(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    result = subprocess.run(
+        ["clipstyler-fast", "fit", *fit_args(clip_path, vgg_path, content_dir, tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "RANDOM weights" in result.stderr  # no pre-trained decoder here: said clearly
+    folder = tmp_path / "checkpoints" / "sketch-with-black-pencil"
+    style, last = folder / "style.ckpt", folder / "last.ckpt"
+    assert style.is_file() and last.is_file()
+
+    ckpt = torch.load(style, weights_only=True)
+    assert ckpt[FORMAT_KEY]["format_version"] == FORMAT_VERSION
+    assert ckpt[FORMAT_KEY]["prompt"] == "Sketch with black pencil"
+    assert ckpt["hyper_parameters"]["prompt"] == "Sketch with black pencil"
+    assert ckpt["hyper_parameters"]["num_views"] == 4 and ckpt["hyper_parameters"]["threshold"] == 0.7
+    assert ckpt["global_step"] == 2
+    state = ckpt["state_dict"]
+    direction = state["text_direction"]
+    assert direction.shape == (32,) and abs(direction.norm().item() - 1) < 1e-5
+    decoder_keys = {k.removeprefix("decoder.") for k in state if k.startswith("decoder.")}
+    assert decoder_keys == set(build_decoder().state_dict())
+    # No frozen network inside: only the decoder and the text direction.
+    assert set(state) == {f"decoder.{k}" for k in decoder_keys} | {"text_direction"}
+    assert "optimizer_states" not in ckpt
+    # The full decoder is 3.5M parameters: the style checkpoint is ~14 MB, well under 20 MB.
+    assert style.stat().st_size < 20 * 2**20
+
+    resume = torch.load(last, weights_only=True)
+    assert resume["optimizer_states"] and resume["lr_schedulers"]
+    torch.testing.assert_close(resume["state_dict"]["decoder.1.weight"], state["decoder.1.weight"])
+    # Preview grids went to PNG files (no logger configured).
+    assert list((tmp_path / "runs").rglob("previews/step_*.png"))
+
+
+def test_fit_refuses_to_overwrite_an_earlier_run(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = fit_args(clip_path, vgg_path, content_dir, tmp_path, steps=1)
+    assert main(["fit", *args]) == 0
+    before = (tmp_path / "checkpoints" / "sketch-with-black-pencil" / "last.ckpt").read_bytes()
+    capsys.readouterr()
+    assert main(["fit", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "last.ckpt already holds an earlier run" in err and "--ckpt_path last" in err
+    assert (tmp_path / "checkpoints" / "sketch-with-black-pencil" / "last.ckpt").read_bytes() == before
+    assert main(["fit", *args, "--checkpoint.overwrite", "true"]) == 0
+
+
+def test_fit_help_documents_every_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clipstyler_fast", "fit", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0
+    text = result.stdout
+    for option in [
+        "--model.prompt", "--model.source_text", "--model.clip_model", "--model.clip_download_root",
+        "--model.vgg_weights", "--model.decoder_init", "--model.lambda_content", "--model.lambda_patch",
+        "--model.lambda_dir", "--model.lambda_tv", "--model.num_views", "--model.distortion",
+        "--model.threshold", "--model.lr", "--model.lr_decay", "--model.preview_every_n_steps",
+        "--data.path", "--data.batch_size", "--data.crop_size", "--data.num_holdout", "--data.num_workers",
+        "--trainer.max_steps", "--trainer.precision", "--checkpoint.root", "--checkpoint.every_n_train_steps",
+        "--ckpt_path", "--config", "--print_config",
+    ]:
+        assert option in text, option
+    # Options are explained, not just listed.
+    assert "patch-wise CLIP directional loss" in text
+    assert "default: 200" in text.replace("\n", " ") or "max_steps" in text
+
+
+def test_configs_parse_and_hold_the_reference_recipe() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / "configs/default.yaml"), "--print_config"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import yaml
+
+    config = yaml.safe_load(result.stdout)
+    assert config["trainer"]["max_steps"] == 200
+    assert config["data"]["batch_size"] == 4 and config["data"]["crop_size"] == 224
+    model = config["model"]
+    assert (model["num_views"], model["threshold"], model["lr"], model["lr_decay"]) == (16, 0.7, 1e-4, 5e-5)
+    assert (model["lambda_content"], model["lambda_patch"], model["lambda_dir"], model["lambda_tv"]) == (1.0, 10.0, 1.0, 1e-4)
+    for name, prompt in [("sketch", "Sketch with black pencil"), ("mosaic", "Mosaic"), ("watercolor", "Watercolor painting")]:
+        result = subprocess.run(
+            [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / f"configs/{name}.yaml"), "--print_config"],
+            capture_output=True, text=True, timeout=120, cwd=REPO,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert yaml.safe_load(result.stdout)["model"]["prompt"] == prompt

@@ -1,0 +1,62 @@
+"""Decoder pre-training: `clipstyler-fast pretrain` writes a decoder that `fit` starts from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from clipstyler_fast.cli import main
+from clipstyler_fast.decoder import build_decoder
+
+
+def test_pretrain_exports_a_decoder_that_fit_starts_from(
+    tmp_path: Path, vgg_path: Path, clip_path: Path, content_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status = main([
+        "pretrain", "--model.vgg_weights", str(vgg_path), "--data.path", str(content_dir),
+        "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
+        "--trainer.max_steps", "3", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
+        "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
+    ])
+    assert status == 0
+    exported = tmp_path / "checkpoints" / "decoder.pt"
+    assert exported.is_file() and (tmp_path / "checkpoints" / "pretrain" / "last.ckpt").is_file()
+    weights = torch.load(exported, weights_only=True)
+    assert set(weights) == set(build_decoder().state_dict())
+
+    # `decoder_init: auto` picks checkpoints/decoder.pt up from the working folder.
+    capsys.readouterr()
+    status = main([
+        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.vgg_weights", str(vgg_path),
+        "--model.num_views", "2", "--model.lr", "0", "--model.preview_every_n_steps", "0",
+        "--data.path", str(content_dir), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
+        "--trainer.max_steps", "1", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
+        "--trainer.enable_progress_bar", "false",
+    ])
+    assert status == 0
+    assert "RANDOM weights" not in capsys.readouterr().err
+    trained = torch.load(tmp_path / "checkpoints" / "mosaic" / "style.ckpt", weights_only=True)["state_dict"]
+    # lr 0: the per-prompt decoder is still exactly the pre-trained one.
+    for key, value in weights.items():
+        torch.testing.assert_close(trained[f"decoder.{key}"], value, rtol=0, atol=0)
+
+
+def test_an_explicit_decoder_file_that_does_not_fit_is_refused(
+    tmp_path: Path, vgg_path: Path, clip_path: Path, content_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    wrong = tmp_path / "wrong.pt"
+    state = build_decoder().state_dict()
+    state["1.weight"] = torch.zeros(128, 512, 3, 3)
+    torch.save(state, wrong)
+    status = main([
+        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.vgg_weights", str(vgg_path),
+        "--model.decoder_init", str(wrong), "--data.path", str(content_dir), "--data.crop_size", "32",
+        "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
+        "--trainer.logger", "false", "--checkpoint.root", str(tmp_path / "ck"),
+    ])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: {wrong}: decoder architecture differs: 1.weight has shape (128, 512, 3, 3), this version expects (256, 512, 3, 3)"
