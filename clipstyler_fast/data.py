@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, list_images, read_rgb
 from .preemption import ignore_stop_signals
@@ -116,11 +116,12 @@ class RandomCropDataset(Dataset):
         return {"image": crop, "index": index, "skipped": skipped}
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(DistributedSampler):
     """Yields the dataset indices of one epoch for this rank, starting after what was consumed.
 
     Epoch ``e`` covers indices ``e*per_epoch .. (e+1)*per_epoch - 1``; with several ranks, each
-    takes every ``world_size``-th batch.
+    takes every ``world_size``-th batch. (It is a ``DistributedSampler`` so that Lightning does
+    not wrap it in another one that would split the batches between ranks a second time.)
 
     Under a trainer, where an iteration starts is derived from ``consumed_batches()`` (batches
     this rank has already trained on, read when the iteration starts), so a resumed run continues
@@ -140,6 +141,8 @@ class EpochSampler(Sampler[int]):
         world_size: int = 1,
         consumed_batches: Callable[[], int] | None = None,
     ) -> None:
+        Sampler.__init__(self)  # not DistributedSampler's: there is no dataset length to split
+        self.num_replicas, self.shuffle, self.drop_last, self.seed, self.dataset = world_size, False, True, 0, None
         self.n = num_images
         self.batch_size = batch_size
         self.rank = rank

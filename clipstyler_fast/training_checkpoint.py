@@ -59,6 +59,12 @@ class StyleCheckpoint(ModelCheckpoint):
         self._step_seen = -1
 
     @property
+    def state_key(self) -> str:
+        # A run has one such callback: a key without the save interval lets a run resumed with
+        # another --checkpoint.every_n_train_steps restore this callback's state.
+        return self._generate_state_key()
+
+    @property
     def style_path(self) -> Path:
         return Path(self.dirpath) / STYLE_FILENAME
 
