@@ -7,6 +7,7 @@ import pickle
 import re
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +88,15 @@ def _unpickling_detail(text: str) -> str:
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete temporary files that :func:`atomic_torch_save` left behind when a process was killed mid-save."""
     removed = []
-    for tmp in Path(folder).glob(".*.tmp"):
+    for tmp in Path(folder).glob(".*"):
         if _TEMPORARY.match(tmp.name) and tmp.is_file():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
 
 
-# The names atomic_torch_save gives its temporary files: ".<name>.<random>.tmp".
-_TEMPORARY = re.compile(r"^\..+\.(ckpt|pt|pth)\.[^.]+\.tmp$")
+# The names of atomic_torch_save's temporary files (".<name>.<random>.tmp") and of the write probe.
+_TEMPORARY = re.compile(r"^\.(.+\.(ckpt|pt|pth)\.[^.]+\.tmp|write-probe-.+)$")
 
 
 def check_format(checkpoint: dict[str, Any], path: str | Path | None = None) -> dict[str, Any]:
@@ -126,10 +127,10 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
             detail.append(f"{len(unexpected)} unknown tensors (first {unexpected[0]})")
         raise CheckpointError(f"{where}{what} architecture differs: " + ", ".join(detail))
     for key, tensor in expected.items():
-        if tuple(getattr(found[key], "shape", ())) != tuple(tensor.shape):
+        shape = tuple(getattr(found[key], "shape", ()))
+        if shape != tuple(tensor.shape):
             raise CheckpointError(
-                f"{where}{what} architecture differs: {key} has shape {tuple(found[key].shape)}, "
-                f"this version expects {tuple(tensor.shape)}"
+                f"{where}{what} architecture differs: {key} has shape {shape}, this version expects {tuple(tensor.shape)}"
             )
 
 
@@ -164,8 +165,18 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """What :class:`SafeCheckpointIO` last loaded: the file, and whether it holds a full training state."""
+
+    path: str
+    training_state: bool
+
+
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint I/O that writes atomically and loads without running pickled code."""
+
+    last_loaded: LoadedCheckpoint | None = None
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         atomic_torch_save(checkpoint, path)
@@ -174,6 +185,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
         checkpoint = load_checkpoint_file(path, map_location=map_location or "cpu")
         check_format(checkpoint, path)
         check_decoder(checkpoint, path)
+        self.last_loaded = LoadedCheckpoint(str(path), "optimizer_states" in checkpoint)
         return checkpoint
 
 

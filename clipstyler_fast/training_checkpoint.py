@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -100,6 +101,13 @@ class StyleCheckpoint(ModelCheckpoint):
                 f"{self._earlier_run} already holds an earlier run; resume it with --ckpt_path last, or start over with "
                 "--checkpoint.overwrite true, or use another --checkpoint.root"
             )
+        # Lightning restores the optimizer after this hook, and fails with a trace on a weights-only file.
+        loaded = getattr(trainer.strategy.checkpoint_io, "last_loaded", None)
+        if trainer.ckpt_path is not None and loaded is not None and not loaded.training_state:
+            raise CheckpointError(
+                f"{loaded.path}: holds the weights only, not a training state to resume; resume from last.ckpt "
+                f"(--ckpt_path last), or start a new run from these weights with --model.decoder_init {loaded.path}"
+            )
 
     def _space_needed(self, pl_module: L.LightningModule) -> int:
         """Free bytes the checkpoint folder must have: a new ``last.ckpt`` is written beside the old one."""
@@ -146,7 +154,7 @@ class StyleCheckpoint(ModelCheckpoint):
             return  # nothing asked, or the run ends normally after this step anyway
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-        signum = self._stop.signum or 15
+        signum = self._stop.signum or int(signal.SIGTERM)  # a rank told by another one
         self._stop.restore()
         self._announce_stop(trainer, signum)
         raise StopRequested(signum)

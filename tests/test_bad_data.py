@@ -44,7 +44,7 @@ def fit_args(tmp_path: Path, clip: Path, vgg: Path, data: Path, workers: int = 1
         "--data.num_workers", str(workers), "--data.num_holdout", "0",
         "--trainer.max_steps", "5", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
         "--trainer.enable_progress_bar", "false", "--trainer.val_check_interval", "2",
-        "--checkpoint.root", str(tmp_path / "checkpoints"),
+        "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.root", str(tmp_path / "checkpoints"),
     ]
 
 

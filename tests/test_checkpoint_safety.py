@@ -52,7 +52,7 @@ def cli_args(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path)
         "--data.path", str(content_dir), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
         "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
         "--trainer.enable_progress_bar", "false", "--trainer.num_sanity_val_steps", "0",
-        "--checkpoint.root", str(tmp_path / "checkpoints"),
+        "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.root", str(tmp_path / "checkpoints"),
     ]
 
 
@@ -167,6 +167,20 @@ def test_a_checkpoint_of_another_architecture_or_format_is_refused_saying_what_d
         assert "checkpoint format version 99 is not supported by this version (expects 1)" in message
 
 
+def test_resuming_from_a_weights_only_file_says_what_to_do_instead(
+    trained: SimpleNamespace, tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    args = cli_args(tmp_path, clip_path, vgg_path, content_dir)
+    assert main(["fit", *args, "--ckpt_path", str(trained.style)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {trained.style}: holds the weights only, not a training state to resume; resume from last.ckpt "
+        f"(--ckpt_path last), or start a new run from these weights with --model.decoder_init {trained.style}"
+    )
+    # The advice works.
+    assert main(["fit", *args, "--trainer.max_steps", "1", "--model.decoder_init", str(trained.style)]) == 0
+
+
 def test_a_kill_during_a_save_leaves_the_previous_complete_checkpoint(tmp_path: Path) -> None:
     target = tmp_path / "last.ckpt"
     writer = (
@@ -207,7 +221,7 @@ def test_an_unwritable_checkpoint_folder_fails_at_start_up_before_any_model_load
         "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(tmp_path / "no-clip.pt"),
         "--model.vgg_weights", str(tmp_path / "no-vgg.pth"), "--data.path", str(content_dir),
         "--data.crop_size", "32", "--data.num_workers", "0", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
-        "--checkpoint.root", str(blocker / "checkpoints"),
+        "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.root", str(blocker / "checkpoints"),
     ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()

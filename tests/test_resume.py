@@ -122,21 +122,23 @@ def reference(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_pat
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "workers"),
+    ("start", "end", "workers", "extra"),
     [
-        (1, 4, 0),  # 1 of 3 batches of epoch 0 done; runs through the epoch end and a validation
-        (3, 5, 1),  # end of epoch 0, saved again after validation; one DataLoader worker
-        (5, 6, 0),  # 2 of 3 batches of epoch 1 done
+        (1, 4, 0, []),  # 1 of 3 batches of epoch 0 done; runs through the epoch end and a validation
+        (3, 5, 1, []),  # end of epoch 0, saved again after validation; one DataLoader worker
+        # 2 of 3 batches of epoch 1 done; the data seed (order, crops, held-out split) comes from
+        # the checkpoint, whatever the command line says
+        (5, 6, 0, ["--data.seed", "7"]),
     ],
 )
 def test_resume_from_a_checkpoint_mid_epoch_or_after_validation_is_exact(
-    start: int, end: int, workers: int, reference: Path, tmp_path: Path, clip_path: Path, vgg_path: Path,
-    three_batch_epochs: Path,
+    start: int, end: int, workers: int, extra: list[str], reference: Path, tmp_path: Path, clip_path: Path,
+    vgg_path: Path, three_batch_epochs: Path,
 ) -> None:
     snapshot = at_step(reference, start)
     assert load(snapshot)["global_step"] == start
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs, steps=end, every=100, workers=workers)
-    resumed = resume_from(snapshot, tmp_path, args)
+    resumed = resume_from(snapshot, tmp_path, [*args, *extra])
     assert_same_training_state(resumed, at_step(reference, end), end)
 
 
