@@ -174,10 +174,19 @@ def _subprocess_env() -> dict[str, str]:
     return env
 
 
-def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+def _start(args: list[str], log: Path, new_session: bool = False) -> subprocess.Popen:
+    """The real command in a subprocess; its output goes to ``log`` (a pipe could fill up and stall it)."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "clipstyler_fast", *args], cwd=log.parent, env=_subprocess_env(),
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=new_session,
+        )
+
+
+def _wait_for(path: Path, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
-        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert process.poll() is None, log.read_text()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.02)
 
@@ -187,14 +196,12 @@ def test_sigkill_mid_run_then_resume_ends_bitwise_equal(
 ) -> None:
     """The real command, killed with SIGKILL right after its first checkpoint, then resumed."""
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs, steps=50, every=2)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clipstyler_fast", *args], cwd=tmp_path, env=_subprocess_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    log = tmp_path / "run.log"
+    process = _start(args, log)
     try:
-        _wait_for(last_ckpt(tmp_path), process)
+        _wait_for(last_ckpt(tmp_path), process, log)
         process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
@@ -212,17 +219,16 @@ def test_sigterm_to_the_process_group_saves_a_checkpoint_and_says_how_to_resume(
 ) -> None:
     """As a cluster scheduler pre-empts a job: SIGTERM to every process, DataLoader worker included."""
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs, steps=50, every=2, workers=1)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clipstyler_fast", *args], cwd=tmp_path, env=_subprocess_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
+    log = tmp_path / "run.log"
+    process = _start(args, log, new_session=True)
     try:
-        _wait_for(last_ckpt(tmp_path), process)
+        _wait_for(last_ckpt(tmp_path), process, log)
         os.killpg(process.pid, signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
+        process.wait(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
+    output = log.read_text()
     assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
     stopped_at = load(last_ckpt(tmp_path))["global_step"]
     assert 2 <= stopped_at < STEPS
