@@ -15,6 +15,7 @@ from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
 from .data import DataError, seeded_generator
 from .decoder import build_decoder, load_decoder_weights
 from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .weights import absolute_if_file
 from .views import perspective_views
 
 # Where `clipstyler-fast pretrain` puts the reconstruction decoder that per-prompt runs start from.
@@ -87,6 +88,8 @@ class StyleTransfer(L.LightningModule):
         super().__init__()
         if not prompt or not prompt.strip():
             raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
+        clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
+        decoder_init = absolute_if_file(decoder_init)
         self.save_hyperparameters()
         self.decoder = build_decoder()
         self.encoder: VGGEncoder | None = None
@@ -209,8 +212,9 @@ class StyleTransfer(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         from .callbacks import PreviewImages, UnreadableImageReport
+        from .metrics import QualityMetrics
 
-        callbacks: list[L.Callback] = [UnreadableImageReport()]
+        callbacks: list[L.Callback] = [UnreadableImageReport(), QualityMetrics()]
         if self.hparams.preview_every_n_steps > 0:
             callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
         return callbacks

@@ -19,6 +19,7 @@ from .checkpoints import FORMAT_KEY, FORMAT_VERSION, atomic_torch_save, check_fo
 from .decoder import build_decoder
 from .model import ARCHITECTURE, FROZEN_PREFIXES, PRETRAINED_DECODER, InverseDecay
 from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .weights import absolute_if_file
 
 
 class DecoderPretraining(L.LightningModule):
@@ -44,6 +45,7 @@ class DecoderPretraining(L.LightningModule):
         export_path: str = PRETRAINED_DECODER,
     ) -> None:
         super().__init__()
+        vgg_weights = absolute_if_file(vgg_weights)
         self.save_hyperparameters()
         self.decoder = build_decoder()
         self.encoder: VGGEncoder | None = None

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import VGG19_Weights, vgg19
+from torchvision.models import VGG19_Weights
+from torchvision.models.vgg import cfgs, make_layers
 
 from .weights import WeightsUnavailableError, download_failed, existing_file
 
@@ -55,7 +56,9 @@ def load_vgg_encoder(source: str | Path = DEFAULT_VGG) -> VGGEncoder:
 
     The file may hold torchvision's full ``vgg19`` state dict or only its ``features.*`` entries.
     """
-    features = vgg19().features[:RELU4_1]
+    # Only the layers up to relu4_1, built directly: building all of vgg19() would first
+    # initialise its 120M-parameter classifier, seconds of wasted start-up.
+    features = make_layers(cfgs["E"])[:RELU4_1]
     if str(source) == DEFAULT_VGG:
         weights = VGG19_Weights.IMAGENET1K_V1
         try:

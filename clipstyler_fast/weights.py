@@ -25,3 +25,12 @@ def download_failed(what: str, filename: str, url: str, option: str, error: Base
         f"could not download {what} ({filename} from {url}): {error}. "
         f"Copy that file to this machine and pass its path with {option}"
     )
+
+
+def absolute_if_file(source: str | None) -> str | None:
+    """A local weight file as an absolute path, so checkpoints that record it work from any folder;
+    model names (``ViT-B/32``, ``imagenet``, ``auto``) are returned unchanged."""
+    if source is None:
+        return None
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.is_file() else source

@@ -131,3 +131,22 @@ def test_configs_parse_and_hold_the_reference_recipe() -> None:
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert yaml.safe_load(result.stdout)["model"]["prompt"] == prompt
+
+
+def test_previews_go_to_tensorboard_when_it_is_installed(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = fit_args(clip_path, vgg_path, content_dir, tmp_path)
+    i = args.index("--trainer.logger")
+    del args[i : i + 2]
+    assert main(["fit", *args, "--trainer.log_every_n_steps", "1"]) == 0
+    events = list((tmp_path / "runs").rglob("events.out.tfevents.*"))
+    assert events
+    accumulator = EventAccumulator(str(events[0].parent), size_guidance={"images": 0})
+    accumulator.Reload()
+    assert "preview" in accumulator.Tags()["images"]
+    steps = [event.step for event in accumulator.Images("preview")]
+    assert steps == [1, 2]
+    assert {"train/loss", "train/patch", "train/dir", "train/content", "train/tv"} <= set(accumulator.Tags()["scalars"])

@@ -1,0 +1,114 @@
+"""``clipstyler-fast evaluate``: per-image CSV and summary, from a checkpoint or from stylized files."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.utils import save_image
+
+from clipstyler_fast import losses
+from clipstyler_fast.cli import main
+from clipstyler_fast.clip_model import load_clip
+from clipstyler_fast.evaluate import style_direction
+from clipstyler_fast.images import list_images, read_rgb
+from clipstyler_fast.metrics import content_ssim, directional_similarity
+from clipstyler_fast.stylizer import Stylizer
+from tiny_style import train_style
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
+    return train_style(tmp_path_factory.mktemp("evaluate-style"), "Mosaic", clip_path, vgg_path, content_dir)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def summary_means(text: str) -> dict[str, float]:
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.split()[:1] in (["clip_direction"], ["content_ssim"])}
+
+
+def test_evaluate_stylizes_and_scores_every_image(style, clip_path, content_dir, tmp_path, capsys):
+    table = tmp_path / "metrics.csv"
+    assert main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--csv", str(table), "--no-progress", "--device", "cpu"]) == 0
+    rows = read_rows(table)
+    contents = list_images(content_dir)
+    assert [r["image"] for r in rows] == [str(p.relative_to(content_dir)) for p in contents]  # nested ones too
+    # One row checked against an independent computation with the same networks.
+    row, path = rows[-1], contents[-1]
+    image = read_rgb(path)[None]
+    with torch.no_grad():
+        stylized = Stylizer.from_checkpoint(style)(image)
+        clip = load_clip(clip_path)
+        direction = losses.text_direction(clip.encode_text, "Mosaic")
+        expected = directional_similarity(clip.encode_image(stylized), clip.encode_image(image), direction)
+    assert float(row["clip_direction"]) == pytest.approx(float(expected), abs=2e-6)
+    assert float(row["content_ssim"]) == pytest.approx(float(content_ssim(stylized, image)), abs=2e-6)
+    assert (int(row["width"]), int(row["height"])) == (image.shape[-1], image.shape[-2])
+    # The summary's means are the means of the per-image columns.
+    means = summary_means(capsys.readouterr().out)
+    for metric in ("clip_direction", "content_ssim"):
+        column = [float(r[metric]) for r in rows]
+        assert means[metric] == pytest.approx(sum(column) / len(column), abs=1e-4)
+
+
+def test_existing_outputs_are_matched_by_relative_path(style, content_dir, tmp_path, capsys):
+    # "Stylized" outputs that are the contents themselves: SSIM 1 and no CLIP movement, known exactly.
+    outputs = tmp_path / "stylized"
+    for path in list_images(content_dir):
+        target = outputs / path.relative_to(content_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    missing = list_images(content_dir)[0].relative_to(content_dir)
+    (outputs / missing).unlink()
+    table = tmp_path / "scores.csv"
+    rc = main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--stylized_dir", str(outputs), "--csv", str(table), "--device", "cpu"])
+    assert rc == 0
+    rows = read_rows(table)
+    assert len(rows) == len(list_images(content_dir)) - 1 and str(missing) not in [r["image"] for r in rows]
+    assert all(float(r["content_ssim"]) == pytest.approx(1.0, abs=1e-5) for r in rows)
+    assert all(abs(float(r["clip_direction"])) < 1e-6 for r in rows)
+    err = capsys.readouterr().err
+    assert "no stylized output found" in err and missing.name in err
+
+
+def test_stylized_outputs_with_another_suffix_are_found(clip_path, content_dir, tmp_path):
+    image_path = list_images(content_dir)[1]
+    outputs = tmp_path / "out"
+    outputs.mkdir()
+    save_image(1 - read_rgb(image_path), outputs / f"{image_path.stem}.jpg")  # a negative, as JPEG
+    table = tmp_path / "one.csv"
+    rc = main(["evaluate", "--prompt", "Mosaic", "--clip_model", str(clip_path), "--data.path", str(image_path), "--stylized_dir", str(outputs), "--csv", str(table), "--no-progress", "--device", "cpu"])
+    assert rc == 0
+    [row] = read_rows(table)
+    assert row["stylized"].endswith(f"{image_path.stem}.jpg") and float(row["content_ssim"]) < 0.9
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data.path", "photos"], "nothing to evaluate"),
+        (["--data.path", "photos", "--stylized_dir", "out"], "pass --prompt"),
+        (["--data.path", "photos", "--stylized_dir", "out", "--prompt", "x", "--device", "cuda:99"], "no such CUDA device"),
+    ],
+)
+def test_missing_inputs_are_one_line_errors(args, message, capsys):
+    assert main(["evaluate", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and message in err
+
+
+def test_blended_checkpoint_is_scored_against_the_blended_direction(clip_path):
+    clip = load_clip(clip_path)
+    meta = {"prompt": "Mosaic + Sketch (alpha 0.25)", "interpolation": {"prompts": ["Mosaic", "Sketch"], "alpha": 0.25}}
+    da = losses.text_direction(clip.encode_text, "Mosaic")
+    db = losses.text_direction(clip.encode_text, "Sketch")
+    expected = losses.normalize(0.75 * da + 0.25 * db)
+    assert torch.allclose(style_direction(clip, meta), expected, atol=1e-6)
+    assert torch.allclose(style_direction(clip, meta, prompt="Sketch"), db, atol=1e-6)

@@ -1,0 +1,119 @@
+"""Quality metrics on cases with known answers, and the validation callback in a real Trainer run."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import CSVLogger
+
+from clipstyler_fast import losses
+from clipstyler_fast.clip_model import load_clip
+from clipstyler_fast.data import ContentDataModule
+from clipstyler_fast.metrics import ClipDirectionalSimilarity, QualityMetrics, content_ssim
+from clipstyler_fast.model import StyleTransfer
+from torchmetrics.image import StructuralSimilarityIndexMeasure
+
+
+@pytest.fixture(scope="module")
+def clip(clip_path):
+    return load_clip(clip_path)
+
+
+@pytest.fixture(scope="module")
+def photos() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    smooth = F.interpolate(torch.rand(4, 3, 8, 8, generator=generator), size=(40, 40), mode="bilinear", align_corners=False)
+    return smooth.clamp(0, 1)
+
+
+def test_identical_images_have_ssim_one_and_changes_lower_it(photos):
+    assert torch.allclose(content_ssim(photos, photos), torch.ones(len(photos)), atol=1e-5)
+    noisy = (photos + 0.2 * torch.randn(photos.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    scores = content_ssim(noisy, photos)
+    assert scores.shape == (len(photos),) and (scores < 0.9).all()
+    metric = StructuralSimilarityIndexMeasure(data_range=1.0)
+    metric.update(noisy, photos)
+    assert torch.isclose(metric.compute(), scores.mean(), atol=1e-5)
+
+
+def test_moving_along_the_text_direction_scores_higher(clip, photos):
+    content = photos[:1]
+    along = 1 - content  # a strong change: the negative
+    other = content.flip(-1).roll(7, dims=-2)  # a different change
+    with torch.no_grad():
+        c, a, o = (clip.encode_image(x) for x in (content, along, other))
+    # The text direction is, by construction, the CLIP step content -> `along`.
+    direction = losses.normalize(losses.normalize(a[0]) - losses.normalize(c[0]))
+    metric = ClipDirectionalSimilarity(direction, clip.encode_image)
+    score_along = metric.scores(along, content)
+    score_other = metric.scores(other, content)
+    assert torch.isclose(score_along, torch.ones(1), atol=1e-5)
+    assert score_other < score_along - 0.05
+    # Against the opposite direction the same step scores -1.
+    assert torch.isclose(ClipDirectionalSimilarity(-direction, clip.encode_image).scores(along, content), -torch.ones(1), atol=1e-5)
+    # A stylization that did not move at all scores 0.
+    assert metric.scores(content, content).abs().item() < 1e-6
+
+
+def test_mean_over_updates_is_the_mean_of_all_pairs_and_matches_the_loss(clip, photos):
+    generator = torch.Generator().manual_seed(2)
+    direction = losses.normalize(torch.randn(clip.model.text_projection.shape[1], generator=generator))
+    stylized = (photos + 0.3 * torch.rand(photos.shape, generator=generator)).clamp(0, 1)
+    metric = ClipDirectionalSimilarity(direction, clip.encode_image)
+    metric.update(stylized[:3], photos[:3])
+    metric.update(stylized[3:], photos[3:])
+    with torch.no_grad():
+        s, c = clip.encode_image(stylized), clip.encode_image(photos)
+    # Directional similarity is 1 - the global directional loss of training.
+    assert torch.isclose(metric.compute(), 1 - losses.global_directional_loss(s, c, direction), atol=1e-5)
+    by_features = ClipDirectionalSimilarity(direction)  # embeddings instead of images
+    by_features.update(s, c)
+    assert torch.isclose(by_features.compute(), metric.compute(), atol=1e-6)
+
+
+def test_callback_logs_metrics_in_a_real_validation_run(clip_path, vgg_path, content_dir, tmp_path):
+    model = StyleTransfer(
+        prompt="Mosaic", clip_model=str(clip_path), vgg_weights=str(vgg_path), decoder_init="random", num_views=2, preview_every_n_steps=0
+    )
+    data = ContentDataModule(path=str(content_dir), batch_size=2, crop_size=32, num_holdout=3, num_workers=0)
+    trainer = L.Trainer(
+        accelerator="cpu", callbacks=[QualityMetrics()], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    results = trainer.validate(model, datamodule=data, verbose=False)[0]
+    assert {QualityMetrics.CLIP_KEY, QualityMetrics.SSIM_KEY} <= set(results)
+    # The same numbers, computed independently from the held-out images.
+    images = torch.stack([data.val_dataloader().dataset[i]["image"] for i in range(3)])
+    with torch.no_grad():
+        stylized = model.decoder(model.encoder(images)).clamp(0, 1)
+        s, c = model.clip.encode_image(stylized), model.clip.encode_image(images)
+    expected_direction = F.cosine_similarity(
+        losses.normalize(losses.normalize(s) - losses.normalize(c)), model.text_direction.expand_as(s), dim=-1
+    ).mean()
+    assert results[QualityMetrics.CLIP_KEY] == pytest.approx(float(expected_direction), abs=1e-5)
+    assert results[QualityMetrics.SSIM_KEY] == pytest.approx(float(content_ssim(stylized, images).mean()), abs=1e-5)
+    assert -1 <= results[QualityMetrics.CLIP_KEY] <= 1 and results[QualityMetrics.SSIM_KEY] < 1
+
+
+def test_training_log_shows_the_metrics_of_every_validation(clip_path, vgg_path, content_dir, tmp_path):
+    model = StyleTransfer(
+        prompt="Mosaic", clip_model=str(clip_path), vgg_weights=str(vgg_path), decoder_init="random", num_views=2, preview_every_n_steps=0
+    )
+    data = ContentDataModule(path=str(content_dir), batch_size=2, crop_size=32, num_holdout=2, num_workers=0)
+    trainer = L.Trainer(
+        accelerator="cpu", callbacks=[QualityMetrics()], logger=CSVLogger(tmp_path, name="run"), max_steps=2,
+        val_check_interval=1, check_val_every_n_epoch=None, num_sanity_val_steps=0, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=data)
+    with open(Path(trainer.logger.log_dir) / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    logged = [(row["step"], float(row[QualityMetrics.CLIP_KEY]), float(row[QualityMetrics.SSIM_KEY])) for row in rows if row.get(QualityMetrics.CLIP_KEY)]
+    assert [step for step, _, _ in logged] == ["0", "1"]  # one entry per validation
+    assert all(-1 <= d <= 1 and -1 <= s <= 1 for _, d, s in logged)
+    assert logged[0][1:] != logged[1][1:]  # the second validation saw a trained decoder
