@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from .checkpoints import CheckpointError, SafeCheckpointIO, load_checkpoint_file, check_format
 from .data import ContentDataModule, DataError
@@ -49,6 +50,24 @@ examples:
 
 Run `clipstyler-fast COMMAND --help` for the options of a command.
 """
+
+
+class SaveConfigWithCheckpoints(SaveConfigCallback):
+    """Write the run's full configuration as ``config.yaml`` beside its checkpoints, so that a
+    checkpoint folder says how it was made (and a run without a logger leaves nothing in the
+    working folder)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+
+    def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        callback = trainer.checkpoint_callback
+        if stage != "fit" or callback is None or callback.dirpath is None or not trainer.is_global_zero:
+            return
+        folder = Path(callback.dirpath)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, folder / self.config_filename, skip_none=False, overwrite=True, multifile=False)
 
 
 class _TrainingCLI(LightningCLI):
@@ -98,7 +117,7 @@ class StyleCLI(_TrainingCLI):
                 "check_val_every_n_epoch": None,
                 "log_every_n_steps": 10,
             },
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=SaveConfigWithCheckpoints,
             parser_kwargs={"prog": "clipstyler-fast"},
             auto_configure_optimizers=False,
             args=args,
@@ -130,7 +149,7 @@ class PretrainCLI(_TrainingCLI):
                 "check_val_every_n_epoch": None,
                 "log_every_n_steps": 50,
             },
-            save_config_kwargs={"overwrite": True},
+            save_config_callback=SaveConfigWithCheckpoints,
             parser_kwargs={"prog": "clipstyler-fast pretrain"},
             auto_configure_optimizers=False,
             args=args,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -40,21 +42,44 @@ def list_images(root: str | Path) -> list[Path]:
     return sorted(found)
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+_pillow_limit_users = 0
+_pillow_limit_saved: int | None = None
+
+
+@contextmanager
+def pillow_limit_off() -> Iterator[None]:
+    """Switch Pillow's fixed decompression-bomb thresholds off while images are read with our own
+    ``max_pixels`` check (reference-counted, so concurrent readers restore the setting once)."""
+    global _pillow_limit_users, _pillow_limit_saved
+    with _PILLOW_LIMIT_LOCK:
+        if _pillow_limit_users == 0:
+            _pillow_limit_saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        _pillow_limit_users += 1
+    try:
+        yield
+    finally:
+        with _PILLOW_LIMIT_LOCK:
+            _pillow_limit_users -= 1
+            if _pillow_limit_users == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit_saved
+
+
 def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``path`` fully, with its EXIF orientation applied, or raise :class:`ImageReadError`."""
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise ImageReadError(path, "empty file (0 bytes)")
-        with Image.open(path) as img:
+        with pillow_limit_off(), Image.open(path) as img:
+            # ``max_pixels`` is the one limit: checked here from the header, before decoding, in
+            # place of Pillow's own fixed thresholds.
             pixels = img.width * img.height
             if max_pixels is not None and pixels > max_pixels:
                 raise ImageReadError(
                     path, f"{img.width}x{img.height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise the limit option to allow it"
                 )
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img.load()
+            img.load()
             # exif_transpose returns a copy (or the image itself when there is nothing to do).
             out = ImageOps.exif_transpose(img)
             if out is img:

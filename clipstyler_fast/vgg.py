@@ -56,8 +56,8 @@ def load_vgg_encoder(source: str | Path = DEFAULT_VGG) -> VGGEncoder:
 
     The file may hold torchvision's full ``vgg19`` state dict or only its ``features.*`` entries.
     """
-    # Only the layers up to relu4_1, built directly: building all of vgg19() would first
-    # initialise its 120M-parameter classifier, seconds of wasted start-up.
+    # The convolutional layers alone: building all of vgg19() would also allocate its ~550 MB
+    # classifier, only to throw it away (and raise every process's peak memory by as much).
     features = make_layers(cfgs["E"])[:RELU4_1]
     if str(source) == DEFAULT_VGG:
         weights = VGG19_Weights.IMAGENET1K_V1

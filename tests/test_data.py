@@ -96,3 +96,15 @@ def test_sampler_covers_each_epoch_and_skips_consumed_batches() -> None:
 def test_bad_crop_size_is_a_clear_error() -> None:
     with pytest.raises(DataError, match="multiple of 8"):
         ContentDataModule("data/samples", crop_size=100)
+
+
+def test_max_pixels_is_the_only_pixel_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clipstyler_fast.images import ImageReadError
+
+    make_photo(40, 30, 3).save(tmp_path / "photo.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's own limit far below the image
+    assert read_rgb(tmp_path / "photo.png", max_pixels=None).shape == (3, 30, 40)
+    assert read_rgb(tmp_path / "photo.png", max_pixels=1200).shape == (3, 30, 40)
+    with pytest.raises(ImageReadError, match="40x30 exceeds the pixel limit of 1199"):
+        read_rgb(tmp_path / "photo.png", max_pixels=1199)
+    assert Image.MAX_IMAGE_PIXELS == 100  # restored for the rest of the process

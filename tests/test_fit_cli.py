@@ -50,6 +50,8 @@ def test_fit_writes_a_small_checkpoint_with_prompt_direction_and_hparams(
     folder = tmp_path / "checkpoints" / "sketch-with-black-pencil"
     style, last = folder / "style.ckpt", folder / "last.ckpt"
     assert style.is_file() and last.is_file()
+    assert "prompt: Sketch with black pencil" in (folder / "config.yaml").read_text()
+    assert not (tmp_path / "config.yaml").exists()  # nothing left in the working folder
 
     ckpt = torch.load(style, weights_only=True)
     assert ckpt[FORMAT_KEY]["format_version"] == FORMAT_VERSION

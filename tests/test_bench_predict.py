@@ -1,0 +1,22 @@
+"""The predict benchmark runs end to end (tiny sizes) and prints its comparison table."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_predict.py"
+
+
+def test_bench_predict_smoke_prints_ratios_and_memory() -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--smoke"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| image | plain fp32 images/s | product images/s | speed-up | plain peak RSS | product peak RSS | memory ratio |" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 64x64 tiled |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert float(cells[1]) > 0 and float(cells[2]) > 0
+    assert re.fullmatch(r"\d+\.\d\dx", cells[3]) and re.fullmatch(r"[\d.]+ (MiB|GiB)", cells[5])
+    match = re.search(r"max \|diff\| = ([\d.]+), mean \|diff\| = ([\d.]+)", done.stdout)
+    assert match and 0 < float(match[1]) < 0.05 and float(match[2]) < float(match[1])
