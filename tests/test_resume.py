@@ -268,6 +268,8 @@ def test_a_new_run_refuses_to_replace_an_earlier_one_before_writing_anything(
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs)
     last_ckpt(tmp_path).parent.mkdir(parents=True)
     shutil.copyfile(reference / "snapshots" / "step2.ckpt", last_ckpt(tmp_path))
+    config = last_ckpt(tmp_path).with_name("config.yaml")
+    config.write_text("the earlier run's configuration")
     before = last_ckpt(tmp_path).read_bytes()
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -276,3 +278,4 @@ def test_a_new_run_refuses_to_replace_an_earlier_one_before_writing_anything(
         "or start over with --checkpoint.overwrite true, or use another --checkpoint.root"
     )
     assert last_ckpt(tmp_path).read_bytes() == before and not (last_ckpt(tmp_path).parent / "style.ckpt").exists()
+    assert config.read_text() == "the earlier run's configuration"
