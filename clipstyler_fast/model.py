@@ -104,8 +104,6 @@ class StyleTransfer(L.LightningModule):
             self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
             direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
             self.text_direction = direction.to(self.text_direction.device)
-        if stage == "fit" and not self._resuming():
-            self._init_decoder()
 
     def train(self, mode: bool = True) -> "StyleTransfer":
         super().train(mode)
@@ -114,8 +112,11 @@ class StyleTransfer(L.LightningModule):
                 frozen.eval()
         return self
 
-    def _resuming(self) -> bool:
-        return self._trainer is not None and self.trainer.ckpt_path is not None
+    def on_fit_start(self) -> None:
+        # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint
+        # (whose weights are already restored and must not be replaced).
+        if self.trainer.ckpt_path is None:
+            self._init_decoder()
 
     def _init_decoder(self) -> None:
         source = self.hparams.decoder_init

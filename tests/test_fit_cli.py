@@ -152,3 +152,16 @@ def test_previews_go_to_tensorboard_when_it_is_installed(
     steps = [event.step for event in accumulator.Images("preview")]
     assert steps == [1, 2]
     assert {"train/loss", "train/patch", "train/dir", "train/content", "train/tv"} <= set(accumulator.Tags()["scalars"])
+
+
+def test_resuming_does_not_reinitialise_the_decoder(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    args = fit_args(clip_path, vgg_path, content_dir, tmp_path, steps=1)
+    assert main(["fit", *args]) == 0
+    assert "RANDOM weights" in capsys.readouterr().err
+    longer = [*args[: args.index("--trainer.max_steps")], "--trainer.max_steps", "2", *args[args.index("--trainer.max_steps") + 2 :]]
+    assert main(["fit", *longer, "--ckpt_path", "last"]) == 0
+    assert "RANDOM weights" not in capsys.readouterr().err
+    ckpt = torch.load(tmp_path / "checkpoints" / "sketch-with-black-pencil" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2
