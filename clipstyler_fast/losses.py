@@ -31,7 +31,8 @@ def text_direction(
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error between relu4_1 features of the output and of the content."""
-    return F.mse_loss(features, target)
+    # Features may come from a bf16 pass; the error is summed in fp32.
+    return F.mse_loss(features.float(), target.float())
 
 
 def patch_directional_loss(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -63,6 +64,18 @@ class StyleTransfer(L.LightningModule):
         lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
         preview_every_n_steps: log a grid of held-out images and their stylizations this often
             (0 turns previews off).
+        frozen_precision: number format of the frozen CLIP and VGG passes, forward and the
+            backward through them. ``bf16`` runs them under bfloat16 autocast: on a CPU with
+            bf16 instructions a training step takes about 0.6x the time of ``fp32``, and the
+            losses move by well under 1%. ``fp32`` is the reference-exact path. The decoder, its
+            optimizer and the loss arithmetic stay fp32 unless the trainer's precision says
+            otherwise. GPUs without native bf16 fall back to fp32 with a warning.
+        channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs
+            in channels-last memory layout, the layout oneDNN (CPU) and cuDNN (GPU) convolutions
+            run natively.
+        compile: compile the decoder, the VGG encoder and CLIP's image tower with
+            ``torch.compile``. The first step then takes minutes (on CPU it needs a C++
+            compiler); off by default, as it has not been measured to pay off yet.
     """
 
     def __init__(
@@ -84,10 +97,15 @@ class StyleTransfer(L.LightningModule):
         lr: float = 1e-4,
         lr_decay: float = 5e-5,
         preview_every_n_steps: int = 50,
+        frozen_precision: Literal["bf16", "fp32"] = "bf16",
+        channels_last: bool = True,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if not prompt or not prompt.strip():
             raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
+        if frozen_precision not in ("bf16", "fp32"):
+            raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
         clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
         decoder_init = absolute_if_file(decoder_init)
         self.save_hyperparameters()
@@ -104,6 +122,43 @@ class StyleTransfer(L.LightningModule):
             self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
             direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
             self.text_direction = direction.to(self.text_direction.device)
+        self._speed_up()
+
+    def _speed_up(self) -> None:
+        """Apply the memory-layout and compilation options to the networks (once)."""
+        if getattr(self, "_sped_up", False):
+            return
+        self._sped_up = True
+        if self.hparams.channels_last:
+            # Weights in channels-last make convolutions pick the channels-last kernels, which
+            # avoids a layout conversion per layer in oneDNN and cuDNN.
+            for net in (self.encoder, self.decoder):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            # nn.Module.compile keeps parameter names, so checkpoints stay loadable without it.
+            self.decoder.compile()
+            if self.encoder is not None:
+                self.encoder.compile()
+            if self.clip is not None:
+                self.clip.model.visual.compile()
+
+    def _frozen_dtype(self) -> torch.dtype | None:
+        """The autocast dtype of the frozen networks (``frozen_precision``), or None for fp32."""
+        if self.hparams.frozen_precision != "bf16":
+            return None
+        device = self.device.type
+        if device == "cpu" or (device == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
+            return torch.bfloat16
+        if not getattr(self, "_warned_bf16", False):
+            self._warned_bf16 = True
+            rank_zero_warn(f"bf16 is not supported on this {device} device; the frozen networks run in fp32")
+        return None
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
 
     def train(self, mode: bool = True) -> "StyleTransfer":
         super().train(mode)
@@ -172,14 +227,23 @@ class StyleTransfer(L.LightningModule):
         assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
         hp = self.hparams
         batch = content.shape[0]
-        with torch.no_grad():
+        content = self._layout(content)
+        dtype = self._frozen_dtype()
+
+        def frozen() -> contextlib.AbstractContextManager[Any]:
+            return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+        with torch.no_grad(), frozen():
             target = self.encoder(content)
             source = self.clip.encode_image(content)
-        output = self.decoder(target)
-        content_term = losses.content_loss(self.encoder(output), target)
+        # The decoder runs in its own precision: frozen features may come out of autocast as bf16.
+        output = self.decoder(target.to(next(self.decoder.parameters()).dtype))
+        with frozen():
+            content_term = losses.content_loss(self.encoder(output), target)
         views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views)
         # One CLIP pass for the views and the whole outputs together.
-        embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
+        with frozen():
+            embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
         view_features = embedded[: batch * hp.num_views].view(batch, hp.num_views, -1)
         output_features = embedded[batch * hp.num_views :]
         patch = losses.patch_directional_loss(view_features, source, self.text_direction, hp.threshold)
