@@ -122,6 +122,9 @@ class StyleTransfer(L.LightningModule):
             self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
             direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
             self.text_direction = direction.to(self.text_direction.device)
+        if stage == "fit" and self._trainer is None:
+            # Used by hand, outside a Trainer: nothing will restore weights, start from the init now.
+            self._init_decoder()
         self._speed_up()
 
     def _speed_up(self) -> None:
