@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
-import zipfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from .atomic import atomic_write
 
 # Bumped when the meaning of a checkpoint's contents changes incompatibly.
 FORMAT_VERSION = 1
@@ -31,28 +32,71 @@ def slugify(text: str) -> str:
 
 
 def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without executing pickled code, or raise a one-line :class:`CheckpointError`."""
+    """Load a checkpoint without executing pickled code, or raise a one-line :class:`CheckpointError`.
+
+    ``weights_only=True`` lets the unpickler build only tensors and plain containers; a file whose
+    pickle would import and call anything else (``os.system``, a class's ``__reduce__``) is refused
+    before any of it runs.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; check the path (or use --ckpt_path last to resume)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint; delete it and use an older one")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # A plain pickle file (not torch.save's format) makes torch warn before it is refused below.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        text = str(error)
-        if "Weights only load failed" in text or "Unsupported global" in text or "unsupported" in text.lower():
+        detail = _unpickling_detail(str(error))
+        if any(marker in detail for marker in _CODE_MARKERS):
             raise CheckpointError(
-                f"{path}: refused, the file contains pickled Python objects that would run code on load; "
-                "only load checkpoints you trust, and re-save them as plain tensors"
+                f"{path}: refused: loading it would run code stored in the file ({detail}); "
+                "only use checkpoints from sources you trust, saved as plain tensors"
             ) from None
-        raise CheckpointError(f"{path}: corrupt checkpoint ({text.splitlines()[0] if text else 'unpickling failed'})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first}); use another checkpoint") from None
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({detail}); use another checkpoint") from None
+    except PermissionError as error:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({error.strerror})") from None
+    except Exception as error:  # zip, pickle, storage and decoding errors all mean a damaged file here
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({_first_line(error)}); use another checkpoint") from None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{path}: not a clipstyler-fast checkpoint (holds a {type(checkpoint).__name__})")
     return checkpoint
+
+
+# Phrases of torch's weights-only unpickler that mean "this pickle wants to import or call code".
+_CODE_MARKERS = ("GLOBAL", "Can only build", "Can only create", "reduce for", "add_safe_globals")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    # torch appends long advice after the first sentence of its zip errors
+    return line.split(". ")[0].rstrip(".")[:200]
+
+
+def _unpickling_detail(text: str) -> str:
+    """The informative line of torch's (long, multi-paragraph) weights-only unpickling error."""
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    skip = ("Weights only load failed", "Please file an issue", "Check the documentation", "Re-running", "In PyTorch")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(skip)]
+    return (lines[0] if lines else "unpickling failed")[:200]
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary files that :func:`atomic_torch_save` left behind when a process was killed mid-save."""
+    removed = []
+    for tmp in Path(folder).glob(".*"):
+        if _TEMPORARY.match(tmp.name) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+# The names of atomic_torch_save's temporary files (".<name>.<random>.tmp") and of the write probe.
+_TEMPORARY = re.compile(r"^\.(.+\.(ckpt|pt|pth)\.[^.]+\.tmp|write-probe-.+)$")
 
 
 def check_format(checkpoint: dict[str, Any], path: str | Path | None = None) -> dict[str, Any]:
@@ -83,10 +127,10 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
             detail.append(f"{len(unexpected)} unknown tensors (first {unexpected[0]})")
         raise CheckpointError(f"{where}{what} architecture differs: " + ", ".join(detail))
     for key, tensor in expected.items():
-        if tuple(found[key].shape) != tuple(tensor.shape):
+        shape = tuple(getattr(found[key], "shape", ()))
+        if shape != tuple(tensor.shape):
             raise CheckpointError(
-                f"{where}{what} architecture differs: {key} has shape {tuple(found[key].shape)}, "
-                f"this version expects {tuple(tensor.shape)}"
+                f"{where}{what} architecture differs: {key} has shape {shape}, this version expects {tuple(tensor.shape)}"
             )
 
 
@@ -95,34 +139,21 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
     A crash or kill at any moment leaves either the old file or the new one, never a partial one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
-        pass
+    atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """What :class:`SafeCheckpointIO` last loaded: the file, and whether it holds a full training state."""
+
+    path: str
+    training_state: bool
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint I/O that writes atomically and loads without running pickled code."""
+
+    last_loaded: LoadedCheckpoint | None = None
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
         atomic_torch_save(checkpoint, path)
@@ -130,4 +161,19 @@ class SafeCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(self, path: _PATH, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         checkpoint = load_checkpoint_file(path, map_location=map_location or "cpu")
         check_format(checkpoint, path)
+        check_decoder(checkpoint, path)
+        self.last_loaded = LoadedCheckpoint(str(path), "optimizer_states" in checkpoint)
         return checkpoint
+
+
+def check_decoder(checkpoint: dict[str, Any], path: str | Path | None = None) -> None:
+    """Raise a one-line :class:`CheckpointError` when the checkpoint's decoder is not this version's decoder."""
+    from .decoder import build_decoder
+
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: no model weights in this checkpoint")
+    found = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+        expected = build_decoder().state_dict()
+    check_state_dict(expected, found, path, "decoder")

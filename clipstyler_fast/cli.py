@@ -61,6 +61,14 @@ class SaveConfigWithCheckpoints(SaveConfigCallback):
         kwargs["save_to_log_dir"] = False
         super().__init__(*args, **kwargs)
 
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Nothing yet: the file is written when training starts (:meth:`on_train_start`)."""
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # Not in setup: the checkpoint callback first checks that its folder can be written and
+        # holds no earlier run, and its refusal must leave that run's config.yaml untouched.
+        super().setup(trainer, pl_module, "fit")
+
     def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
         callback = trainer.checkpoint_callback
         if stage != "fit" or callback is None or callback.dirpath is None or not trainer.is_global_zero:

@@ -2,23 +2,27 @@
 
 Every training sample is a pure function of ``(seed, index)``: which image (a seeded
 permutation per epoch) and where it is cropped. Resuming therefore replays exactly the data
-order of an uninterrupted run: the sampler only has to skip what was already consumed.
+order of an uninterrupted run: the sampler only has to skip what was already consumed, and it
+counts that from the trainer's optimizer steps, not from Lightning's epoch and batch counters
+(those restart differently depending on where the checkpoint was written).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .images import DEFAULT_MAX_PIXELS, ImageReadError, list_images, read_rgb
+from .preemption import ignore_stop_signals
 
 
 class DataError(ValueError):
@@ -72,6 +76,10 @@ class RandomCropDataset(Dataset):
         self.seed = seed
         self.max_pixels = max_pixels
         self._perm: tuple[int, torch.Tensor] | None = None
+        # Files that failed to decode in this process: skipped without decoding them again. The
+        # replacement image does not depend on this cache, so the data order is the same with or
+        # without it (and in every worker).
+        self._unreadable: set[int] = set()
 
     def __len__(self) -> int:  # the index space is unbounded; the sampler decides what is used
         return 2**62
@@ -88,14 +96,17 @@ class RandomCropDataset(Dataset):
         perm = self._permutation(epoch)
         skipped: list[str] = []
         for attempt in range(n):
-            path = self.paths[int(perm[(position + attempt) % n])]
+            which = int(perm[(position + attempt) % n])
+            if which in self._unreadable:
+                continue
             try:
-                image = read_rgb(path, self.max_pixels)
+                image = read_rgb(self.paths[which], self.max_pixels)
                 break
             except ImageReadError as error:
+                self._unreadable.add(which)
                 skipped.append(str(error))
         else:
-            raise DataError("no readable image left in the training folder; " + "; ".join(skipped[:3]))
+            raise DataError(f"no readable image left among the {n} training images (the files changed during training?)")
         image = resize_to_cover(image, self.crop_size)
         gen = seeded_generator(self.seed, index, 1)
         height, width = image.shape[-2:]
@@ -105,20 +116,41 @@ class RandomCropDataset(Dataset):
         return {"image": crop, "index": index, "skipped": skipped}
 
 
-class EpochSampler(Sampler[int]):
-    """Yields the dataset indices of one epoch for this rank, skipping what a resumed run consumed.
+class EpochSampler(DistributedSampler):
+    """Yields the dataset indices of one epoch for this rank, starting after what was consumed.
 
     Epoch ``e`` covers indices ``e*per_epoch .. (e+1)*per_epoch - 1``; with several ranks, each
-    takes every ``world_size``-th batch.
+    takes every ``world_size``-th batch. (It is a ``DistributedSampler`` so that Lightning does
+    not wrap it in another one that would split the batches between ranks a second time.)
+
+    Under a trainer, where an iteration starts is derived from ``consumed_batches()`` (batches
+    this rank has already trained on, read when the iteration starts), so a resumed run continues
+    exactly where the interrupted one stopped, whatever Lightning's epoch and batch counters say
+    after the restart; Lightning's ``set_epoch`` is then ignored. Without a counter, the epoch is
+    the one given to :meth:`set_epoch` and ``skip_batches`` (applied once) skips the start of it.
+
+    ``len()`` is always a full epoch: Lightning continues a restored epoch's batch count from
+    where it stopped and ends the epoch at this length, in step with the skipped batches here.
     """
 
-    def __init__(self, num_images: int, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        num_images: int,
+        batch_size: int,
+        rank: int = 0,
+        world_size: int = 1,
+        consumed_batches: Callable[[], int] | None = None,
+    ) -> None:
+        Sampler.__init__(self)  # not DistributedSampler's: there is no dataset length to split
+        self.num_replicas, self.shuffle, self.drop_last, self.seed, self.dataset = world_size, False, True, 0, None
         self.n = num_images
         self.batch_size = batch_size
         self.rank = rank
         self.world_size = world_size
         group = batch_size * world_size
         self.per_epoch = max(group, (num_images // group) * group)
+        self.batches_per_epoch = self.per_epoch // group
+        self.consumed_batches = consumed_batches
         self.epoch = 0
         self.skip_batches = 0
 
@@ -126,14 +158,38 @@ class EpochSampler(Sampler[int]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.per_epoch // self.world_size - self.skip_batches * self.batch_size
+        return self.per_epoch // self.world_size
+
+    def position(self) -> tuple[int, int]:
+        """``(epoch, batches of it already consumed)`` for an iteration starting now."""
+        if self.consumed_batches is not None:
+            return divmod(int(self.consumed_batches()), self.batches_per_epoch)
+        skip, self.skip_batches = self.skip_batches, 0
+        return self.epoch, skip
 
     def __iter__(self) -> Iterator[int]:
-        base = self.epoch * self.per_epoch
-        batches = self.per_epoch // self.batch_size
-        start, self.skip_batches = self.skip_batches, 0
-        for batch in range(self.rank + start * self.world_size, batches, self.world_size):
-            yield from range(base + batch * self.batch_size, base + (batch + 1) * self.batch_size)
+        epoch, skip = self.position()
+        base = epoch * self.per_epoch
+        for batch in range(skip, self.batches_per_epoch):
+            first = base + (batch * self.world_size + self.rank) * self.batch_size
+            yield from range(first, first + self.batch_size)
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader with Lightning's ``state_dict``/``load_state_dict`` interface.
+
+    The position in the data is derived from the trainer's steps by :class:`EpochSampler`, so the
+    state only records it; having the interface tells Lightning that this loader resumes
+    mid-epoch correctly.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        sampler = self.sampler
+        counter = getattr(sampler, "consumed_batches", None)
+        return {"consumed_batches": int(counter()) if callable(counter) else 0}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.restored_state = dict(state_dict)
 
 
 class HeldOutDataset(Dataset):
@@ -167,6 +223,10 @@ def _default_workers() -> int:
 
 class ContentDataModule(L.LightningDataModule):
     """A folder of content photos for training a style network.
+
+    Files that cannot be used (empty, not an image, damaged or truncated) are skipped with one
+    warning each and counted at the end; a folder without any readable image is an error raised
+    in ``setup``, before any model is loaded.
 
     Args:
         path: folder of content images (searched recursively; jpg, png, webp, bmp, tiff, gif).
@@ -206,7 +266,8 @@ class ContentDataModule(L.LightningDataModule):
         self.seed = seed
         self.train_paths: list[Path] = []
         self.holdout_paths: list[Path] = []
-        self._sampler: EpochSampler | None = None
+        self._readable_paths: list[Path] = []
+        self._holdout_candidates: list[Path] | None = None
         # path -> reason, for every content file that could not be used (reported at the end).
         self.unreadable: dict[str, str] = {}
 
@@ -218,32 +279,74 @@ class ContentDataModule(L.LightningDataModule):
             raise DataError(
                 f"{folder}: no images found (looked for {', '.join(sorted(s.lstrip('.') for s in ('.jpg', '.png', '.webp', '.bmp', '.tiff')))} and more, recursively)"
             )
+        _report_other_files(folder, paths)
         return paths
 
-    def setup(self, stage: str) -> None:
-        if self.train_paths:
-            return
-        paths = self._scan(self.path, "content")
+    def _usable(self, folder: Path, what: str) -> list[Path]:
+        """The images of ``folder`` that pass the header check, or a :class:`DataError` when none can be decoded.
+
+        Header checks pass for truncated files, so the first one that passes is also decoded fully
+        here: a folder of damaged files fails now rather than inside a DataLoader worker.
+        """
+        paths = self._scan(folder, what)
         readable = [p for p in paths if self._readable(p)]
-        if not readable:
-            raise DataError(f"{self.path}: none of the {len(paths)} image files can be read; check the folder")
+        if next((p for p in readable if self._decodes(p)), None) is None:
+            raise DataError(
+                f"{folder}: none of the {len(paths)} image files can be read (see the warnings above); "
+                f"put readable images in the {what} folder"
+            )
+        return [p for p in readable if str(p) not in self.unreadable]
+
+    def setup(self, stage: str) -> None:
+        if self._readable_paths:
+            return
+        self._readable_paths = self._usable(self.path, "content")
         if self.holdout_path is not None:
+            self._holdout_candidates = self._usable(self.holdout_path, "held-out")
+        self._split()
+
+    def _split(self) -> None:
+        """Choose the held-out images (seeded) and train on the rest; held-out files are decoded now."""
+        readable = self._readable_paths
+        if self._holdout_candidates is not None:
             self.train_paths = readable
-            self.holdout_paths = [p for p in self._scan(self.holdout_path, "held-out") if self._readable(p)]
-        elif len(readable) > self.num_holdout and self.num_holdout > 0:
+            self.holdout_paths = [p for p in self._holdout_candidates if self._decodes(p)]
+            return
+        if len(readable) > self.num_holdout > 0:
             order = torch.randperm(len(readable), generator=seeded_generator(self.seed, 7)).tolist()
-            chosen = set(order[: self.num_holdout])
-            self.holdout_paths = [p for i, p in enumerate(readable) if i in chosen]
-            self.train_paths = [p for i, p in enumerate(readable) if i not in chosen]
+            chosen: list[int] = []
+            for i in order:
+                if len(chosen) == self.num_holdout or len(readable) - len(chosen) <= 1:
+                    break
+                if self._decodes(readable[i]):
+                    chosen.append(i)
+            picked = set(chosen)
+            self.holdout_paths = [p for i, p in enumerate(readable) if i in picked]
+            self.train_paths = [p for i, p in enumerate(readable) if i not in picked and str(p) not in self.unreadable]
         else:
-            self.train_paths, self.holdout_paths = readable, readable[: max(1, self.num_holdout)]
+            self.train_paths = readable
+            self.holdout_paths = [p for p in readable if self._decodes(p)][: max(1, self.num_holdout)]
 
     def _readable(self, path: Path) -> bool:
         reason = header_problem(path)
         if reason is not None:
+            self._skip(path, reason)
+        return reason is None
+
+    def _decodes(self, path: Path) -> bool:
+        if str(path) in self.unreadable:
+            return False
+        try:
+            read_rgb(path, self.max_pixels)
+            return True
+        except ImageReadError as error:
+            self._skip(path, error.reason)
+            return False
+
+    def _skip(self, path: Path, reason: str) -> None:
+        if str(path) not in self.unreadable:
             self.unreadable[str(path)] = reason
             rank_zero_warn(f"skipping {path}: {reason}")
-        return reason is None
 
     def _loader_kwargs(self) -> dict[str, Any]:
         workers = self.num_workers
@@ -252,31 +355,84 @@ class ContentDataModule(L.LightningDataModule):
             "collate_fn": collate,
             "pin_memory": torch.cuda.is_available(),
             "persistent_workers": workers > 0,
+            # Workers leave SIGINT/SIGTERM to the main process, which stops at a step boundary.
+            "worker_init_fn": ignore_stop_signals if workers > 0 else None,
         }
+
+    def consumed_batches(self) -> int:
+        """Training batches this rank has consumed, from the trainer's (restored) optimizer steps."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        accumulate = trainer.accumulate_grad_batches
+        if accumulate == 1:
+            return trainer.global_step
+        # Lightning also steps on an epoch's last batch when the accumulation is not complete.
+        per_epoch = self._batches_per_epoch()
+        steps_per_epoch = -(-per_epoch // accumulate)
+        epochs, steps = divmod(trainer.global_step, steps_per_epoch)
+        return epochs * per_epoch + steps * accumulate
+
+    def _batches_per_epoch(self) -> int:
+        world = self.trainer.world_size if self.trainer is not None else 1
+        return EpochSampler(len(self.train_paths), self.batch_size, 0, world).batches_per_epoch
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochSampler(len(self.train_paths), self.batch_size, rank, world)
-        if trainer is not None and trainer.global_step > 0:
-            # Resuming: skip the batches this epoch already consumed before the interruption.
-            batches_done = trainer.global_step * trainer.accumulate_grad_batches
-            per_epoch = sampler.per_epoch // (self.batch_size * world)
-            sampler.set_epoch(batches_done // per_epoch)
-            sampler.skip_batches = batches_done % per_epoch
-        self._sampler = sampler
+        counter = self.consumed_batches if trainer is not None else None
+        sampler = EpochSampler(len(self.train_paths), self.batch_size, rank, world, counter)
         dataset = RandomCropDataset(self.train_paths, self.crop_size, self.seed, sampler.per_epoch, self.max_pixels)
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self._loader_kwargs())
+        return ResumableDataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self._loader_kwargs())
 
     def val_dataloader(self) -> DataLoader:
         dataset = HeldOutDataset(self.holdout_paths, self.crop_size, self.max_pixels)
-        return DataLoader(dataset, batch_size=len(dataset), shuffle=False, **{**self._loader_kwargs(), "num_workers": 0, "persistent_workers": False})
+        return DataLoader(dataset, batch_size=len(dataset), shuffle=False, **{**self._loader_kwargs(), "num_workers": 0, "persistent_workers": False, "worker_init_fn": None})
+
+    def _fingerprint(self) -> str:
+        root = self.path if self.path.is_dir() else self.path.parent
+        names = "\n".join(str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in self.train_paths)
+        return hashlib.sha1(names.encode()).hexdigest()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed}
+        return {
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "crop_size": self.crop_size,
+            "num_train_images": len(self.train_paths),
+            "train_files_sha1": self._fingerprint(),
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.seed = int(state_dict.get("seed", self.seed))
+        seed = int(state_dict.get("seed", self.seed))
+        if seed != self.seed:
+            rank_zero_info(f"resuming with the checkpoint's data seed {seed} (not {self.seed}) to replay its data order")
+            self.seed = seed
+            if self._readable_paths:
+                self._split()
+        for key in ("batch_size", "crop_size"):
+            then, now = state_dict.get(key, getattr(self, key)), getattr(self, key)
+            if then != now:
+                rank_zero_warn(f"--data.{key} is {now} but the checkpoint was trained with {then}; the resumed run does not replay the same data")
+        if self.train_paths and state_dict.get("train_files_sha1", self._fingerprint()) != self._fingerprint():
+            rank_zero_warn(
+                f"the training images in {self.path} differ from those of the checkpoint's run "
+                f"({len(self.train_paths)} now, {state_dict.get('num_train_images')} then); the resumed run does not replay the same data"
+            )
+
+
+def _report_other_files(folder: Path, images: list[Path]) -> None:
+    """One line about files that are skipped because their extension is not an image's."""
+    if not folder.is_dir():
+        return
+    found = set(images)
+    others = [
+        p
+        for p in folder.rglob("*")
+        if p not in found and p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
+    if others:
+        rank_zero_info(f"ignoring {len(others)} file(s) in {folder} that are not images by their extension (e.g. {others[0].name})")
 
 
 def header_problem(path: Path) -> str | None:

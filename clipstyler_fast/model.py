@@ -15,6 +15,7 @@ from .checkpoints import FORMAT_KEY, FORMAT_VERSION, CheckpointError, check_form
 from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
 from .data import DataError, seeded_generator
 from .decoder import build_decoder, load_decoder_weights
+from .frozen import FrozenNetworksMixin
 from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
 from .weights import absolute_if_file
 from .views import perspective_views
@@ -22,8 +23,6 @@ from .views import perspective_views
 # Where `clipstyler-fast pretrain` puts the reconstruction decoder that per-prompt runs start from.
 PRETRAINED_DECODER = "checkpoints/decoder.pt"
 ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
-# Frozen networks are reloaded from their sources, never stored in checkpoints.
-FROZEN_PREFIXES = ("encoder.", "clip.")
 # Validation draws the same views every time so that its losses are comparable across steps.
 VALIDATION_VIEW_SEED = 12345
 
@@ -38,7 +37,7 @@ class InverseDecay:
         return 1.0 / (1.0 + self.decay * step)
 
 
-class StyleTransfer(L.LightningModule):
+class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
     """Trains ``decoder(encoder(x))`` so that outputs move along the CLIP direction of ``prompt``.
 
     Args:
@@ -122,7 +121,8 @@ class StyleTransfer(L.LightningModule):
             self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
             direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
             self.text_direction = direction.to(self.text_direction.device)
-        if stage == "fit" and not self._resuming():
+        if stage == "fit" and self._trainer is None:
+            # Used by hand, outside a Trainer: nothing will restore weights, start from the init now.
             self._init_decoder()
         self._speed_up()
 
@@ -162,15 +162,11 @@ class StyleTransfer(L.LightningModule):
             return images.contiguous(memory_format=torch.channels_last)
         return images
 
-    def train(self, mode: bool = True) -> "StyleTransfer":
-        super().train(mode)
-        for frozen in (self.encoder, self.clip):
-            if frozen is not None:
-                frozen.eval()
-        return self
-
-    def _resuming(self) -> bool:
-        return self._trainer is not None and self.trainer.ckpt_path is not None
+    def on_fit_start(self) -> None:
+        # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint
+        # (whose weights are already restored and must not be replaced).
+        if self.trainer.ckpt_path is None:
+            self._init_decoder()
 
     def _init_decoder(self) -> None:
         source = self.hparams.decoder_init
@@ -187,17 +183,6 @@ class StyleTransfer(L.LightningModule):
         rank_zero_info(f"decoder initialised from {source}")
 
     # ----------------------------------------------------------------- state
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        state = super().state_dict(*args, **kwargs)
-        prefix = kwargs.get("prefix", "")
-        for key in [k for k in state if k.removeprefix(prefix).startswith(FROZEN_PREFIXES)]:
-            del state[key]
-        return state
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        frozen = {k: v for k, v in super().state_dict().items() if k.startswith(FROZEN_PREFIXES)}
-        return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[FORMAT_KEY] = {
             "format_version": FORMAT_VERSION,

@@ -24,7 +24,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from .checkpoints import check_format, load_checkpoint_file
 from .data import DataError
 from .images import DEFAULT_MAX_PIXELS
+from . import predict_strip
 from .predict_data import PredictDataModule
+from .predict_strip import wants_strip
 from .predict_module import StylizerModule
 from .prediction_writer import StylizedImageWriter, check_output_folder
 from .stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, default_precision
@@ -74,6 +76,11 @@ class PredictCLI(LightningCLI):
         return {"predict": {"model", "dataloaders", "datamodule", "return_predictions", "weights_only"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--strip_with", default=None,
+            help="strip mode: a second style checkpoint; writes <name>.strip.png per input with the blends "
+            "at --alphas (default 0,0.25,0.5,0.75,1) side by side (see --strip_with B.ckpt --help)",
+        )
         parser.add_lightning_class_args(StylizedImageWriter, "output")
         parser.add_argument(
             "--postprocess", type=Literal["clamp", "contrast"], default="clamp",
@@ -158,6 +165,8 @@ def main(argv: list[str]) -> int:
     quiet_known_warnings()
     quiet_predict_warnings()
     try:
+        if wants_strip(argv):
+            return predict_strip.main(argv)
         cli = PredictCLI(["predict", *argv])
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
 
+from .atomic import atomic_write
 from .data import DataError
 from .predict_data import InputImage
 from .stylizer import to_pil
@@ -107,23 +107,9 @@ def plan_outputs(inputs: Sequence[InputImage], folder: Path, suffix: str) -> tup
 
 def save_atomic(image: Image.Image, path: Path, quality: int = 95) -> None:
     """Encode ``image`` next to ``path`` under a temporary name, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        # mkstemp creates 0600 files; give the image the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        fmt = PIL_FORMATS[path.suffix.lower()]
-        options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fmt = PIL_FORMATS[path.suffix.lower()]
+    options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    atomic_write(path, lambda handle: image.save(handle, format=fmt, **options), suffix=TEMP_SUFFIX)
 
 
 def _clean(text: str) -> str:
@@ -285,10 +271,8 @@ class StylizedImageWriter(BasePredictionWriter):
     def _write_failures(self, summary: PredictSummary) -> None:
         if summary.failures:
             lines = "".join(f"{_clean(path)}\t{_clean(reason)}\n" for path, reason in summary.failures)
-            fd, tmp = tempfile.mkstemp(prefix=f".{FAILURES_FILE}.", suffix=TEMP_SUFFIX, dir=self.folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("path\treason\n" + lines)
-            os.replace(tmp, self.failures_path)
+            data = ("path\treason\n" + lines).encode("utf-8")
+            atomic_write(self.failures_path, lambda handle: handle.write(data), suffix=TEMP_SUFFIX)
         else:
             # A list from an earlier run would now be wrong.
             self.failures_path.unlink(missing_ok=True)

@@ -17,12 +17,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from . import losses
 from .checkpoints import FORMAT_KEY, FORMAT_VERSION, atomic_torch_save, check_format
 from .decoder import build_decoder
-from .model import ARCHITECTURE, FROZEN_PREFIXES, PRETRAINED_DECODER, InverseDecay
+from .frozen import FrozenNetworksMixin
+from .model import ARCHITECTURE, PRETRAINED_DECODER, InverseDecay
 from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
 from .weights import absolute_if_file
 
 
-class DecoderPretraining(L.LightningModule):
+class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
     """Trains the decoder so that ``decoder(encoder(x)) ~ x``.
 
     Args:
@@ -53,23 +54,6 @@ class DecoderPretraining(L.LightningModule):
     def setup(self, stage: str) -> None:
         if self.encoder is None:
             self.encoder = load_vgg_encoder(self.hparams.vgg_weights)
-
-    def train(self, mode: bool = True) -> "DecoderPretraining":
-        super().train(mode)
-        if self.encoder is not None:
-            self.encoder.eval()
-        return self
-
-    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        state = super().state_dict(*args, **kwargs)
-        prefix = kwargs.get("prefix", "")
-        for key in [k for k in state if k.removeprefix(prefix).startswith(FROZEN_PREFIXES)]:
-            del state[key]
-        return state
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        frozen = {k: v for k, v in super().state_dict().items() if k.startswith(FROZEN_PREFIXES)}
-        return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
 
     def compute_losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Feature and pixel reconstruction losses and their weighted total."""

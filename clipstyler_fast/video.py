@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from .atomic import default_file_mode
 from .interpolate import DeviceError, resolve_device
 from .stylizer import POSTPROCESS, Stylizer
 
@@ -211,9 +212,7 @@ def stylize_video(
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600 files; give the video the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, default_file_mode())
     transcoder = None
     try:
         transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, name=target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,20 @@ def test_previews_go_to_tensorboard_when_it_is_installed(
     steps = [event.step for event in accumulator.Images("preview")]
     assert steps == [1, 2]
     assert {"train/loss", "train/patch", "train/dir", "train/content", "train/tv"} <= set(accumulator.Tags()["scalars"])
+
+
+def test_resuming_does_not_reinitialise_the_decoder(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
+) -> None:
+    args = fit_args(clip_path, vgg_path, content_dir, tmp_path, steps=1)
+    with warnings.catch_warnings(record=True) as first:
+        warnings.simplefilter("always")
+        assert main(["fit", *args]) == 0
+    assert any("RANDOM weights" in str(w.message) for w in first)
+    longer = [*args[: args.index("--trainer.max_steps")], "--trainer.max_steps", "2", *args[args.index("--trainer.max_steps") + 2 :]]
+    with warnings.catch_warnings(record=True) as resumed:
+        warnings.simplefilter("always")
+        assert main(["fit", *longer, "--ckpt_path", "last"]) == 0
+    assert not any("RANDOM weights" in str(w.message) for w in resumed)
+    ckpt = torch.load(tmp_path / "checkpoints" / "sketch-with-black-pencil" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2

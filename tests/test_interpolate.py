@@ -38,7 +38,8 @@ def ends(styles, image) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _out(path: Path, image: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return Stylizer.from_checkpoint(path).stylize(image[None])
+        # fp32 (not the CPU's default bf16 autocast), the precision the strip renders in.
+        return Stylizer.from_checkpoint(path, precision="32-true").stylize(image[None])
 
 
 def test_alpha_0_and_1_reproduce_the_checkpoints_exactly(styles, ends, image, tmp_path, capsys):

@@ -1,0 +1,53 @@
+"""Writing files so that a crash or kill never leaves a partial one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+
+def _process_umask() -> int:
+    # Read once, at import: os.umask can only be read by setting it, which is not thread-safe.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
+def default_file_mode() -> int:
+    """The permission bits a plain ``open()`` gives a new file in this process."""
+    return 0o666 & ~_UMASK
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], suffix: str = ".tmp") -> None:
+    """Call ``write(handle)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    A crash or kill at any moment leaves either the old file or the new one, never a partial one.
+    The temporary file is named ``.<name>.<random><suffix>``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        os.chmod(tmp, default_file_mode())
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
+        pass
