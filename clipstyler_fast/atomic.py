@@ -51,3 +51,22 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], suffix: st
             os.close(dir_fd)
     except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
         pass
+
+
+def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
+    """Like :func:`atomic_write`, for writers that need a file name rather than a handle
+    (``torch.onnx.export``, ``torch.jit.save``): ``write(tmp_path)``, then rename over ``path``."""
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, default_file_mode())
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

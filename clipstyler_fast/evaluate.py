@@ -11,7 +11,6 @@ import argparse
 import csv
 import io
 import math
-import os
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
+from .atomic import atomic_write
 from . import losses
 from .checkpoints import check_format, load_checkpoint_file
 from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
@@ -201,12 +201,8 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    data = buffer.getvalue().encode("utf-8")
+    atomic_write(path, lambda handle: handle.write(data))
     return path
 
 

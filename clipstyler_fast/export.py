@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import textwrap
 import warnings
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .atomic import atomic_write_path
 from .stylizer import POSTPROCESS, Stylizer, postprocess
 
 FORMATS = ("torchscript", "onnx")
@@ -75,7 +75,7 @@ def export_torchscript(network: InferenceNetwork, path: Path) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
         traced = torch.jit.trace(network, example, check_trace=False)
-        _atomic(path, lambda tmp: traced.save(str(tmp)))
+        atomic_write_path(path, lambda tmp: traced.save(str(tmp)))
     return path
 
 
@@ -102,18 +102,8 @@ def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None)
             )
         program.save(str(tmp), external_data=False)
 
-    _atomic(path, write)
+    atomic_write_path(path, write)
     return path
-
-
-def _atomic(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @torch.no_grad()
@@ -181,7 +171,7 @@ def export(
         "checked_shapes": [list(s) for s in CHECK_SHAPES],
         "torch_version": torch.__version__,
     }
-    _atomic(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
+    atomic_write_path(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
     return meta
 
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
+from .atomic import atomic_write
 from .checkpoints import CheckpointError, atomic_torch_save, check_format, check_state_dict, load_checkpoint_file
 from .decoder import build_decoder
 from .images import read_rgb
@@ -244,13 +245,7 @@ def _side_by_side(tiles: list[torch.Tensor], padding: int) -> Image.Image:
 def save_png_atomic(image: Image.Image, path: str | Path) -> Path:
     """Save ``image`` as PNG via a temporary file and a rename, so no partial file is ever left."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda handle: image.save(handle, format="PNG"))
     return path
 
 
