@@ -63,15 +63,15 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _networks() -> tuple[Any, Any]:
+def _networks(kind: str) -> tuple[Any, Any]:
     import torch
-    from torchvision.models.vgg import cfgs, make_layers
 
     from clipstyler_fast.decoder import build_decoder
-    from clipstyler_fast.vgg import RELU4_1, VGGEncoder
+    from clipstyler_fast.vgg import VGGEncoder, build_adain_features, build_torchvision_features
 
     torch.manual_seed(0)
-    encoder = VGGEncoder(make_layers(cfgs["E"])[:RELU4_1])
+    features = build_adain_features() if kind == "adain" else build_torchvision_features()
+    encoder = VGGEncoder(features, kind)
     decoder = build_decoder()
     for module in [*encoder.modules(), *decoder.modules()]:
         if isinstance(module, torch.nn.Conv2d):
@@ -100,7 +100,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from clipstyler_fast.stylizer import Stylizer, default_precision
 
     device = torch.device(args.device)
-    encoder, decoder = _networks()
+    encoder, decoder = _networks(args.encoder)
     if args.variant == "plain":
         encoder, decoder = encoder.to(device), decoder.to(device)
         precision = "32-true"
@@ -160,7 +160,7 @@ def numerics(args: argparse.Namespace) -> dict[str, Any]:
     from clipstyler_fast.stylizer import Stylizer, default_precision
 
     device = torch.device(args.device)
-    encoder, decoder = _networks()
+    encoder, decoder = _networks(args.encoder)
     image = _photo(args.size).to(device)
     with torch.no_grad():
         plain = decoder.to(device)(encoder.to(device)(image)).float()
@@ -183,6 +183,7 @@ def _spawn(mode: str, args: argparse.Namespace, **overrides: Any) -> dict[str, A
     options = {
         "size": None, "variant": None, "repeats": 1, "warmup": 0,
         "tile_above": args.tile_above, "tile_size": args.tile_size, "tile_overlap": args.tile_overlap,
+        "encoder": args.encoder,
     }
     options.update(overrides)
     for key, value in options.items():
@@ -201,6 +202,7 @@ def _fmt_mib(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--encoder", choices=["adain", "torchvision"], default="adain", help="VGG-19 encoder (default adain: reflection padding, the default of fit)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096], help="square image sides")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default: 3 up to 512, then 1)")
     parser.add_argument("--plain-4096", action="store_true", help="also run the plain reference at 4096 and above (needs ~10 GiB)")
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         ablation.append((f"product: inference_mode + channels-last + {product['precision']}", product))
 
     first = rows[0][2]
-    print(f"\nclipstyler-fast predict benchmark on {args.device} ({first['threads']} threads), full-size networks, random He-initialised weights")
+    print(f"\nclipstyler-fast predict benchmark on {args.device} ({first['threads']} threads), full-size networks ({args.encoder} encoder), random He-initialised weights")
     print(f"product precision: {first['precision']}; tiles above {args.tile_above or 'default'} pixels\n")
     print("| image | plain fp32 images/s | product images/s | speed-up | plain peak RSS | product peak RSS | memory ratio |")
     print("|---|---|---|---|---|---|---|")

@@ -88,7 +88,7 @@ LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-5
 class ReferenceLoop:
     """The published fast-training step, in plain PyTorch, one call per step."""
 
-    def __init__(self, clip_file: Path, vgg_file: Path, decoder_file: Path, num_views: int, device: torch.device) -> None:
+    def __init__(self, clip_file: Path, vgg_file: Path, decoder_file: Path, num_views: int, device: torch.device, encoder: str = "adain") -> None:
         import clip
 
         self.device = device
@@ -97,7 +97,9 @@ class ReferenceLoop:
         self.clip_model = clip.load(str(clip_file), device="cpu", jit=False)[0].float().eval().to(device)
         self.clip_model.requires_grad_(False)
         self.resolution = int(self.clip_model.visual.input_resolution)
-        self.vgg = load_vgg_encoder(vgg_file).features.to(device)
+        self.vgg = load_vgg_encoder(vgg_file, encoder).features.to(device)
+        # vgg_normalised normalises in its first (1x1) convolution; torchvision's VGG needs ImageNet statistics.
+        self.normalizes_input = encoder == "torchvision"
         self.decoder = build_decoder().to(device)
         self.decoder.load_state_dict(torch.load(decoder_file, map_location=device, weights_only=True))
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=LR)
@@ -112,6 +114,8 @@ class ReferenceLoop:
             self.text_source = text_source / text_source.norm(dim=-1, keepdim=True)
 
     def img_normalize(self, image: torch.Tensor) -> torch.Tensor:
+        if not self.normalizes_input:
+            return image
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, -1, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, -1, 1, 1)
         return (image - mean) / std
@@ -304,6 +308,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps per contender (default 1)")
     parser.add_argument("--order", choices=("interleaved", "sequential"), default="interleaved", help="alternate reference and product steps (default), or all reference steps first")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--encoder", choices=("adain", "torchvision"), default="adain", help="VGG-19 encoder of both sides (default adain, the reference's)")
     parser.add_argument("--frozen-precision", choices=("bf16", "fp32"), default=None, help="product option (default: StyleTransfer's default)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)")
@@ -354,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         clip_config = TINY_CLIP if args.smoke else VIT_B32
         files = {
             "clip_model": str(write_clip(root / "clip.pt", clip_config)),
-            "vgg_weights": str(write_vgg(root / "vgg19.pth")),
+            "encoder": args.encoder,
+            "vgg_weights": str(write_vgg(root / "vgg19.pth", args.encoder)),
             "decoder_init": str(write_decoder(root / "decoder.pt")),
             "num_views": args.views,
         }
@@ -362,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         print("clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv))
         print(describe_machine(device))
         print(
-            f"networks: {clip_name}, VGG-19 to relu4_1, decoder; random weights from files (product: its loaders, reference: clip.load) | "
+            f"networks: {clip_name}, VGG-19 ({args.encoder}) to relu4_1, decoder; random weights from files (product: its loaders, reference: clip.load) | "
             f"batch {args.batch}, {args.views} views, crop {args.crop} | {args.steps} timed steps after {args.warmup} warm-up, {args.order}"
         )
         print("product options: " + " ".join(f"{k}={v}" for k, v in fast.items()))
@@ -376,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             product_fast_shared = product_loss_first_step({**exact, "frozen_precision": fast["frozen_precision"]}, batches[0], device, root)
 
         # 2. Timing: the reference loop and the product's fit, step for step.
-        reference = ReferenceLoop(Path(files["clip_model"]), Path(files["vgg_weights"]), Path(files["decoder_init"]), args.views, device)
+        reference = ReferenceLoop(Path(files["clip_model"]), Path(files["vgg_weights"]), Path(files["decoder_init"]), args.views, device, args.encoder)
         batches = [{**b, "image": b["image"].to(device)} if args.order == "sequential" else b for b in batches]
         ref_log, prod_log = StepLog(), StepLog()
         if args.order == "sequential":

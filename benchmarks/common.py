@@ -56,13 +56,16 @@ def write_clip(path: Path, config: dict[str, int] = VIT_B32, seed: int = 0) -> P
     return path
 
 
-def write_vgg(path: Path, seed: int = 0) -> Path:
-    """Save a random torchvision VGG-19 state dict holding the layers up to relu4_1."""
-    from torchvision.models import vgg19
+def write_vgg(path: Path, encoder: str = "adain", seed: int = 0) -> Path:
+    """Save random VGG-19 weights up to relu4_1 in the layout of ``encoder``'s released file:
+    AdaIN's ``vgg_normalised.pth`` (``adain``) or torchvision's ``vgg19`` state dict."""
+    from clipstyler_fast.vgg import build_adain_features, build_torchvision_features
 
     torch.manual_seed(seed)
-    features = vgg19().features[:21]
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
+    if encoder == "adain":
+        torch.save(build_adain_features().state_dict(), path)
+    else:
+        torch.save({f"features.{k}": v for k, v in build_torchvision_features().state_dict().items()}, path)
     return path
 
 

@@ -15,8 +15,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from .atomic import atomic_write
 
-# Bumped when the meaning of a checkpoint's contents changes incompatibly.
-FORMAT_VERSION = 1
+# Bumped when the meaning of a checkpoint's contents changes incompatibly. Version 2 records the
+# encoder kind ("adain" or "torchvision"); version 1 files were all made with torchvision's VGG-19.
+FORMAT_VERSION = 2
+_MIGRATIONS = {1: {"encoder": "torchvision", "vgg_weights": "imagenet"}}
 FORMAT_KEY = "clipstyler_fast"
 DEFAULT_ROOT = "checkpoints"
 
@@ -100,12 +102,17 @@ _TEMPORARY = re.compile(r"^\.(.+\.(ckpt|pt|pth)\.[^.]+\.tmp|write-probe-.+)$")
 
 
 def check_format(checkpoint: dict[str, Any], path: str | Path | None = None) -> dict[str, Any]:
-    """Return the checkpoint's clipstyler-fast metadata, or raise if it is missing or of another version."""
+    """Return the checkpoint's clipstyler-fast metadata (older versions brought up to this one's
+    keys), or raise if it is missing or of an unknown version."""
     where = f"{path}: " if path is not None else ""
     meta = checkpoint.get(FORMAT_KEY)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{where}not a clipstyler-fast checkpoint (no '{FORMAT_KEY}' metadata)")
     version = meta.get("format_version")
+    if version in _MIGRATIONS:
+        hparams = checkpoint.get("hyper_parameters") or {}
+        recorded = {k: hparams[k] for k in ("vgg_weights",) if hparams.get(k)}
+        return {**_MIGRATIONS[version], **meta, **recorded, "format_version": FORMAT_VERSION}
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"{where}checkpoint format version {version} is not supported by this version "

@@ -10,7 +10,7 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from .checkpoints import CheckpointError, SafeCheckpointIO, load_checkpoint_file, check_format
+from .checkpoints import CheckpointError, SafeCheckpointIO, check_format, load_checkpoint_file, slugify
 from .data import ContentDataModule, DataError
 from .images import ImageReadError
 from .model import StyleTransfer
@@ -97,18 +97,42 @@ class _TrainingCLI(LightningCLI):
         if not path or path in ("last", "best", "hpc", "registry"):
             return
         checkpoint = load_checkpoint_file(path)
-        check_format(checkpoint, path)
+        meta = check_format(checkpoint, path)
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
         hparams.pop("_class_path", None)
         if not hparams:
             return
+        # Checkpoints of format 1 predate the encoder option: the migrated metadata names theirs.
+        hparams.setdefault("encoder", meta["encoder"])
         defaults = self._parser(subcommand).get_defaults().get("model") or {}
         current = self.config[subcommand].get("model") or {}
         for key, value in current.items():
             if key in hparams and value != defaults.get(key):
                 hparams[key] = value
         self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def after_instantiate_classes(self) -> None:
+        """Tell the module whether this run resumes (known here from the options, in the
+        module only after its setup), so that its setup settles every weight file the run
+        needs at once: offline, all missing files are reported in one message."""
+        super().after_instantiate_classes()
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        ckpt_path = config.get("ckpt_path")
+        resumes = ckpt_path is not None and (ckpt_path != "last" or self._last_checkpoint(config).is_file())
+        self.model.resumes = resumes or subcommand != "fit"
+
+    @staticmethod
+    def namespace_to_dict(namespace: Any) -> dict[str, Any]:
+        return dict(namespace.as_dict() if hasattr(namespace, "as_dict") else namespace or {})
+
+    def _last_checkpoint(self, config: Any) -> Path:
+        """Where ``--ckpt_path last`` looks: the run folder's ``last.ckpt``."""
+        checkpoint = self.namespace_to_dict(config.get("checkpoint"))
+        prompt = self.namespace_to_dict(config.get("model")).get("prompt")
+        folder = Path(checkpoint.get("root") or "checkpoints") / (slugify(prompt) if prompt else "pretrain")
+        return folder / "last.ckpt"
 
 
 class StyleCLI(_TrainingCLI):

@@ -93,6 +93,28 @@ class ClipEncoder(nn.Module):
         return self.model.encode_text(tokens.to(self.mean.device))
 
 
+def clip_file(source: str | Path = DEFAULT_CLIP, download_root: str | Path | None = None) -> Path:
+    """The local file of a CLIP model: a clip-anytorch model name downloaded once (and checked
+    against its published hash), or an existing file."""
+    import clip
+
+    name = str(source)
+    if name in clip.available_models():
+        url = clip.clip._MODELS[name]
+        root = Path(download_root).expanduser() if download_root else Path("~/.cache/clip").expanduser()
+        try:
+            return Path(clip.clip._download(url, str(root)))
+        except Exception as error:
+            raise download_failed(f"CLIP {name}", Path(url).name, url, "--model.clip_model PATH", error) from error
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"{name}: neither a CLIP model name ({', '.join(clip.available_models())}) nor an existing "
+            "file; pass one of them with --model.clip_model"
+        )
+    return path
+
+
 def load_clip(source: str | Path = DEFAULT_CLIP, download_root: str | Path | None = None) -> ClipEncoder:
     """Load a frozen CLIP model from a clip-anytorch model name (downloads once) or a local file.
 
@@ -101,25 +123,9 @@ def load_clip(source: str | Path = DEFAULT_CLIP, download_root: str | Path | Non
     """
     import clip
 
-    name = str(source)
-    if name in clip.available_models():
-        url = clip.clip._MODELS[name]
-        root = Path(download_root).expanduser() if download_root else Path("~/.cache/clip").expanduser()
-        try:
-            model_path = clip.clip._download(url, str(root))
-        except Exception as error:
-            raise download_failed(
-                f"CLIP {name}", Path(url).name, url, "--model.clip_model PATH", error
-            ) from error
-    else:
-        if not Path(name).expanduser().is_file():
-            raise WeightsUnavailableError(
-                f"{name}: neither a CLIP model name ({', '.join(clip.available_models())}) nor an existing "
-                "file; pass one of them with --model.clip_model"
-            )
-        model_path = str(Path(name).expanduser())
+    model_path = clip_file(source, download_root)
     try:
-        model, _ = clip.load(model_path, device="cpu", jit=False)
+        model, _ = clip.load(str(model_path), device="cpu", jit=False)
     except Exception as error:
         raise WeightsUnavailableError(f"{model_path}: cannot load CLIP weights ({error})") from error
     model = model.float().eval()

@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source_text", help="source text of the direction (default: the checkpoint's, else 'a Photo')")
     parser.add_argument("--clip_model", help=f"CLIP model name or local file (default: the checkpoint's, else {DEFAULT_CLIP})")
     parser.add_argument("--clip_download_root", help="folder for downloaded CLIP files (default ~/.cache/clip)")
-    parser.add_argument("--vgg_weights", help="VGG-19 weights instead of the source recorded in the checkpoint (imagenet or a file)")
+    parser.add_argument("--vgg_weights", help="local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)")
     parser.add_argument("--postprocess", choices=POSTPROCESS, default="clamp", help="post-processing of the stylized images (default clamp)")
     parser.add_argument("--max_side", type=int, help="shrink images so their longer side is at most this before scoring (default: full size)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="stylizer", help="file name stem of the exported files (default stylizer)")
     parser.add_argument("--postprocess", choices=EXPORT_POSTPROCESS, default="clamp", help="clamp (default), contrast, or none (raw network output)")
     parser.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's)")
-    parser.add_argument("--vgg_weights", help="VGG-19 weights instead of the source recorded in the checkpoint (imagenet or a file)")
+    parser.add_argument("--vgg_weights", help="local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)")
     return parser
 
 

@@ -22,7 +22,7 @@ from .checkpoints import CheckpointError, atomic_torch_save, check_format, check
 from .decoder import build_decoder
 from .images import read_rgb
 from .stylizer import POSTPROCESS, Stylizer, pad_to_multiple, postprocess
-from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .vgg import VGGEncoder, load_vgg_encoder
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 STRIP_PADDING = 4
@@ -94,6 +94,9 @@ class StyleBlend:
         for key, tensor in wa.items():
             if tuple(tensor.shape) != tuple(wb[key].shape):
                 raise self._refuse(f"decoder shapes of {key}", tuple(tensor.shape), tuple(wb[key].shape), "only checkpoints of the same network can be blended")
+        ea, eb = (m["encoder"] for m in self.metas)
+        if ea != eb:
+            raise self._refuse("encoders", ea, eb, "a decoder only works on the encoder it was trained on; blend only styles trained with the same --model.encoder")
         va, vb = (self.vgg_source(i) for i in (0, 1))
         if not _same_source(va, vb):
             raise self._refuse("VGG encoders", va, vb, "blend only styles trained on the same --model.vgg_weights")
@@ -106,7 +109,7 @@ class StyleBlend:
 
     def vgg_source(self, index: int) -> str:
         """The VGG weights the checkpoint was trained on (as recorded in it)."""
-        return str(self.hparams(index).get("vgg_weights") or self.metas[index].get("vgg_weights") or DEFAULT_VGG)
+        return str(self.metas[index]["vgg_weights"])
 
     @property
     def prompts(self) -> tuple[str, str]:
@@ -164,7 +167,7 @@ class StyleBlend:
 
     def encoder(self, vgg_weights: str | None = None) -> VGGEncoder:
         """The shared frozen encoder (the recorded source, or ``vgg_weights`` instead)."""
-        return load_vgg_encoder(vgg_weights or self.vgg_source(0))
+        return load_vgg_encoder(vgg_weights or self.vgg_source(0), self.metas[0]["encoder"])
 
     def stylizer(self, alpha: float, vgg_weights: str | None = None, device: str | torch.device = "cpu", mode: str = "clamp") -> Stylizer:
         """A :class:`Stylizer` for the blend at ``alpha``."""
@@ -285,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--include_content", action="store_true", help="put the input image first in the strip")
     parser.add_argument("--max_side", type=int, default=None, help="shrink the strip image so its longer side is at most this (default: full size)")
     parser.add_argument("--postprocess", choices=POSTPROCESS, default="clamp", help="clamp to [0, 1], or the reference's contrast boost and min-max scaling")
-    parser.add_argument("--vgg_weights", default=None, help="VGG-19 weights instead of the source recorded in the checkpoints (imagenet or a file)")
+    parser.add_argument("--vgg_weights", default=None, help="local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     return parser
 

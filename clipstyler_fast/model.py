@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 import lightning as L
@@ -12,16 +12,14 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from . import losses
 from .checkpoints import FORMAT_KEY, FORMAT_VERSION, CheckpointError, check_format, check_state_dict
-from .clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
+from .clip_model import DEFAULT_CLIP, ClipEncoder, clip_file, load_clip
 from .data import DataError, seeded_generator
-from .decoder import build_decoder, load_decoder_weights
+from .decoder import build_decoder, decoder_init_file, load_decoder_weights
 from .frozen import FrozenNetworksMixin
-from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
-from .weights import absolute_if_file
+from .vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, encoder_weights_file, load_vgg_encoder
+from .weights import absolute_if_file, gather
 from .views import perspective_views
 
-# Where `clipstyler-fast pretrain` puts the reconstruction decoder that per-prompt runs start from.
-PRETRAINED_DECODER = "checkpoints/decoder.pt"
 ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
 # Validation draws the same views every time so that its losses are comparable across steps.
 VALIDATION_VIEW_SEED = 12345
@@ -46,10 +44,15 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         source_text: the text the content is taken to be; the style direction starts from it.
         clip_model: CLIP model name (downloaded once) or path of a local CLIP file.
         clip_download_root: folder for downloaded CLIP files (default ``~/.cache/clip``).
-        vgg_weights: ``imagenet`` (torchvision download) or path of a VGG-19 state-dict file.
-        decoder_init: decoder to start from: ``auto`` (``checkpoints/decoder.pt`` when it exists,
-            else random weights with a warning), a path (decoder state dict or checkpoint), or
-            ``random``.
+        encoder: the frozen VGG-19: ``adain`` (AdaIN's vgg_normalised, which the reference recipe
+            and its loss weights were tuned on) or ``torchvision`` (needs ``pretrain`` first).
+        vgg_weights: ``auto`` (the encoder's official weights, downloaded once) or the path of a
+            local copy: a vgg_normalised.pth for ``adain``, a torchvision VGG-19 state dict for
+            ``torchvision`` (the file's layout is checked).
+        decoder_init: decoder to start from: ``auto`` (for ``adain``, AdaIN's trained
+            decoder.pth, downloaded once; for ``torchvision``, the decoder ``pretrain`` wrote, else
+            random weights with a warning), a path (AdaIN's decoder.pth, a decoder state dict or a
+            checkpoint), or ``random``.
         lambda_content: weight of the relu4_1 content loss.
         lambda_patch: weight of the patch-wise CLIP directional loss.
         lambda_dir: weight of the global CLIP directional loss.
@@ -83,7 +86,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         source_text: str = "a Photo",
         clip_model: str = DEFAULT_CLIP,
         clip_download_root: str | None = None,
-        vgg_weights: str = DEFAULT_VGG,
+        encoder: EncoderKind = DEFAULT_ENCODER,
+        vgg_weights: str = AUTO,
         decoder_init: str = "auto",
         lambda_content: float = 1.0,
         lambda_patch: float = 10.0,
@@ -105,6 +109,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
         if frozen_precision not in ("bf16", "fp32"):
             raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
+        check_encoder_kind(encoder)
         clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
         decoder_init = absolute_if_file(decoder_init)
         self.save_hyperparameters()
@@ -112,11 +117,33 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         self.encoder: VGGEncoder | None = None
         self.clip: ClipEncoder | None = None
         self.register_buffer("text_direction", torch.empty(0))
+        # Whether the coming fit resumes from a checkpoint, when known before setup (None: unknown).
+        self.resumes: bool | None = None
 
     # ----------------------------------------------------------------- frozen networks
+    @staticmethod
+    def weight_sources(hparams: dict[str, Any], fresh: bool) -> list[Callable[[], Any]]:
+        """Resolvers of every weight file a run needs (each downloads once, or checks a local
+        file): CLIP, the encoder and, for a run that does not resume (``fresh``), the decoder
+        start. Handed to :func:`~clipstyler_fast.weights.gather`, so that every missing file is
+        reported at once, before anything loads."""
+        encoder = hparams.get("encoder", DEFAULT_ENCODER)
+        sources: list[Callable[[], Any]] = [
+            lambda: clip_file(hparams.get("clip_model", DEFAULT_CLIP), hparams.get("clip_download_root")),
+            lambda: encoder_weights_file(encoder, hparams.get("vgg_weights", AUTO)),
+        ]
+        if fresh:
+            sources.append(lambda: decoder_init_file(hparams.get("decoder_init", "auto"), encoder))
+        return sources
+
     def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate") and self.clip is None:
+            # Every missing file in one message, before any network loads. Whether the run
+            # resumes (and so needs no decoder start) is only known here when the command line
+            # said so; otherwise the decoder start is settled in on_fit_start.
+            gather(*self.weight_sources(dict(self.hparams), fresh=self.resumes is False))
         if self.encoder is None:
-            self.encoder = load_vgg_encoder(self.hparams.vgg_weights)
+            self.encoder = load_vgg_encoder(self.hparams.vgg_weights, self.hparams.encoder)
         if stage in ("fit", "validate") and self.clip is None:
             self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
             direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
@@ -169,17 +196,20 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             self._init_decoder()
 
     def _init_decoder(self) -> None:
-        source = self.hparams.decoder_init
-        if source == "auto":
-            source = PRETRAINED_DECODER if Path(PRETRAINED_DECODER).is_file() else "random"
-        if source in (None, "random", ""):
+        source = decoder_init_file(self.hparams.decoder_init, self.hparams.encoder)
+        if source is None:
+            encoder = self.hparams.encoder
+            remedy = (
+                "leave --model.decoder_init at auto to start from AdaIN's trained decoder"
+                if encoder == "adain"
+                else f"pre-train it once with `clipstyler-fast pretrain --model.encoder {encoder}`"
+            )
             rank_zero_warn(
-                "starting the decoder from RANDOM weights: results need many more steps. Pre-train it once "
-                "with `clipstyler-fast pretrain` (writes checkpoints/decoder.pt), or train longer with "
-                "configs/from_scratch.yaml"
+                f"starting the decoder from RANDOM weights: results need many more steps. To avoid it, {remedy}, "
+                "or train longer with configs/from_scratch.yaml"
             )
             return
-        load_decoder_weights(self.decoder, source)
+        load_decoder_weights(self.decoder, source, self.hparams.encoder)
         rank_zero_info(f"decoder initialised from {source}")
 
     # ----------------------------------------------------------------- state
@@ -190,6 +220,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             "prompt": self.hparams.prompt,
             "source_text": self.hparams.source_text,
             "clip_model": str(self.hparams.clip_model),
+            "encoder": self.hparams.encoder,
             "vgg_weights": str(self.hparams.vgg_weights),
         }
 
@@ -198,6 +229,11 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         if meta.get("architecture") != ARCHITECTURE:
             raise CheckpointError(
                 f"checkpoint architecture {meta.get('architecture')!r} differs from this version's {ARCHITECTURE!r}"
+            )
+        if meta["encoder"] != self.hparams.encoder:
+            raise CheckpointError(
+                f"the checkpoint was trained with the {meta['encoder']} encoder, this run uses {self.hparams.encoder}; "
+                f"pass --model.encoder {meta['encoder']}"
             )
         state = checkpoint.get("state_dict", {})
         decoder = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}

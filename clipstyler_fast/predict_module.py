@@ -20,8 +20,8 @@ class StylizerModule(L.LightningModule):
 
     Args:
         checkpoint: the style checkpoint (set from ``--ckpt_path``).
-        vgg_weights: VGG-19 source overriding the one the checkpoint records: ``imagenet``
-            (download) or a local state-dict file (offline machines).
+        vgg_weights: a local copy of the encoder weights the checkpoint was trained on, instead of
+            the source it records (offline machines); the file's layout must be that encoder's.
         postprocess: ``clamp`` to [0, 1], or ``contrast`` (the reference's contrast boost and
             per-image min-max scaling).
         tile_size: tile side for large images (multiple of 8).

@@ -1,7 +1,8 @@
 """Decoder pre-training: learn to reconstruct images from their VGG relu4_1 features.
 
-Run once (``clipstyler-fast pretrain``); every per-prompt run then starts from the exported
-``checkpoints/decoder.pt`` and only has to learn the style, as the reference recipe assumes.
+Needed once for an encoder without a released decoder (``torchvision``): every per-prompt run
+with that encoder then starts from the exported decoder and only has to learn the style, as
+the reference recipe assumes. (The ``adain`` encoder starts from AdaIN's trained decoder.)
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from . import losses
 from .checkpoints import FORMAT_KEY, FORMAT_VERSION, atomic_torch_save, check_format
-from .decoder import build_decoder
+from .decoder import build_decoder, pretrained_decoder_path
 from .frozen import FrozenNetworksMixin
-from .model import ARCHITECTURE, PRETRAINED_DECODER, InverseDecay
-from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .model import ARCHITECTURE, InverseDecay
+from .vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
 from .weights import absolute_if_file
 
 
@@ -27,25 +28,31 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
     """Trains the decoder so that ``decoder(encoder(x)) ~ x``.
 
     Args:
-        vgg_weights: ``imagenet`` (torchvision download) or path of a VGG-19 state-dict file.
+        encoder: the frozen VGG-19 the decoder learns to invert: ``adain`` or ``torchvision``.
+        vgg_weights: ``auto`` (the encoder's official weights, downloaded once) or the path of a
+            local copy in that encoder's layout.
         lambda_content: weight of the relu4_1 feature reconstruction loss.
         lambda_pixel: weight of the pixel reconstruction loss (mean squared error).
         lr: Adam learning rate.
         lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
         export_path: where the decoder weights are written (plain state dict) whenever a
-            checkpoint is saved and at the end; per-prompt runs start from it by default.
+            checkpoint is saved and at the end. ``auto``: the cache file that ``fit
+            --model.decoder_init auto`` starts from for this encoder
+            (``~/.cache/torch/hub/checkpoints/clipstyler-fast/decoder-<encoder>.pt``).
     """
 
     def __init__(
         self,
-        vgg_weights: str = DEFAULT_VGG,
+        encoder: EncoderKind = DEFAULT_ENCODER,
+        vgg_weights: str = AUTO,
         lambda_content: float = 1.0,
         lambda_pixel: float = 1.0,
         lr: float = 1e-4,
         lr_decay: float = 5e-5,
-        export_path: str = PRETRAINED_DECODER,
+        export_path: str = "auto",
     ) -> None:
         super().__init__()
+        check_encoder_kind(encoder)
         vgg_weights = absolute_if_file(vgg_weights)
         self.save_hyperparameters()
         self.decoder = build_decoder()
@@ -53,7 +60,7 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
 
     def setup(self, stage: str) -> None:
         if self.encoder is None:
-            self.encoder = load_vgg_encoder(self.hparams.vgg_weights)
+            self.encoder = load_vgg_encoder(self.hparams.vgg_weights, self.hparams.encoder)
 
     def compute_losses(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Feature and pixel reconstruction losses and their weighted total."""
@@ -94,7 +101,13 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
         return [UnreadableImageReport(), PreviewImages(500)]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[FORMAT_KEY] = {"format_version": FORMAT_VERSION, "architecture": ARCHITECTURE, "prompt": None}
+        checkpoint[FORMAT_KEY] = {
+            "format_version": FORMAT_VERSION,
+            "architecture": ARCHITECTURE,
+            "prompt": None,
+            "encoder": self.hparams.encoder,
+            "vgg_weights": str(self.hparams.vgg_weights),
+        }
         self.export_decoder()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -103,9 +116,15 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
     def on_train_end(self) -> None:
         self.export_decoder()
 
+    @property
+    def export_file(self) -> Path:
+        """The file the decoder is exported to (``export_path``, with ``auto`` resolved)."""
+        path = self.hparams.export_path
+        return pretrained_decoder_path(self.hparams.encoder) if path == "auto" else Path(path).expanduser()
+
     @rank_zero_only
     def export_decoder(self) -> None:
         """Write the decoder's weights (plain tensors, loadable with ``weights_only=True``)."""
-        path = Path(self.hparams.export_path)
+        path = self.export_file
         atomic_torch_save({k: v.detach().cpu() for k, v in self.decoder.state_dict().items()}, path)
         rank_zero_info(f"pre-trained decoder written to {path}")

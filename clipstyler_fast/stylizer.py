@@ -20,7 +20,7 @@ from .checkpoints import CheckpointError, check_format, check_state_dict, load_c
 from .decoder import build_decoder
 from .images import to_tensors
 from .tiling import GRID, stylize_tiled
-from .vgg import DEFAULT_VGG, VGGEncoder, load_vgg_encoder
+from .vgg import VGGEncoder, load_vgg_encoder
 
 POSTPROCESS = ("clamp", "contrast")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
@@ -165,8 +165,9 @@ class Stylizer(nn.Module):
     ) -> "Stylizer":
         """Load a ``style.ckpt`` / ``last.ckpt`` (safely, without running pickled code).
 
-        ``vgg_weights`` overrides the VGG source recorded in the checkpoint (``imagenet`` or a
-        local file); CLIP is never loaded. ``options`` are the keyword options of the class.
+        The encoder is the one the checkpoint was trained on (``adain`` or ``torchvision``),
+        from the weights it records; ``vgg_weights`` gives a local copy instead. CLIP is never
+        loaded. ``options`` are the keyword options of the class.
         Problems raise a one-line :class:`~clipstyler_fast.checkpoints.CheckpointError` or
         :class:`~clipstyler_fast.weights.WeightsUnavailableError`.
         """
@@ -179,9 +180,7 @@ class Stylizer(nn.Module):
         weights = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
         check_state_dict(decoder.state_dict(), weights, path, "decoder")
         decoder.load_state_dict(weights)
-        hparams: dict[str, Any] = checkpoint.get("hyper_parameters", {}) or {}
-        source = vgg_weights or hparams.get("vgg_weights") or meta.get("vgg_weights") or DEFAULT_VGG
-        encoder = load_vgg_encoder(source)
+        encoder = load_vgg_encoder(vgg_weights or meta["vgg_weights"], meta["encoder"])
         model = cls(encoder, decoder.eval().requires_grad_(False), meta.get("prompt"), postprocess, **options)
         return model.to(device)
 

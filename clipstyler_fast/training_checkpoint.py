@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -87,9 +88,9 @@ class StyleCheckpoint(ModelCheckpoint):
             # (after the setup hooks): decided in on_fit_start, before anything is written.
             self._earlier_run = self.last_path
         folders = {Path(self.dirpath): self._space_needed(pl_module)}
-        export = getattr(pl_module, "hparams", {}).get("export_path")
-        if export:
-            folders.setdefault(Path(export).expanduser().parent, 0)
+        export = getattr(pl_module, "export_file", None)
+        if export is not None:
+            folders.setdefault(export.parent, 0)
         for folder, need in folders.items():
             probe_writable(folder, need)
         for stale in remove_stale_temporaries(self.dirpath):
@@ -185,8 +186,10 @@ def use_safe_checkpoint_io(trainer: L.Trainer) -> None:
 def probe_writable(folder: Path, need_bytes: int = 0) -> None:
     """Fail now, not after an hour of training, when ``folder`` cannot take a checkpoint.
 
-    Creates the folder, writes and syncs a small file in it, and checks that ``need_bytes`` are free.
+    Writes and syncs a small file in it and checks that ``need_bytes`` are free. Folders it had
+    to create for that are removed again, so that a run that fails at start-up leaves nothing.
     """
+    created = [parent for parent in [folder, *folder.parents] if not parent.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-", delete=True) as handle:
@@ -198,6 +201,10 @@ def probe_writable(folder: Path, need_bytes: int = 0) -> None:
         raise CheckpointError(
             f"{folder}: cannot write checkpoints here ({error.strerror or error}); free some space or pass another --checkpoint.root"
         ) from None
+    finally:
+        for empty in created:  # deepest first
+            with contextlib.suppress(OSError):
+                empty.rmdir()
     if free < need_bytes:
         raise CheckpointError(
             f"{folder}: only {free / 2**20:.0f} MiB free, checkpoints need about {need_bytes / 2**20:.0f} MiB; "

@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--postprocess", choices=POSTPROCESS, default="clamp",
         help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)",
     )
-    parser.add_argument("--vgg_weights", help="VGG-19 weights instead of the source recorded in the checkpoint (imagenet or a file)")
+    parser.add_argument("--vgg_weights", help="local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar (default on)")
     return parser

@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny random-weight CLIP and VGG-19 files, and generated content images.
+"""Shared fixtures: tiny random-weight CLIP files, full-size VGG-19 and decoder files, and
+generated content images.
 
 The weight files are written with the real model classes (clip-anytorch's ``CLIP``,
-torchvision's ``vgg19``) and loaded back through the product's own loaders.
+torchvision's ``vgg19``) or, for AdaIN's releases, in their exact module layout, and loaded back
+through the product's own loaders.
 """
 
 from __future__ import annotations
@@ -54,6 +56,52 @@ def write_vgg(path: Path, seed: int = 0, full: bool = False) -> Path:
     return path
 
 
+def vgg_normalised_network() -> torch.nn.Sequential:
+    """The layout of AdaIN's released ``vgg_normalised.pth``, written out module by module:
+    a 1x1 conv 3->3, then reflection pad / 3x3 conv / ReLU per convolution and ceil-mode max
+    pools, through relu5_4: 53 modules."""
+    from torch import nn
+
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, (1, 1))]
+    widths = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256), (256, 256), "M",
+              (256, 512), (512, 512), (512, 512), (512, 512), "M", (512, 512), (512, 512), (512, 512), (512, 512)]
+    for item in widths:
+        if item == "M":
+            layers.append(nn.MaxPool2d((2, 2), (2, 2), (0, 0), ceil_mode=True))
+        else:
+            layers += [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(item[0], item[1], (3, 3)), nn.ReLU()]
+    assert len(layers) == 53
+    return nn.Sequential(*layers)
+
+
+def adain_decoder_network() -> torch.nn.Sequential:
+    """The layout of AdaIN's released ``decoder.pth``, written out module by module: 29 modules."""
+    from torch import nn
+
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(c_in, c_out, (3, 3)), nn.ReLU()]
+
+    up = nn.Upsample(scale_factor=2, mode="nearest")
+    layers = [*block(512, 256), up, *block(256, 256), *block(256, 256), *block(256, 256), *block(256, 128), up,
+              *block(128, 128), *block(128, 64), up, *block(64, 64), nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(64, 3, (3, 3))]
+    assert len(layers) == 29
+    return nn.Sequential(*layers)
+
+
+def write_vgg_normalised(path: Path, seed: int = 0) -> Path:
+    """A random ``vgg_normalised.pth``: the whole released network, as the release holds it."""
+    torch.manual_seed(seed)
+    torch.save(vgg_normalised_network().state_dict(), path)
+    return path
+
+
+def write_adain_decoder(path: Path, seed: int = 0) -> Path:
+    """A random ``decoder.pth`` in the released layout."""
+    torch.manual_seed(seed)
+    torch.save(adain_decoder_network().state_dict(), path)
+    return path
+
+
 def make_photo(width: int, height: int, seed: int) -> Image.Image:
     """A smooth synthetic 'photo': gradients, blobs and stripes, so crops differ in content."""
     rng = np.random.default_rng(seed)
@@ -82,7 +130,19 @@ def clip_path(weights_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def vgg_path(weights_dir: Path) -> Path:
+    """Weights of the default (``adain``) encoder."""
+    return write_vgg_normalised(weights_dir / "vgg_normalised.pth")
+
+
+@pytest.fixture(scope="session")
+def torchvision_vgg_path(weights_dir: Path) -> Path:
     return write_vgg(weights_dir / "vgg19-random.pth")
+
+
+@pytest.fixture(scope="session")
+def decoder_path(weights_dir: Path) -> Path:
+    """A start decoder in the layout of AdaIN's ``decoder.pth``."""
+    return write_adain_decoder(weights_dir / "decoder.pth")
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def trained_checkpoint(root: Path, clip_path: Path, vgg_path: Path) -> Path:
     status = main(
         [
             "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_copy), "--model.vgg_weights", str(vgg_path),
-            "--data.path", str(content), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
+            "--model.decoder_init", "random", "--data.path", str(content), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
             "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--model.num_views", "4",
             "--model.preview_every_n_steps", "0", "--trainer.enable_progress_bar", "false",
             "--trainer.logger", "false", "--trainer.default_root_dir", str(root),
@@ -65,15 +65,15 @@ def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
 
     Returns ``(checkpoint, vgg_file)``; the checkpoint records that VGG file.
     """
-    from torchvision.models.vgg import cfgs, make_layers
+    from conftest import vgg_normalised_network
 
     from clipstyler_fast.decoder import build_decoder
 
     ckpt, vgg = root / "he-style.ckpt", root / "he-vgg.pth"
     if ckpt.exists():
         return ckpt, vgg
-    features = he_init(make_layers(cfgs["E"])[:21], seed=1)
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, vgg)
+    features = he_init(vgg_normalised_network(), seed=1)
+    torch.save(features.state_dict(), vgg)
     checkpoint = load_checkpoint_file(style)
     decoder = he_init(build_decoder(), seed=2)
     checkpoint["state_dict"] = {f"decoder.{k}": v for k, v in decoder.state_dict().items()}

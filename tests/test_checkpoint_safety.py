@@ -48,7 +48,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path:
 def cli_args(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> list[str]:
     return [
         "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.vgg_weights", str(vgg_path),
-        "--model.num_views", "2", "--model.preview_every_n_steps", "0",
+        "--model.decoder_init", "random", "--model.num_views", "2", "--model.preview_every_n_steps", "0",
         "--data.path", str(content_dir), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
         "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
         "--trainer.enable_progress_bar", "false", "--trainer.num_sanity_val_steps", "0",
@@ -164,7 +164,7 @@ def test_a_checkpoint_of_another_architecture_or_format_is_refused_saying_what_d
     path = tmp_path / "future.ckpt"
     torch.save(future, path)
     for message in refusals(path, args, capsys):
-        assert "checkpoint format version 99 is not supported by this version (expects 1)" in message
+        assert "checkpoint format version 99 is not supported by this version (expects 2)" in message
 
 
 def test_resuming_from_a_weights_only_file_says_what_to_do_instead(

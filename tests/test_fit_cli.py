@@ -23,6 +23,7 @@ def fit_args(clip_path: Path, vgg_path: Path, content_dir: Path, root: Path, ste
         "--model.prompt", "Sketch with black pencil",
         "--model.clip_model", str(clip_path),
         "--model.vgg_weights", str(vgg_path),
+        "--model.decoder_init", "random",
         "--model.num_views", "4",
         "--model.preview_every_n_steps", "1",
         "--data.path", str(content_dir),

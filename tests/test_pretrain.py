@@ -12,27 +12,33 @@ from clipstyler_fast.cli import main
 from clipstyler_fast.decoder import build_decoder
 
 
-def test_pretrain_exports_a_decoder_that_fit_starts_from(
-    tmp_path: Path, vgg_path: Path, clip_path: Path, content_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+def test_pretrain_exports_a_decoder_that_fit_starts_from_in_any_working_folder(
+    tmp_path: Path, torchvision_vgg_path: Path, clip_path: Path, content_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
     status = main([
-        "pretrain", "--model.vgg_weights", str(vgg_path), "--data.path", str(content_dir),
+        "pretrain", "--model.encoder", "torchvision", "--model.vgg_weights", str(torchvision_vgg_path),
+        "--data.path", str(content_dir),
         "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
         "--trainer.max_steps", "3", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
         "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
     ])
     assert status == 0
-    exported = tmp_path / "checkpoints" / "decoder.pt"
-    assert exported.is_file() and (tmp_path / "checkpoints" / "pretrain" / "last.ckpt").is_file()
+    exported = tmp_path / "torch-home" / "hub" / "checkpoints" / "clipstyler-fast" / "decoder-torchvision.pt"
+    assert exported.is_file() and (tmp_path / "a" / "checkpoints" / "pretrain" / "last.ckpt").is_file()
     weights = torch.load(exported, weights_only=True)
     assert set(weights) == set(build_decoder().state_dict())
 
-    # `decoder_init: auto` picks checkpoints/decoder.pt up from the working folder.
+    # `decoder_init: auto` finds it from another working folder.
+    monkeypatch.chdir(tmp_path / "b")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         status = main([
-        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.vgg_weights", str(vgg_path),
+        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.encoder", "torchvision",
+        "--model.vgg_weights", str(torchvision_vgg_path),
         "--model.num_views", "2", "--model.lr", "0", "--model.preview_every_n_steps", "0",
         "--data.path", str(content_dir), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
         "--trainer.max_steps", "1", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
@@ -40,7 +46,7 @@ def test_pretrain_exports_a_decoder_that_fit_starts_from(
         ])
     assert status == 0
     assert not any("RANDOM weights" in str(w.message) for w in caught)
-    trained = torch.load(tmp_path / "checkpoints" / "mosaic" / "style.ckpt", weights_only=True)["state_dict"]
+    trained = torch.load(tmp_path / "b" / "checkpoints" / "mosaic" / "style.ckpt", weights_only=True)["state_dict"]
     # lr 0: the per-prompt decoder is still exactly the pre-trained one.
     for key, value in weights.items():
         torch.testing.assert_close(trained[f"decoder.{key}"], value, rtol=0, atol=0)

@@ -24,8 +24,9 @@ def test_local_clip_file_loads_and_encodes_any_size(clip_path: Path) -> None:
     assert text.shape == (2, 32) and not torch.allclose(text[0], text[1])
 
 
-def test_local_vgg_state_dict_loads_features_only_or_full(vgg_path: Path, tmp_path: Path) -> None:
-    encoder = load_vgg_encoder(str(vgg_path))
+def test_local_torchvision_vgg_state_dict_loads_features_only_or_full(torchvision_vgg_path: Path, tmp_path: Path) -> None:
+    vgg_path = torchvision_vgg_path
+    encoder = load_vgg_encoder(str(vgg_path), "torchvision")
     features = encoder(torch.rand(1, 3, 40, 48))
     assert features.shape == (1, 512, 5, 6)
     assert (features >= 0).all()  # ends with relu4_1
@@ -35,13 +36,13 @@ def test_local_vgg_state_dict_loads_features_only_or_full(vgg_path: Path, tmp_pa
     state["classifier.0.weight"] = torch.zeros(4, 4)
     full = tmp_path / "full.pth"
     torch.save(state, full)
-    torch.testing.assert_close(load_vgg_encoder(str(full))(torch.ones(1, 3, 16, 16)), encoder(torch.ones(1, 3, 16, 16)))
+    torch.testing.assert_close(load_vgg_encoder(str(full), "torchvision")(torch.ones(1, 3, 16, 16)), encoder(torch.ones(1, 3, 16, 16)))
 
 
 def test_missing_or_wrong_local_files_are_one_line_errors(tmp_path: Path, clip_path: Path) -> None:
     with pytest.raises(WeightsUnavailableError, match="not found.*--model.vgg_weights"):
         load_vgg_encoder(str(tmp_path / "nope.pth"))
-    with pytest.raises(WeightsUnavailableError, match="not a torchvision VGG-19 state dict"):
+    with pytest.raises(WeightsUnavailableError, match="tiny-clip.pt: holds no known network, not AdaIN's vgg_normalised"):
         load_vgg_encoder(str(clip_path))
     with pytest.raises(WeightsUnavailableError, match="neither a CLIP model name .*ViT-B/32.* nor an existing file"):
         load_clip("ViT-Z/99")
@@ -50,7 +51,7 @@ def test_missing_or_wrong_local_files_are_one_line_errors(tmp_path: Path, clip_p
 
 
 def test_failed_downloads_name_the_file_the_source_and_the_option(
-    tmp_path: Path, content_dir: Path, vgg_path: Path, clip_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, content_dir: Path, vgg_path: Path, decoder_path: Path, clip_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """No network here: the real download code runs, fails, and says what to do instead."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
@@ -60,14 +61,20 @@ def test_failed_downloads_name_the_file_the_source_and_the_option(
         "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
         "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
     ]
-    status = main([*common, "--model.clip_model", str(clip_path)])  # VGG from the (unreachable) default
+    # The encoder from its (unreachable) default, AdaIN's release.
+    status = main([*common, "--model.clip_model", str(clip_path), "--model.decoder_init", str(decoder_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
-    assert err[-1].startswith("error: could not download VGG-19 ImageNet weights (vgg19-dcbb9e9d.pth from https://")
+    assert err[-1].startswith("error: could not download VGG-19 vgg_normalised weights (AdaIN) (vgg_normalised.pth from https://github.com/naoto0804/pytorch-AdaIN/")
     assert "--model.vgg_weights PATH" in err[-1]
 
+    status = main([*common, "--model.clip_model", str(clip_path), "--model.encoder", "torchvision", "--model.decoder_init", "random"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert err[-1].startswith("error: could not download VGG-19 ImageNet weights (torchvision) (vgg19-dcbb9e9d.pth from https://")
+
     status = main([*common, "--model.vgg_weights", str(vgg_path), "--model.clip_model", "ViT-B/32",
-                   "--model.clip_download_root", str(tmp_path / "clip-cache")])
+                   "--model.decoder_init", str(decoder_path), "--model.clip_download_root", str(tmp_path / "clip-cache")])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert err[-1].startswith("error: could not download CLIP ViT-B/32 (ViT-B-32.pt from https://")
