@@ -66,8 +66,8 @@ def _peak_rss_mib() -> float:
 def _networks(kind: str) -> tuple[Any, Any]:
     import torch
 
-    from clipstyler_fast.decoder import build_decoder
-    from clipstyler_fast.vgg import VGGEncoder, build_adain_features, build_torchvision_features
+    from clipstyler_fast.nets.decoder import build_decoder
+    from clipstyler_fast.nets.vgg import VGGEncoder, build_adain_features, build_torchvision_features
 
     torch.manual_seed(0)
     features = build_adain_features() if kind == "adain" else build_torchvision_features()
@@ -97,7 +97,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     """Time one contender at one size; returns seconds per image and memory figures."""
     import torch
 
-    from clipstyler_fast.stylizer import Stylizer, default_precision
+    from clipstyler_fast.infer.stylizer import Stylizer, default_precision
 
     device = torch.device(args.device)
     encoder, decoder = _networks(args.encoder)
@@ -157,7 +157,7 @@ def numerics(args: argparse.Namespace) -> dict[str, Any]:
     """Product vs plain fp32 on one photo-like image, as fractions of the plain output's range."""
     import torch
 
-    from clipstyler_fast.stylizer import Stylizer, default_precision
+    from clipstyler_fast.infer.stylizer import Stylizer, default_precision
 
     device = torch.device(args.device)
     encoder, decoder = _networks(args.encoder)
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker or args.numerics:
-        from clipstyler_fast.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
+        from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
         args.tile_above = DEFAULT_TILE_ABOVE if args.tile_above is None else args.tile_above
         args.tile_size = args.tile_size or DEFAULT_TILE_SIZE

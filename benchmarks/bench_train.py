@@ -67,13 +67,15 @@ from benchmarks.common import (  # noqa: E402
     write_decoder,
     write_vgg,
 )
-from clipstyler_fast.clip_model import CLIP_MEAN, CLIP_STD  # noqa: E402
-from clipstyler_fast.data import seeded_generator  # noqa: E402
-from clipstyler_fast.decoder import build_decoder  # noqa: E402
-from clipstyler_fast.model import StyleTransfer  # noqa: E402
-from clipstyler_fast.templates import compose  # noqa: E402
-from clipstyler_fast.vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg_encoder  # noqa: E402
-from clipstyler_fast.views import sample_corners  # noqa: E402
+from clipstyler_fast.nets.clip_model import CLIP_MEAN
+from clipstyler_fast.nets.clip_model import CLIP_STD  # noqa: E402
+from clipstyler_fast.train.data import seeded_generator  # noqa: E402
+from clipstyler_fast.nets.decoder import build_decoder  # noqa: E402
+from clipstyler_fast.train.model import StyleTransfer  # noqa: E402
+from clipstyler_fast.objective.templates import compose  # noqa: E402
+from clipstyler_fast.nets.vgg import IMAGENET_MEAN, IMAGENET_STD
+from clipstyler_fast.nets.vgg import load_vgg_encoder  # noqa: E402
+from clipstyler_fast.objective.views import sample_corners  # noqa: E402
 
 PROMPT = "a watercolor painting"
 SOURCE = "a Photo"
@@ -325,7 +327,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def quiet() -> None:
-    from clipstyler_fast.cli import quiet_known_warnings
+    from clipstyler_fast.cli.main import quiet_known_warnings
 
     quiet_known_warnings()
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -59,7 +59,7 @@ def write_clip(path: Path, config: dict[str, int] = VIT_B32, seed: int = 0) -> P
 def write_vgg(path: Path, encoder: str = "adain", seed: int = 0) -> Path:
     """Save random VGG-19 weights up to relu4_1 in the layout of ``encoder``'s released file:
     AdaIN's ``vgg_normalised.pth`` (``adain``) or torchvision's ``vgg19`` state dict."""
-    from clipstyler_fast.vgg import build_adain_features, build_torchvision_features
+    from clipstyler_fast.nets.vgg import build_adain_features, build_torchvision_features
 
     torch.manual_seed(seed)
     if encoder == "adain":
@@ -71,7 +71,7 @@ def write_vgg(path: Path, encoder: str = "adain", seed: int = 0) -> Path:
 
 def write_decoder(path: Path, seed: int = 0) -> Path:
     """Save a randomly initialised decoder state dict, so that every contender starts from it."""
-    from clipstyler_fast.decoder import build_decoder
+    from clipstyler_fast.nets.decoder import build_decoder
 
     torch.manual_seed(seed)
     torch.save(build_decoder().state_dict(), path)

@@ -12,7 +12,7 @@ import torch
 from conftest import make_photo
 from PIL import Image
 
-from clipstyler_fast.checkpoints import load_checkpoint_file
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 
 
 def trained_checkpoint(root: Path, clip_path: Path, vgg_path: Path) -> Path:
@@ -24,7 +24,7 @@ def trained_checkpoint(root: Path, clip_path: Path, vgg_path: Path) -> Path:
     style = root / "checkpoints" / "mosaic" / "style.ckpt"
     if style.exists():
         return style
-    from clipstyler_fast.cli import main
+    from clipstyler_fast.cli.main import main
 
     content = root / "content"
     content.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
     """
     from conftest import vgg_normalised_network
 
-    from clipstyler_fast.decoder import build_decoder
+    from clipstyler_fast.nets.decoder import build_decoder
 
     ckpt, vgg = root / "he-style.ckpt", root / "he-vgg.pth"
     if ckpt.exists():

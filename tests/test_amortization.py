@@ -6,8 +6,8 @@ from pathlib import Path
 
 import lightning as L
 
-from clipstyler_fast.data import ContentDataModule
-from clipstyler_fast.model import StyleTransfer
+from clipstyler_fast.train.data import ContentDataModule
+from clipstyler_fast.train.model import StyleTransfer
 
 TRAINER = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
 

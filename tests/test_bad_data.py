@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipstyler_fast.cli import main
+from clipstyler_fast.cli.main import main
 
 from conftest import make_photo
 

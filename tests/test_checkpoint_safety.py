@@ -18,12 +18,15 @@ import lightning as L
 import pytest
 import torch
 
-from clipstyler_fast.checkpoints import FORMAT_KEY, CheckpointError, SafeCheckpointIO, load_checkpoint_file
-from clipstyler_fast.cli import main
-from clipstyler_fast.data import ContentDataModule
-from clipstyler_fast.model import StyleTransfer
-from clipstyler_fast.stylizer import Stylizer
-from clipstyler_fast.training_checkpoint import StyleCheckpoint, probe_writable
+from clipstyler_fast.nets.style_file import FORMAT_KEY
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.train.data import ContentDataModule
+from clipstyler_fast.train.model import StyleTransfer
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint, probe_writable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,7 +188,7 @@ def test_a_kill_during_a_save_leaves_the_previous_complete_checkpoint(tmp_path: 
     target = tmp_path / "last.ckpt"
     writer = (
         "import sys, torch\n"
-        "from clipstyler_fast.checkpoints import atomic_torch_save\n"
+        "from clipstyler_fast.io.atomic import atomic_torch_save\n"
         "path = sys.argv[1]\n"
         "big = torch.zeros(6_000_000)\n"
         "step = 0\n"

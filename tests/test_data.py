@@ -8,9 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from clipstyler_fast.cli import main
-from clipstyler_fast.data import ContentDataModule, DataError, EpochSampler, RandomCropDataset
-from clipstyler_fast.images import list_images, read_rgb
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.train.data import ContentDataModule
+from clipstyler_fast.train.sampling import EpochSampler
+from clipstyler_fast.train.datasets import RandomCropDataset
+from clipstyler_fast.errors import DataError
+from clipstyler_fast.io.images import list_images, read_rgb
 
 from conftest import make_photo
 
@@ -99,7 +102,7 @@ def test_bad_crop_size_is_a_clear_error() -> None:
 
 
 def test_max_pixels_is_the_only_pixel_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from clipstyler_fast.images import ImageReadError
+    from clipstyler_fast.errors import ImageReadError
 
     make_photo(40, 30, 3).save(tmp_path / "photo.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's own limit far below the image

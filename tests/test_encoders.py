@@ -13,13 +13,15 @@ import torch
 import torch.nn.functional as F
 from conftest import adain_decoder_network, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
 
-from clipstyler_fast import Stylizer
-from clipstyler_fast.checkpoints import FORMAT_KEY, CheckpointError
-from clipstyler_fast.cli import main
-from clipstyler_fast.decoder import build_decoder, load_decoder_weights
-from clipstyler_fast.interpolate import StyleBlend
-from clipstyler_fast.vgg import load_vgg_encoder
-from clipstyler_fast.weights import WeightsUnavailableError
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.nets.style_file import FORMAT_KEY
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.nets.decoder_init import load_decoder_weights
+from clipstyler_fast.infer.blend import StyleBlend
+from clipstyler_fast.nets.vgg import load_vgg_encoder
+from clipstyler_fast.errors import WeightsUnavailableError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,13 +10,14 @@ import pytest
 import torch
 from torchvision.utils import save_image
 
-from clipstyler_fast import losses
-from clipstyler_fast.cli import main
-from clipstyler_fast.clip_model import load_clip
-from clipstyler_fast.evaluate import style_direction
-from clipstyler_fast.images import list_images, read_rgb
-from clipstyler_fast.metrics import content_ssim, directional_similarity
-from clipstyler_fast.stylizer import Stylizer
+from clipstyler_fast.objective import losses
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.nets.clip_model import load_clip
+from clipstyler_fast.nets.style_file import StyleRecord
+from clipstyler_fast.eval.evaluate import style_direction
+from clipstyler_fast.io.images import list_images, read_rgb
+from clipstyler_fast.eval.metrics import content_ssim, directional_similarity
+from clipstyler_fast.infer.stylizer import Stylizer
 from tiny_style import train_style
 
 
@@ -106,7 +107,7 @@ def test_missing_inputs_are_one_line_errors(args, message, capsys):
 
 def test_blended_checkpoint_is_scored_against_the_blended_direction(clip_path):
     clip = load_clip(clip_path)
-    meta = {"prompt": "Mosaic + Sketch (alpha 0.25)", "interpolation": {"prompts": ["Mosaic", "Sketch"], "alpha": 0.25}}
+    meta = StyleRecord(prompt="Mosaic + Sketch (alpha 0.25)", interpolation={"prompts": ["Mosaic", "Sketch"], "alpha": 0.25})
     da = losses.text_direction(clip.encode_text, "Mosaic")
     db = losses.text_direction(clip.encode_text, "Sketch")
     expected = losses.normalize(0.75 * da + 0.25 * db)

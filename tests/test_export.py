@@ -10,9 +10,9 @@ import onnxruntime
 import pytest
 import torch
 
-from clipstyler_fast.cli import main
-from clipstyler_fast.export import TOLERANCE
-from clipstyler_fast.stylizer import Stylizer
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.infer.export import TOLERANCE
+from clipstyler_fast.infer.stylizer import Stylizer
 from tiny_style import train_style
 
 # Neither size is the one the export traced with (64x64, batch 2) or checked itself on.

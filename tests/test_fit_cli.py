@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipstyler_fast.checkpoints import FORMAT_KEY, FORMAT_VERSION
-from clipstyler_fast.cli import main
-from clipstyler_fast.decoder import build_decoder
+from clipstyler_fast.nets.style_file import FORMAT_KEY, FORMAT_VERSION
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.nets.decoder import build_decoder
 
 REPO = Path(__file__).resolve().parents[1]
 

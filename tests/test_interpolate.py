@@ -9,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from clipstyler_fast.checkpoints import FORMAT_KEY, load_checkpoint_file
-from clipstyler_fast.cli import main
-from clipstyler_fast.interpolate import STRIP_PADDING
-from clipstyler_fast.stylizer import Stylizer, postprocess
+from clipstyler_fast.nets.style_file import FORMAT_KEY
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.infer.blend import STRIP_PADDING
+from clipstyler_fast.infer.stylizer import Stylizer, postprocess
 from conftest import make_photo, write_vgg
 from tiny_style import train_style
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from clipstyler_fast import losses
-from clipstyler_fast.templates import IMAGENET_TEMPLATES
+from clipstyler_fast.objective import losses
+from clipstyler_fast.objective.templates import IMAGENET_TEMPLATES
 
 
 def _norm(v: list[float]) -> list[float]:

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 
-from clipstyler_fast import losses
-from clipstyler_fast.clip_model import load_clip
-from clipstyler_fast.data import ContentDataModule
-from clipstyler_fast.metrics import ClipDirectionalSimilarity, QualityMetrics, content_ssim
-from clipstyler_fast.model import StyleTransfer
+from clipstyler_fast.objective import losses
+from clipstyler_fast.nets.clip_model import load_clip
+from clipstyler_fast.train.data import ContentDataModule
+from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, QualityMetrics, content_ssim
+from clipstyler_fast.train.model import StyleTransfer
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
 

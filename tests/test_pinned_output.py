@@ -55,7 +55,7 @@ def test_fit_then_predict_gives_the_pinned_result(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     pixels = np.asarray(Image.open(tmp_path / "out" / "p0.png").convert("RGB")).astype(np.int64)
-    from clipstyler_fast import Stylizer
+    from clipstyler_fast.infer.stylizer import Stylizer
 
     raw = Stylizer.from_checkpoint(style, precision="32-true").stylize(torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0)))
     raw_sum, raw_first = float(raw.double().sum()), raw.reshape(-1)[:4].tolist()

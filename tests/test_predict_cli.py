@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 from predict_support import he_checkpoint, make_inputs, output_name, trained_checkpoint, with_vgg_source
 
-from clipstyler_fast import Stylizer
-from clipstyler_fast.checkpoints import load_checkpoint_file
-from clipstyler_fast.cli import main
-from clipstyler_fast.images import open_image
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.io.images import open_image
 from conftest import make_photo
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from clipstyler_fast.images import ImageReadError
-from clipstyler_fast.predict_data import deal_batches, plan_batches, probe_size
+from clipstyler_fast.errors import ImageReadError
+from clipstyler_fast.infer.predict.data import deal_batches, plan_batches, probe_size
 from conftest import make_photo
 
 

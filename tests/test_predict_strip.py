@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from clipstyler_fast.cli import main
-from clipstyler_fast.interpolate import STRIP_PADDING, render_strip
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.infer.blend import STRIP_PADDING, render_strip
 
 from conftest import make_photo
 from tiny_style import train_style

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipstyler_fast.cli import main
-from clipstyler_fast.decoder import build_decoder
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.nets.decoder import build_decoder
 
 
 def test_pretrain_exports_a_decoder_that_fit_starts_from_in_any_working_folder(

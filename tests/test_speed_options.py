@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipstyler_fast.cli import main as cli_main
-from clipstyler_fast.data import seeded_generator
-from clipstyler_fast.decoder import build_decoder
-from clipstyler_fast.model import StyleTransfer
+from clipstyler_fast.cli.main import main as cli_main
+from clipstyler_fast.train.sampling import seeded_generator
+from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.train.model import StyleTransfer
 
 # bf16 keeps 8 significant bits (relative rounding 2**-9, 0.2%); through the frozen networks the
 # loss terms move by far less than 2% (measured: 0.1% on the total, at most 0.4% on a term).

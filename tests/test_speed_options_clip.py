@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from clipstyler_fast.clip_model import ClipEncoder, PatchEmbedding, load_clip
+from clipstyler_fast.nets.clip_model import ClipEncoder, PatchEmbedding, load_clip
 
 
 def original_clip(path: Path) -> nn.Module:

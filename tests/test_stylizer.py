@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 from predict_support import he_checkpoint, trained_checkpoint, with_vgg_source
 
-from clipstyler_fast import Stylizer
-from clipstyler_fast.checkpoints import CheckpointError, load_checkpoint_file
-from clipstyler_fast.weights import WeightsUnavailableError
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.errors import WeightsUnavailableError
 from conftest import make_photo
 
 # bf16 autocast + channels-last against fp32, He-initialised networks: largest difference below

@@ -10,8 +10,8 @@ import torch
 from predict_support import he_checkpoint, trained_checkpoint
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from clipstyler_fast import Stylizer
-from clipstyler_fast.tiling import axis_weights, stylize_tiled, tile_spans
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.infer.tiling import axis_weights, stylize_tiled, tile_spans
 from conftest import make_photo
 
 # Tiled (the default 128-pixel overlap) vs untiled on a mid-size image, He-initialised networks,

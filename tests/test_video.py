@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from clipstyler_fast.cli import main
-from clipstyler_fast.stylizer import Stylizer
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.infer.stylizer import Stylizer
 from tiny_style import train_style
 
 Colorspace = av.video.reformatter.Colorspace

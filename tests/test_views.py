@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import functional as TF
 
-from clipstyler_fast.views import perspective_views, sample_corners
+from clipstyler_fast.objective.views import perspective_views, sample_corners
 
 
 def test_views_have_the_requested_layout() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipstyler_fast.clip_model import load_clip
-from clipstyler_fast.cli import main
-from clipstyler_fast.vgg import load_vgg_encoder
-from clipstyler_fast.weights import WeightsUnavailableError
+from clipstyler_fast.nets.clip_model import load_clip
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.nets.vgg import load_vgg_encoder
+from clipstyler_fast.errors import WeightsUnavailableError
 
 
 def test_local_clip_file_loads_and_encodes_any_size(clip_path: Path) -> None:

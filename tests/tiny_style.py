@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clipstyler_fast.checkpoints import slugify
-from clipstyler_fast.cli import main
+from clipstyler_fast.train.checkpoint_callback import slugify
+from clipstyler_fast.cli.main import main
 
 
 def train_style(root: Path, prompt: str, clip_path: Path, vgg_path: Path, content_dir: Path, seed: int = 0) -> Path:

@@ -1,0 +1,169 @@
+"""``clipstyler-fast predict``: stylize folders of images with a trained style checkpoint.
+
+A LightningCLI limited to the ``predict`` subcommand::
+
+    clipstyler-fast predict --ckpt_path checkpoints/mosaic/style.ckpt --data.path photos/ --output.dir stylized/
+
+Exit status: 0 when every image was stylized (or already existed), 1 when some inputs failed
+(they are listed in ``<output.dir>/failures.tsv``), 2 for a usage, checkpoint or folder error.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch import Callback, LightningDataModule, LightningModule
+from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from clipstyler_fast.cli import predict_strip
+from clipstyler_fast.cli.predict_strip import wants_strip
+from clipstyler_fast.errors import DataError
+from clipstyler_fast.infer.predict.data import PredictDataModule
+from clipstyler_fast.infer.predict.module import StylizerModule
+from clipstyler_fast.infer.predict.writer import StylizedImageWriter, check_output_folder
+from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, default_precision
+from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS
+from clipstyler_fast.nets.style_file import StyleFile
+
+
+class ImageRateProgressBar(TQDMProgressBar):
+    """The predict progress bar, with the images stylized per second."""
+
+    def on_predict_start(self, trainer: Any, pl_module: LightningModule) -> None:
+        super().on_predict_start(trainer, pl_module)
+        self._images = 0
+        self._started = time.perf_counter()
+
+    def on_predict_batch_end(self, trainer: Any, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+        self._images += sum(len(indices) for indices, _, _ in outputs["groups"])
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        if self.predict_progress_bar is not None:
+            self.predict_progress_bar.set_postfix({"images/s": f"{self._images / elapsed:.2f}"})
+
+
+class PredictCLI(LightningCLI):
+    """LightningCLI for ``predict`` only: model = :class:`StylizerModule`, data = :class:`PredictDataModule`,
+    outputs = :class:`StylizedImageWriter` (``--output.*``)."""
+
+    def __init__(self, args: list[str], run: bool = True) -> None:
+        super().__init__(
+            StylizerModule,
+            PredictDataModule,
+            trainer_defaults={
+                "logger": False,
+                "enable_checkpointing": False,
+                "enable_model_summary": False,
+                # Batches are dealt out to processes by PredictDataModule, each image exactly once.
+                "use_distributed_sampler": False,
+            },
+            seed_everything_default=False,
+            save_config_callback=None,
+            parser_kwargs={"prog": "clipstyler-fast"},
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+        )
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {"predict": {"model", "dataloaders", "datamodule", "return_predictions", "weights_only"}}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--strip_with", default=None,
+            help="strip mode: a second style checkpoint; writes <name>.strip.png per input with the blends "
+            "at --alphas (default 0,0.25,0.5,0.75,1) side by side (see --strip_with B.ckpt --help)",
+        )
+        parser.add_lightning_class_args(StylizedImageWriter, "output")
+        parser.add_argument(
+            "--postprocess", type=Literal["clamp", "contrast"], default="clamp",
+            help="clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
+        )
+        parser.add_argument(
+            "--max_pixels", type=int | None, default=DEFAULT_MAX_PIXELS,
+            help="refuse images with more pixels than this, unread (decompression-bomb guard)",
+        )
+        parser.add_argument(
+            "--size", type=int | None, default=None,
+            help="resize every image so its longer side has this many pixels (aspect ratio kept); default: own size",
+        )
+        parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
+        parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
+        parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
+        parser.link_arguments("postprocess", "model.postprocess")
+        parser.link_arguments("max_pixels", "data.max_pixels")
+        parser.link_arguments("size", "data.long_side")
+        parser.link_arguments("tile_size", "model.tile_size")
+        parser.link_arguments("tile_overlap", "model.tile_overlap")
+        parser.link_arguments("tile_above", "model.tile_above")
+
+    def _parse_ckpt_path(self) -> None:
+        # A style checkpoint's hyperparameters belong to the training module, not to this one: only
+        # check the file here (one-line errors), the model loads it.
+        config = self.config.get(self.config.get("subcommand") or "", {})
+        path = config.get("ckpt_path") if config else None
+        if path:
+            StyleFile.read(path).require_style()
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.config.subcommand]
+        if config.get("ckpt_path"):
+            config.model.checkpoint = str(config.ckpt_path)
+        # Folder problems are reported before any network is loaded.
+        paths = config.data.path
+        roots = [Path(p).expanduser() for p in ([paths] if isinstance(paths, str) else paths)]
+        for root in roots:
+            if not root.exists():
+                raise DataError(f"{root}: no such file or folder; pass an image folder or image files with --data.path")
+        check_output_folder(Path(config.output.dir), roots)
+        if config.trainer.get("precision") is None:
+            config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")))
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
+        given = list(callbacks) + list(config.get("callbacks") or [])
+        if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
+            callbacks = [*callbacks, ImageRateProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
+
+    def predict(self, model: LightningModule, datamodule: LightningDataModule, ckpt_path: str | None = None, **kwargs: Any) -> None:
+        # The model has already loaded the checkpoint; Lightning's own loading would expect the
+        # training module's layout.
+        self.trainer.predict(model, datamodule=datamodule, return_predictions=False)
+
+    @property
+    def writer(self) -> StylizedImageWriter:
+        return next(c for c in self.trainer.callbacks if isinstance(c, StylizedImageWriter))
+
+
+def _device_type(accelerator: Any) -> str:
+    name = str(accelerator or "auto").lower()
+    if name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu" if name in ("cpu", "auto") else name
+
+
+def quiet_predict_warnings() -> None:
+    """Hide Lightning advice that does not apply to this command."""
+    # The batch sampler is ours on purpose: equal sizes together, every image exactly once.
+    warnings.filterwarnings("ignore", message=".*You are using a custom batch sampler.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers which may be a bottleneck.*")
+    # A re-run whose outputs all exist has nothing left to do; the summary line says so.
+    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
+
+
+def main(argv: list[str]) -> int:
+    """``clipstyler-fast predict [options]``; returns 0, 1 when some inputs failed, 2 on errors."""
+    quiet_predict_warnings()
+    if wants_strip(argv):
+        return predict_strip.main(argv)
+    try:
+        cli = PredictCLI(["predict", *argv])
+    except SystemExit as done:  # --help, --print_config, or an option error (already printed)
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+    return 1 if cli.writer.summary.failed else 0

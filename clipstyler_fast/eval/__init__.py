@@ -1,0 +1,1 @@
+"""Quality metrics of stylized images (torchmetrics) and the evaluation loop."""

@@ -1,0 +1,210 @@
+"""``clipstyler-fast evaluate``: score stylized images against their contents, per image and on average.
+
+Either stylizes a folder of contents with a checkpoint and scores the results, or scores an
+existing folder of stylized outputs (``--stylized_dir``) against the contents they came from.
+Writes a per-image CSV and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from clipstyler_fast.errors import DataError, EvaluationError, ImageReadError
+from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, content_ssim
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.io.atomic import atomic_write
+from clipstyler_fast.io.images import IMAGE_SUFFIXES, list_images, read_rgb
+from clipstyler_fast.nets.clip_model import ClipEncoder
+from clipstyler_fast.nets.style_file import DEFAULT_SOURCE_TEXT, StyleRecord
+from clipstyler_fast.objective import losses
+
+COLUMNS = ("image", "stylized", "width", "height", "clip_direction", "content_ssim")
+METRICS = ("clip_direction", "content_ssim")
+
+
+@dataclass
+class Results:
+    """Per-image rows, the running means, and the images that could not be scored."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def values(self, metric: str) -> list[float]:
+        return [float(row[metric]) for row in self.rows]
+
+
+def style_direction(clip: ClipEncoder, record: StyleRecord | None, prompt: str | None = None, source_text: str | None = None) -> torch.Tensor:
+    """The text direction to score against, computed with ``clip``.
+
+    ``prompt`` wins when given; otherwise the checkpoint's prompt, or for a blended checkpoint
+    ``normalize((1 - alpha) dA + alpha dB)`` of its two prompts.
+    """
+    blend = record.interpolation if record is not None else None
+    if prompt is None and isinstance(blend, dict):
+        (pa, pb), alpha = blend["prompts"], float(blend["alpha"])
+        sa, sb = blend.get("source_texts") or [DEFAULT_SOURCE_TEXT, DEFAULT_SOURCE_TEXT]
+        da = losses.text_direction(clip.encode_text, pa, source_text or sa)
+        db = losses.text_direction(clip.encode_text, pb, source_text or sb)
+        return losses.normalize((1 - alpha) * da + alpha * db)
+    prompt = prompt or (record.prompt if record is not None else None)
+    if not prompt:
+        raise EvaluationError("no prompt to score against; pass --prompt \"...\" (or a --ckpt_path that records one)")
+    default_source = record.source_text if record is not None else DEFAULT_SOURCE_TEXT
+    return losses.text_direction(clip.encode_text, prompt, source_text or default_source)
+
+
+def find_stylized(content: Path, content_root: Path, stylized_root: Path) -> Path | None:
+    """The stylized output of ``content``: same relative path and stem under ``stylized_root``, any image suffix.
+
+    Falls back to a single file in the same relative folder whose name starts with the content's
+    stem (``photo_stylized.png`` for ``photo.jpg``).
+    """
+    rel = content.relative_to(content_root) if content_root.is_dir() else Path(content.name)
+    folder = stylized_root / rel.parent
+    if not folder.is_dir():
+        return None
+    exact = [folder / f"{rel.stem}{suffix}" for suffix in sorted(IMAGE_SUFFIXES)]
+    exact += [folder / f"{rel.stem}{suffix.upper()}" for suffix in sorted(IMAGE_SUFFIXES)]
+    for candidate in exact:
+        if candidate.is_file():
+            return candidate
+    prefixed = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.stem.startswith(rel.stem)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
+def shrink(image: torch.Tensor, max_side: int | None) -> torch.Tensor:
+    """``(3, H, W)`` scaled down (aspect kept, antialiased) so its longer side is at most ``max_side``."""
+    if max_side is None or max(image.shape[-2:]) <= max_side:
+        return image
+    scale = max_side / max(image.shape[-2:])
+    size = [max(1, round(s * scale)) for s in image.shape[-2:]]
+    return F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+
+
+def _pairs(
+    contents: list[Path], content_root: Path, stylizer: Stylizer | None, stylized_root: Path | None, device: torch.device, max_side: int | None, results: Results
+) -> Iterator[tuple[Path, str, torch.Tensor, torch.Tensor]]:
+    """Yield ``(content path, stylized name, content, stylized)`` for every usable content image."""
+    for path in contents:
+        try:
+            content = shrink(read_rgb(path), max_side).to(device)
+        except ImageReadError as error:
+            results.skipped.append(str(error))
+            continue
+        if stylizer is not None:
+            with torch.no_grad():
+                stylized = stylizer(content[None])[0].float()
+            yield path, "", content, stylized
+            continue
+        assert stylized_root is not None
+        match = find_stylized(path, content_root, stylized_root)
+        if match is None:
+            results.skipped.append(f"{path}: no stylized output found under {stylized_root}")
+            continue
+        try:
+            stylized = read_rgb(match).to(device)
+        except ImageReadError as error:
+            results.skipped.append(str(error))
+            continue
+        if max_side is not None:
+            stylized = shrink(stylized, max_side)
+        if stylized.shape != content.shape:
+            results.skipped.append(
+                f"{match}: size {stylized.shape[-1]}x{stylized.shape[-2]} differs from its content's "
+                f"{content.shape[-1]}x{content.shape[-2]}; stylized outputs must keep the content's size"
+            )
+            continue
+        yield path, str(match), content, stylized
+
+
+def evaluate(
+    contents_path: str | Path,
+    clip: ClipEncoder,
+    direction: torch.Tensor,
+    stylizer: Stylizer | None = None,
+    stylized_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    max_side: int | None = None,
+    progress: bool = False,
+) -> tuple[Results, dict[str, float]]:
+    """Score every content image under ``contents_path``; returns per-image results and the means.
+
+    Stylized images come from ``stylizer`` or, when it is None, from ``stylized_dir``.
+    """
+    if (stylizer is None) == (stylized_dir is None):
+        raise EvaluationError("give either a checkpoint to stylize with or --stylized_dir, not both")
+    root = Path(contents_path).expanduser()
+    if not root.exists():
+        raise DataError(f"{root}: content folder does not exist; pass an existing folder of images with --data.path")
+    contents = list_images(root)
+    if not contents:
+        raise DataError(f"{root}: no images found; pass a folder of content images with --data.path")
+    stylized_root = Path(stylized_dir).expanduser() if stylized_dir is not None else None
+    if stylized_root is not None and not stylized_root.is_dir():
+        raise DataError(f"{stylized_root}: stylized folder does not exist; pass the folder predict wrote with --stylized_dir")
+    device = torch.device(device)
+    clip = clip.to(device)
+    direction_metric = ClipDirectionalSimilarity(direction.to(device)).to(device)
+    ssim_values: list[float] = []
+    results = Results()
+    pairs = _pairs(contents, root, stylizer, stylized_root, device, max_side, results)
+    if progress:
+        from tqdm import tqdm
+
+        pairs = tqdm(pairs, total=len(contents), desc="evaluate", unit="image", file=sys.stderr)
+    for path, stylized_name, content, stylized in pairs:
+        with torch.no_grad():
+            features = clip.encode_image(torch.stack([stylized, content]))
+            score = direction_metric.scores(features[:1], features[1:])
+            direction_metric.update(features[:1], features[1:])
+            ssim = content_ssim(stylized[None], content[None])
+        ssim_values.append(float(ssim[0]))
+        results.rows.append(
+            {
+                "image": str(path.relative_to(root)) if root.is_dir() else path.name,
+                "stylized": stylized_name,
+                "width": content.shape[-1],
+                "height": content.shape[-2],
+                "clip_direction": float(score[0]),
+                "content_ssim": float(ssim[0]),
+            }
+        )
+    if not results.rows:
+        first = results.skipped[0] if results.skipped else "nothing to score"
+        raise DataError(f"no image could be scored ({len(results.skipped)} skipped; first: {first})")
+    means = {"clip_direction": float(direction_metric.compute()), "content_ssim": sum(ssim_values) / len(ssim_values)}
+    return results, means
+
+
+def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write the per-image rows to ``path`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    data = buffer.getvalue().encode("utf-8")
+    atomic_write(path, lambda handle: handle.write(data))
+    return path
+
+
+def summary_table(results: Results, means: dict[str, float]) -> str:
+    """A plain-text table: one row per metric with mean, std, min, max and the image count."""
+    lines = [f"{'metric':<16}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'images':>8}"]
+    for metric in METRICS:
+        values = results.values(metric)
+        mean = means[metric]
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+        lines.append(f"{metric:<16}{mean:>10.4f}{std:>10.4f}{min(values):>10.4f}{max(values):>10.4f}{len(values):>8}")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""Quality metrics of stylized images: CLIP directional similarity to the prompt, SSIM to the content.
+
+- CLIP directional similarity, per (content, stylized) pair:
+  ``cos(normalize(normalize(CLIP(stylized)) - normalize(CLIP(content))), text_direction)``, in
+  [-1, 1]; higher means the image moved further in the direction the prompt asks for. It is
+  ``1 - `` the global directional loss of training.
+- Content preservation: SSIM (torchmetrics) of the stylized image against its content, in [-1, 1];
+  1 means the structure is unchanged.
+
+:class:`QualityMetrics` computes both on every validation batch of a training run and logs their
+means as ``val/clip_direction`` and ``val/content_ssim``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import Metric
+from torchmetrics.functional.image import structural_similarity_index_measure
+from torchmetrics.image import StructuralSimilarityIndexMeasure
+
+from clipstyler_fast.objective import losses
+
+ImageEncoder = Callable[[torch.Tensor], torch.Tensor]
+
+
+def directional_similarity(
+    stylized_features: torch.Tensor, content_features: torch.Tensor, direction: torch.Tensor
+) -> torch.Tensor:
+    """Per-pair CLIP directional similarity ``(B,)`` from raw CLIP image embeddings ``(B, D)``.
+
+    A pair whose embeddings are equal (the image did not move) scores 0.
+    """
+    moved = losses.normalize(stylized_features.float()) - losses.normalize(content_features.float())
+    image_direction = F.normalize(moved, dim=-1, eps=1e-12)
+    return F.cosine_similarity(image_direction, direction.float().to(image_direction.device).expand_as(image_direction), dim=-1)
+
+
+def content_ssim(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM ``(B,)`` of stylized images against their contents, both ``(B, 3, H, W)`` in [0, 1]."""
+    return structural_similarity_index_measure(
+        stylized.float().clamp(0, 1), content.float().clamp(0, 1), data_range=1.0, reduction="none"
+    ).reshape(-1)
+
+
+class ClipDirectionalSimilarity(Metric):
+    """Mean CLIP directional similarity between stylized images and their contents, along a text direction.
+
+    Args:
+        text_direction: ``(D,)`` normalised CLIP text direction of the style (``losses.text_direction``).
+        encode_image: CLIP image encoder taking RGB images in [0, 1] (e.g. ``ClipEncoder.encode_image``).
+            When given, :meth:`update` takes images; when None, it takes CLIP embeddings ``(B, D)``.
+            It is kept as a plain callable, so the frozen CLIP never enters this metric's state.
+
+    ``update(stylized, content)`` accumulates; ``compute()`` returns the mean over all pairs
+    (synchronised across processes).
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, text_direction: torch.Tensor, encode_image: ImageEncoder | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if text_direction.dim() != 1 or text_direction.numel() == 0:
+            raise ValueError(f"text_direction must be a non-empty 1-D tensor, got shape {tuple(text_direction.shape)}")
+        self.register_buffer("text_direction", text_direction.detach().float().clone(), persistent=False)
+        self.encode_image = encode_image
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def scores(self, stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        """Per-pair similarities ``(B,)`` without accumulating."""
+        if self.encode_image is not None:
+            with torch.no_grad():
+                stylized, content = self.encode_image(stylized), self.encode_image(content)
+        if stylized.shape != content.shape:
+            raise ValueError(f"stylized {tuple(stylized.shape)} and content {tuple(content.shape)} must have the same shape")
+        return directional_similarity(stylized, content, self.text_direction)
+
+    def update(self, stylized: torch.Tensor, content: torch.Tensor) -> None:
+        values = self.scores(stylized, content)
+        self.total += values.double().sum().to(self.total.device)
+        self.count += values.numel()
+
+    def compute(self) -> torch.Tensor:
+        return (self.total / self.count.clamp_min(1)).float()
+
+
+class QualityMetrics(L.Callback):
+    """Logs CLIP directional similarity and content SSIM of every validation run.
+
+    On each validation batch it stylizes the held-out images with the module's forward pass and
+    scores them with the module's own ``clip`` and ``text_direction``; at the end of the run it
+    logs the means as ``val/clip_direction`` and ``val/content_ssim`` (shown in the progress bar and
+    in the logger). Works with any module that has ``clip``, ``text_direction`` and a forward pass
+    mapping images in [0, 1] (sides multiples of 8) to stylized images, like ``StyleTransfer``.
+    """
+
+    CLIP_KEY = "val/clip_direction"
+    SSIM_KEY = "val/content_ssim"
+
+    def __init__(self) -> None:
+        self.direction: ClipDirectionalSimilarity | None = None
+        self.ssim: StructuralSimilarityIndexMeasure | None = None
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        direction = getattr(pl_module, "text_direction", None)
+        if getattr(pl_module, "clip", None) is None or direction is None or direction.numel() == 0:
+            self.direction = self.ssim = None  # nothing to score against (no CLIP loaded)
+            return
+        self.direction = ClipDirectionalSimilarity(direction).to(pl_module.device)
+        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0).to(pl_module.device)
+
+    @torch.no_grad()
+    def on_validation_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if self.direction is None or self.ssim is None:
+            return
+        content = batch["image"] if isinstance(batch, dict) else batch[0]
+        stylized = pl_module(content).float().clamp(0, 1)
+        content = content.float()
+        clip = pl_module.clip
+        features = clip.encode_image(torch.cat([stylized, content]))
+        self.direction.update(features[: len(content)], features[len(content) :])
+        self.ssim.update(stylized, content)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.direction is None or self.ssim is None or int(self.direction.count) == 0:
+            return
+        # compute() already synchronises across processes.
+        values = {self.CLIP_KEY: self.direction.compute(), self.SSIM_KEY: self.ssim.compute()}
+        pl_module.log_dict(values, prog_bar=True, sync_dist=False)
+        self.direction.reset()
+        self.ssim.reset()

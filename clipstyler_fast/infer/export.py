@@ -1,0 +1,169 @@
+"""``clipstyler-fast export``: the inference network as TorchScript and ONNX, checked against PyTorch.
+
+The exported network is ``postprocess(decoder(encoder(images)))`` for RGB images in [0, 1],
+``float32 (N, 3, H, W)`` with any batch size and any ``H``, ``W`` that are multiples of 8 and at
+least 16 (pad other sizes by reflection and crop back, as ``Stylizer`` does). After writing, both
+files are loaded back and run on two image sizes; the export fails unless every output is within
+:data:`TOLERANCE` of PyTorch's.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from clipstyler_fast.errors import ExportError
+from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer, postprocess
+from clipstyler_fast.io.atomic import atomic_write_path
+
+FORMATS = ("torchscript", "onnx")
+EXPORT_POSTPROCESS = (*POSTPROCESS, "none")
+INSTALL_HINT = 'pip install "clipstyler-fast[onnx]"'
+# Largest absolute difference allowed between an exported model's output and PyTorch's: a quarter of
+# one 8-bit level (1/255), on outputs in [0, 1].
+TOLERANCE = 1e-3
+# Shapes the exported files are checked on: two batch sizes, two image sizes.
+CHECK_SHAPES = ((2, 3, 64, 48), (1, 3, 40, 72))
+MIN_SIDE = 16  # relu4_1 is 1/8 size and the decoder's reflection padding needs 2 pixels there
+
+
+class InferenceNetwork(nn.Module):
+    """``decoder(encoder(images))`` plus post-processing, on sides that are multiples of 8 (no padding)."""
+
+    def __init__(self, stylizer: Stylizer, mode: str = "clamp") -> None:
+        super().__init__()
+        if mode not in EXPORT_POSTPROCESS:
+            raise ExportError(f"unknown post-processing {mode!r}; use one of {', '.join(EXPORT_POSTPROCESS)}")
+        self.encoder = stylizer.encoder
+        self.decoder = stylizer.decoder
+        self.mode = mode
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        raw = self.decoder(self.encoder(images))
+        return raw if self.mode == "none" else postprocess(raw, self.mode)
+
+
+def require_onnx() -> Any:
+    """Import the ONNX export and runtime packages, or raise a one-line :class:`ExportError`."""
+    missing = []
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ExportError(f"ONNX export needs {', '.join(missing)}, not installed; install them with {INSTALL_HINT} (or pass --formats torchscript)")
+    import onnxruntime
+
+    return onnxruntime
+
+
+def export_torchscript(network: InferenceNetwork, path: Path) -> Path:
+    """Trace ``network`` to TorchScript at ``path`` (works on any batch and size; shapes are not baked in)."""
+    example = torch.rand(2, 3, 64, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
+        traced = torch.jit.trace(network, example, check_trace=False)
+        atomic_write_path(path, lambda tmp: traced.save(str(tmp)))
+    return path
+
+
+def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None) -> Path:
+    """Export ``network`` to one self-contained ONNX file with a dynamic batch and sides multiples of 8."""
+    from torch.export import Dim
+
+    batch = Dim("batch", min=1, max=4096)
+    height, width = Dim("height_div_8", min=MIN_SIDE // 8, max=4096), Dim("width_div_8", min=MIN_SIDE // 8, max=4096)
+    example = torch.rand(2, 3, 64, 64)
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                network,
+                (example,),
+                dynamo=True,
+                input_names=["images"],
+                output_names=["stylized"],
+                dynamic_shapes={"images": {0: batch, 2: 8 * height, 3: 8 * width}},
+                opset_version=opset,
+                verbose=False,
+            )
+        program.save(str(tmp), external_data=False)
+
+    atomic_write_path(path, write)
+    return path
+
+
+@torch.no_grad()
+def check_exported(network: InferenceNetwork, files: dict[str, Path], shapes: tuple[tuple[int, ...], ...] = CHECK_SHAPES) -> dict[str, float]:
+    """Run each exported file on random images of ``shapes``; return the largest difference to PyTorch per format."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.rand(shape, generator=generator) for shape in shapes]
+    expected = [network(x) for x in inputs]
+    errors: dict[str, float] = {}
+    if "torchscript" in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            loaded = torch.jit.load(str(files["torchscript"]), map_location="cpu")
+        errors["torchscript"] = max(float((loaded(x) - y).abs().max()) for x, y in zip(inputs, expected))
+    if "onnx" in files:
+        ort = require_onnx()
+        session = ort.InferenceSession(str(files["onnx"]), providers=["CPUExecutionProvider"])
+        errors["onnx"] = max(
+            float((torch.from_numpy(session.run(None, {"images": x.numpy()})[0]) - y).abs().max()) for x, y in zip(inputs, expected)
+        )
+    return errors
+
+
+def export(
+    ckpt_path: str | Path,
+    output_dir: str | Path,
+    formats: tuple[str, ...] = FORMATS,
+    mode: str = "clamp",
+    vgg_weights: str | None = None,
+    opset: int | None = None,
+    name: str = "stylizer",
+) -> dict[str, Any]:
+    """Export the checkpoint's inference network; returns the metadata written next to the files.
+
+    Writes ``<name>.torchscript.pt`` and/or ``<name>.onnx`` and ``<name>.json`` into ``output_dir``,
+    and raises :class:`ExportError` if an exported model differs from PyTorch by more than
+    :data:`TOLERANCE`.
+    """
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ExportError(f"unknown format {unknown[0] if unknown else '(none)'!r}; use --formats with one or more of {','.join(FORMATS)}")
+    if "onnx" in formats:
+        require_onnx()
+    stylizer = Stylizer.from_checkpoint(ckpt_path, vgg_weights, "cpu")
+    network = InferenceNetwork(stylizer, mode).eval()
+    folder = Path(output_dir).expanduser()
+    files: dict[str, Path] = {}
+    if "torchscript" in formats:
+        files["torchscript"] = export_torchscript(network, folder / f"{name}.torchscript.pt")
+    if "onnx" in formats:
+        files["onnx"] = export_onnx(network, folder / f"{name}.onnx", opset)
+    errors = check_exported(network, files)
+    for fmt, error in errors.items():
+        if not error <= TOLERANCE:
+            raise ExportError(f"{files[fmt]}: output differs from PyTorch by up to {error:.2e} (tolerance {TOLERANCE:.0e}); please report this")
+    meta = {
+        "prompt": stylizer.prompt,
+        "checkpoint": str(ckpt_path),
+        "files": {fmt: path.name for fmt, path in files.items()},
+        "input": {"name": "images", "dtype": "float32", "shape": ["batch", 3, "height", "width"], "range": [0, 1], "color": "RGB",
+                  "constraint": f"height and width multiples of 8, at least {MIN_SIDE}"},
+        "output": {"name": "stylized", "dtype": "float32", "shape": ["batch", 3, "height", "width"], "postprocess": mode},
+        "tolerance": TOLERANCE,
+        "max_abs_difference_to_pytorch": errors,
+        "checked_shapes": [list(s) for s in CHECK_SHAPES],
+        "torch_version": torch.__version__,
+    }
+    atomic_write_path(folder / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8"))
+    return meta

@@ -1,0 +1,70 @@
+"""The LightningModule of ``predict``: a :class:`~clipstyler_fast.stylizer.Stylizer` and nothing else.
+
+It holds the VGG encoder and the trained decoder only; CLIP, needed for training alone, is
+never loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, Stylizer, to_uint8
+
+
+class StylizerModule(L.LightningModule):
+    """Stylizes predict batches with a trained style checkpoint.
+
+    Args:
+        checkpoint: the style checkpoint (set from ``--ckpt_path``).
+        vgg_weights: a local copy of the encoder weights the checkpoint was trained on, instead of
+            the source it records (offline machines); the file's layout must be that encoder's.
+        postprocess: ``clamp`` to [0, 1], or ``contrast`` (the reference's contrast boost and
+            per-image min-max scaling).
+        tile_size: tile side for large images (multiple of 8).
+        tile_overlap: overlap of neighbouring tiles (multiple of 8, at most a third of the tile).
+        tile_above: images with more pixels than this are stylized in tiles.
+        channels_last: channels-last memory layout for the convolutions.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        vgg_weights: str | None = None,
+        postprocess: Literal["clamp", "contrast"] = "clamp",
+        tile_size: int = DEFAULT_TILE_SIZE,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        tile_above: int = DEFAULT_TILE_ABOVE,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        if not checkpoint:
+            raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
+        self.stylizer = Stylizer.from_checkpoint(
+            checkpoint,
+            vgg_weights,
+            postprocess=postprocess,
+            tile_size=tile_size,
+            tile_overlap=tile_overlap,
+            tile_above=tile_above,
+            channels_last=channels_last,
+            # The trainer's precision plugin (--trainer.precision) decides the autocast.
+            precision="32-true",
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.stylizer(images)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """8-bit stylized images on the CPU, grouped as in the batch, plus the batch's failed files."""
+        groups, failed = [], list(batch["failed"])
+        for indices, images, alphas in batch["groups"]:
+            try:
+                groups.append((indices, to_uint8(self.stylizer(images)).cpu(), alphas))
+            except RuntimeError as error:  # out of memory, typically: costs these images, not the run
+                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                failed += [(index, f"stylization failed ({first}); try a smaller --tile_size or --tile_above") for index in indices]
+        return {"groups": groups, "failed": failed}

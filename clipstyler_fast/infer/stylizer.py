@@ -1,0 +1,230 @@
+"""Inference: ``decoder(encoder(x))`` at an image's own size, loaded from a style checkpoint.
+
+Only the VGG encoder and the trained decoder are loaded: CLIP is a training-time network and is
+never touched here. Images above a pixel budget are stylized in overlapping tiles
+(:mod:`clipstyler_fast.tiling`) so that memory stays bounded at any size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, overload
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from clipstyler_fast.infer.tiling import GRID, stylize_tiled
+from clipstyler_fast.io.images import to_tensors
+from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
+
+POSTPROCESS = ("clamp", "contrast")
+# Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
+# bf16-mixed where the hardware computes bf16 natively (see default_precision), else 32-true.
+PRECISIONS = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+DEFAULT_TILE_SIZE = 1024
+DEFAULT_TILE_OVERLAP = 128
+# Images with more pixels than this (after padding to a multiple of 8) are stylized in tiles.
+DEFAULT_TILE_ABOVE = 2048 * 2048
+# The decoder reflection-pads its 1/8-size input by 1 pixel, which needs at least 2 feature pixels.
+MIN_SIDE = 16
+
+
+def default_precision(device_type: str) -> str:
+    """``bf16-mixed`` where the device computes bf16 natively, else ``32-true``.
+
+    On such CPUs (AVX512-BF16 or AMX) bf16 autocast with channels-last roughly doubles
+    throughput; elsewhere bf16 would be emulated and slower.
+    """
+    try:
+        if device_type == "cuda":
+            return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "32-true"
+        if device_type == "cpu":
+            native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+            return "bf16-mixed" if native else "32-true"
+    except (AttributeError, RuntimeError, TypeError):  # private helpers missing in some builds
+        pass
+    return "32-true"
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int = 8, minimum: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(B, C, H, W)`` at the bottom/right to a multiple of ``multiple`` (and at least ``minimum``) by reflection.
+
+    Returns the padded batch and the original ``(H, W)`` to crop back to. Images too small to
+    reflect (a side shorter than the padding) are padded by replication instead.
+    """
+    height, width = images.shape[-2:]
+    pad_h = max(minimum, height + (-height) % multiple) - height
+    pad_w = max(minimum, width + (-width) % multiple) - width
+    if pad_h == 0 and pad_w == 0:
+        return images, (height, width)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(images, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+def postprocess(images: torch.Tensor, mode: str = "clamp") -> torch.Tensor:
+    """``clamp`` to [0, 1], or the reference's ``contrast``: contrast x1.5 then per-image min-max scaling."""
+    if mode == "clamp":
+        return images.clamp(0, 1)
+    if mode == "contrast":
+        from torchvision.transforms.v2.functional import adjust_contrast
+
+        boosted = adjust_contrast(images.float(), 1.5)
+        flat = boosted.flatten(1)
+        low = flat.min(dim=1).values.view(-1, 1, 1, 1)
+        high = flat.max(dim=1).values.view(-1, 1, 1, 1)
+        return ((boosted - low) / (high - low).clamp_min(1e-8)).to(images.dtype)
+    raise ValueError(f"unknown post-processing {mode!r}; use one of {', '.join(POSTPROCESS)}")
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Quantise images in [0, 1] (any float dtype) to 8 bits, rounding to nearest."""
+    return images.float().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def to_pil(pixels: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Image:
+    """``(3, H, W)`` uint8 pixels (and optional ``(1, H, W)`` alpha in [0, 1]) as an RGB or RGBA image."""
+    array = pixels.permute(1, 2, 0).contiguous().cpu().numpy()
+    image = Image.fromarray(array, "RGB")
+    if alpha is not None:
+        image.putalpha(Image.fromarray(to_uint8(alpha)[0].cpu().numpy(), "L"))
+    return image
+
+
+class Stylizer(nn.Module):
+    """A trained style network: stylizes RGB images in [0, 1] of any size.
+
+    Build it with :meth:`from_checkpoint`. Calling it on a ``(B, 3, H, W)`` tensor batch returns
+    the post-processed batch (same size); calling it on a PIL image returns a PIL image of the
+    same size, with the input's transparency kept.
+
+    Args:
+        encoder: the frozen VGG-19 relu4_1 encoder.
+        decoder: the trained decoder.
+        prompt: the style's prompt, for display.
+        postprocess: ``clamp`` (to [0, 1]) or ``contrast`` (the reference's contrast boost and
+            per-image min-max scaling).
+        tile_size: side of the tiles large images are cut into (a multiple of 8).
+        tile_overlap: overlap of neighbouring tiles (a multiple of 8, at most a third of
+            ``tile_size``).
+        tile_above: stylize in tiles when an image has more pixels than this (0: always).
+        channels_last: run the convolutions in channels-last memory layout (faster on CPUs
+            and on GPUs with reduced precision; the result is the same).
+        precision: ``auto`` (``bf16-mixed`` where the device computes bf16 natively, else
+            ``32-true``; see :func:`default_precision`), ``32-true``, ``bf16-mixed`` or
+            ``16-mixed``. An outer autocast (Lightning's ``--trainer.precision``) takes precedence.
+    """
+
+    def __init__(
+        self,
+        encoder: VGGEncoder,
+        decoder: nn.Module,
+        prompt: str | None = None,
+        postprocess: str = "clamp",
+        *,
+        tile_size: int = DEFAULT_TILE_SIZE,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+        tile_above: int = DEFAULT_TILE_ABOVE,
+        channels_last: bool = True,
+        precision: str = "auto",
+    ) -> None:
+        super().__init__()
+        if postprocess not in POSTPROCESS:
+            raise ValueError(f"unknown post-processing {postprocess!r}; use one of {', '.join(POSTPROCESS)}")
+        if precision != "auto" and precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; use auto or one of {', '.join(PRECISIONS)}")
+        if tile_size % GRID or tile_overlap % GRID or tile_overlap < 0 or tile_size < max(3 * tile_overlap, GRID):
+            raise ValueError(
+                f"tile size {tile_size} and overlap {tile_overlap} must be multiples of {GRID}, "
+                "with the overlap at most a third of the tile size"
+            )
+        self.encoder = encoder
+        self.decoder = decoder
+        self.prompt = prompt
+        self.postprocess = postprocess
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.tile_above = tile_above
+        self.channels_last = channels_last
+        self.precision = precision
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        vgg_weights: str | None = None,
+        device: str | torch.device = "cpu",
+        postprocess: str = "clamp",
+        **options: Any,
+    ) -> "Stylizer":
+        """Load a ``style.ckpt`` / ``last.ckpt`` (safely, without running pickled code).
+
+        The encoder is the one the checkpoint was trained on (``adain`` or ``torchvision``),
+        from the weights it records; ``vgg_weights`` gives a local copy instead. CLIP is never
+        loaded. ``options`` are the keyword options of the class.
+        Problems raise a one-line :class:`~clipstyler_fast.checkpoints.CheckpointError` or
+        :class:`~clipstyler_fast.weights.WeightsUnavailableError`.
+        """
+        style = StyleFile.read(path).require_style()
+        decoder = build_decoder()
+        decoder.load_state_dict(style.decoder)
+        record = style.record
+        encoder = load_vgg_encoder(vgg_weights or record.vgg_weights, record.encoder)
+        model = cls(encoder, decoder.eval().requires_grad_(False), record.prompt, postprocess, **options)
+        return model.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.decoder.parameters()).device
+
+    def network(self, images: torch.Tensor) -> torch.Tensor:
+        """``decoder(encoder(x))`` for sizes that are multiples of 8, in float32, without post-processing."""
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        device_type = images.device.type
+        precision = default_precision(device_type) if self.precision == "auto" else self.precision
+        dtype = PRECISIONS[precision]
+        # Under an outer autocast (Lightning's precision plugin) that one decides.
+        use_autocast = dtype is not None and not torch.is_autocast_enabled(device_type)
+        with torch.autocast(device_type, dtype=dtype) if use_autocast else contextlib.nullcontext():
+            out = self.decoder(self.encoder(images))
+        return out.float().contiguous()
+
+    def stylize(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw network output (float32, not post-processed) for ``(B, 3, H, W)`` images of any size.
+
+        Images with more than ``tile_above`` pixels go through overlapping tiles.
+        """
+        padded, (height, width) = pad_to_multiple(images, GRID, MIN_SIDE)
+        if padded.shape[-2] * padded.shape[-1] > self.tile_above:
+            out = stylize_tiled(self.network, padded, self.tile_size, self.tile_overlap)
+        else:
+            out = self.network(padded)
+        return out[..., :height, :width]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return postprocess(self.stylize(images), self.postprocess)
+
+    @overload
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    @overload
+    def __call__(self, images: Image.Image) -> Image.Image: ...
+
+    def __call__(self, images: Any) -> Any:
+        if isinstance(images, Image.Image):
+            return self.stylize_image(images)
+        return super().__call__(images)
+
+    def stylize_image(self, image: Image.Image) -> Image.Image:
+        """Stylize one PIL image of any mode; the result is RGB, or RGBA when the input has transparency."""
+        rgb, alpha = to_tensors(image)
+        with torch.inference_mode():
+            out = self(rgb[None].to(self.device))
+        return to_pil(to_uint8(out[0]), alpha)

@@ -1,0 +1,250 @@
+"""``clipstyler-fast video``: stylize a video frame by frame, keeping its timing, size and audio.
+
+Frames are decoded with PyAV (the optional ``video`` extra), stylized in batches and re-encoded;
+every frame keeps its own timestamp, so the frame rate (constant or variable) is unchanged. The
+audio track, when there is one, is copied packet by packet without re-encoding. The output is
+written to a temporary file next to the target and renamed over it only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from clipstyler_fast.errors import VideoError
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.io.atomic import default_file_mode
+
+INSTALL_HINT = 'pip install "clipstyler-fast[video]"'
+
+
+def require_av() -> Any:
+    """Import PyAV, or raise a one-line :class:`VideoError` saying how to install it."""
+    try:
+        import av
+    except ImportError:
+        raise VideoError(f"video support needs PyAV, which is not installed; install it with {INSTALL_HINT}") from None
+    return av
+
+
+def _batches(frames: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _frame_count(stream: Any) -> int | None:
+    if stream.frames:
+        return int(stream.frames)
+    if stream.duration is not None and stream.time_base is not None and stream.average_rate:
+        return max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
+    return None
+
+
+class _Transcoder:
+    """One input container to one output container: stylized video, copied audio."""
+
+    def __init__(self, av: Any, source: Path, target: Path, codec: str, crf: int, keep_audio: bool, name: Path | None = None) -> None:
+        name = name or target  # what error messages call the output (``target`` may be a temporary file)
+        self.av = av
+        self.source = source
+        try:
+            self.input = av.open(str(source))
+        except (av.error.FFmpegError, OSError) as error:
+            raise VideoError(f"{source}: cannot open as a video ({error}); check the file") from None
+        if not self.input.streams.video:
+            self.input.close()
+            raise VideoError(f"{source}: has no video stream")
+        self.video_in = self.input.streams.video[0]
+        self.video_in.thread_type = "AUTO"
+        self.audio_in = self.input.streams.audio[0] if keep_audio and self.input.streams.audio else None
+        try:
+            self.output = av.open(str(target), mode="w")
+        except (av.error.FFmpegError, ValueError) as error:
+            self.input.close()
+            raise VideoError(f"{name}: cannot write this container ({error}); use an output name ending in .mp4, .mkv or .mov") from None
+        rate = self.video_in.average_rate or self.video_in.guessed_rate or Fraction(25)
+        try:
+            self.video_out = self.output.add_stream(codec, rate=rate)
+        except (av.error.FFmpegError, ValueError) as error:
+            self.close()
+            raise VideoError(f"cannot encode with codec {codec!r} ({error}); pick another with --codec, e.g. libx264 or mpeg4") from None
+        width, height = self.video_in.codec_context.width, self.video_in.codec_context.height
+        self.video_out.width, self.video_out.height = width, height
+        # 4:2:0 chroma needs even sides; odd-sized videos keep full chroma instead.
+        self.video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        # Encoding in the input's time base keeps every frame's timestamp exactly (variable rates too).
+        self.video_out.codec_context.time_base = self.video_in.time_base
+        self.video_out.time_base = self.video_in.time_base
+        if codec in ("libx264", "h264", "libx265", "hevc"):
+            self.video_out.options = {"crf": str(crf)}
+        # The output is tagged with the input's colour description, and frames are converted with it.
+        for tag in ("colorspace", "color_range", "color_primaries", "color_trc"):
+            setattr(self.video_out.codec_context, tag, getattr(self.video_in.codec_context, tag))
+        self.audio_out = None
+        if self.audio_in is not None:
+            try:
+                self.audio_out = self.output.add_stream_from_template(self.audio_in)
+            except (av.error.FFmpegError, ValueError) as error:
+                self.close()
+                raise VideoError(
+                    f"{name}: the {name.suffix or 'output'} container cannot hold the {self.audio_in.codec_context.name} "
+                    f"audio of {source} ({error}); use a .mkv output, or drop the sound with --no-audio"
+                ) from None
+
+    def frames(self) -> Iterator[tuple[str, Any]]:
+        """Decoded video frames and raw audio packets, in file order."""
+        streams = [self.video_in] + ([self.audio_in] if self.audio_in is not None else [])
+        for packet in self.input.demux(*streams):
+            if packet.stream.index == self.video_in.index:
+                for frame in packet.decode():
+                    yield "video", frame
+            elif packet.dts is not None:  # the demuxer's final empty flush packet is not data
+                yield "audio", packet
+
+    def mux_audio(self, packet: Any) -> None:
+        packet.stream = self.audio_out
+        self.output.mux(packet)
+
+    def encode(self, frame: Any | None) -> None:
+        for packet in self.video_out.encode(frame):
+            self.output.mux(packet)
+
+    def close(self, quiet: bool = False) -> None:
+        """Close both files; ``quiet`` when already failing, so the first error is the one reported."""
+        self.input.close()
+        try:
+            self.output.close()
+        except self.av.error.FFmpegError:
+            if not quiet:
+                raise
+
+
+def _matrix(av: Any, colorspace: int) -> Any:
+    """The swscale YUV<->RGB matrix for a frame's colour space (FFmpeg's default when unknown)."""
+    known = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
+    name = known.get(int(colorspace))
+    return getattr(av.video.reformatter.Colorspace, name) if name else None
+
+
+def to_rgb(av: Any, frame: Any) -> np.ndarray:
+    """A decoded frame as ``(H, W, 3)`` uint8 RGB, converted with the frame's own matrix and range."""
+    return frame.to_ndarray(format="rgb24", src_colorspace=_matrix(av, frame.colorspace), src_color_range=frame.color_range or None)
+
+
+def from_rgb(av: Any, pixels: np.ndarray, like: Any, pix_fmt: str) -> Any:
+    """``(H, W, 3)`` uint8 RGB as a frame in ``pix_fmt`` with the colour description and timing of ``like``."""
+    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+    frame = frame.reformat(format=pix_fmt, dst_colorspace=_matrix(av, like.colorspace), dst_color_range=like.color_range or None)
+    for tag in ("colorspace", "color_range", "color_primaries", "color_trc"):
+        setattr(frame, tag, getattr(like, tag))
+    if like.pts is not None:
+        frame.pts, frame.time_base = like.pts, like.time_base
+    return frame
+
+
+@torch.no_grad()
+def _stylize_frames(av: Any, stylizer: Stylizer, frames: list[Any], device: torch.device) -> list[np.ndarray]:
+    array = np.stack([to_rgb(av, f) for f in frames])
+    images = torch.from_numpy(array).to(device).permute(0, 3, 1, 2).float().div_(255)
+    out = stylizer(images).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return list(out)
+
+
+def probe_video(path: str | Path) -> None:
+    """Fail fast, before any model is loaded, when ``path`` is not a readable video."""
+    av = require_av()
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise VideoError(f"{path}: video not found; check the path")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: has no video stream")
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(f"{path}: cannot open as a video ({error}); check the file") from None
+
+
+def stylize_video(
+    stylizer: Stylizer,
+    source: str | Path,
+    target: str | Path,
+    batch_size: int = 8,
+    codec: str = "libx264",
+    crf: int = 18,
+    keep_audio: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Stylize ``source`` into ``target`` (same size, timing and audio); returns ``target``.
+
+    ``target`` appears only once complete: the video is written to a temporary file in the same
+    folder and renamed over it.
+    """
+    av = require_av()
+    source, target = Path(source).expanduser(), Path(target).expanduser()
+    if not source.is_file():
+        raise VideoError(f"{source}: video not found; check the path")
+    if source.resolve() == target.resolve():
+        raise VideoError(f"{target}: the output would overwrite the input; pick another output name")
+    if batch_size < 1:
+        raise VideoError(f"--batch_size {batch_size} must be at least 1")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    device = next(stylizer.parameters()).device
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".mp4", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; give the video the permissions a plain open() would.
+    os.chmod(tmp, default_file_mode())
+    transcoder = None
+    try:
+        transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, name=target)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=_frame_count(transcoder.video_in), desc=f"stylizing {source.name}", unit="frame", file=sys.stderr)
+        pending: list[Any] = []
+
+        def flush() -> None:
+            for frame, pixels in zip(pending, _stylize_frames(av, stylizer, pending, device)):
+                transcoder.encode(from_rgb(av, pixels, frame, transcoder.video_out.pix_fmt))
+            if bar is not None:
+                bar.update(len(pending))
+            pending.clear()
+
+        try:
+            for kind, item in transcoder.frames():
+                if kind == "audio":
+                    transcoder.mux_audio(item)
+                    continue
+                pending.append(item)
+                if len(pending) == batch_size:
+                    flush()
+            if pending:
+                flush()
+            transcoder.encode(None)
+        except av.error.FFmpegError as error:
+            raise VideoError(f"{source}: failed while transcoding ({error})") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        transcoder.close()
+        transcoder = None
+        os.replace(tmp, target)
+    finally:
+        if transcoder is not None:
+            transcoder.close(quiet=True)
+        tmp.unlink(missing_ok=True)
+    return target

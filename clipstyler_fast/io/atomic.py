@@ -1,0 +1,85 @@
+"""Writing files so that a crash or kill never leaves a partial one."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+
+def _process_umask() -> int:
+    # Read once, at import: os.umask can only be read by setting it, which is not thread-safe.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
+def default_file_mode() -> int:
+    """The permission bits a plain ``open()`` gives a new file in this process."""
+    return 0o666 & ~_UMASK
+
+
+def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
+    """Call ``write(tmp_path)`` for a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    A crash or kill at any moment leaves either the old file or the new one, never a partial one.
+    The temporary file is named ``.<name>.<random><suffix>`` (see :func:`remove_stale_temporaries`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        os.chmod(tmp, default_file_mode())
+        write(Path(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
+        pass
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], suffix: str = ".tmp") -> None:
+    """:func:`atomic_write_path` for writers that take an open binary handle."""
+
+    def through_handle(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            write(handle)
+
+    atomic_write_path(path, through_handle, suffix)
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through :func:`atomic_write`."""
+    import torch
+
+    atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+# The names of the temporary files of checkpoints (".<name>.<random>.tmp") and of the write probe.
+_TEMPORARY = re.compile(r"^\.(.+\.(ckpt|pt|pth)\.[^.]+\.tmp|write-probe-.+)$")
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the checkpoint temporaries that a process killed mid-save left in ``folder``."""
+    removed = []
+    for tmp in Path(folder).glob(".*"):
+        if _TEMPORARY.match(tmp.name) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed

@@ -1,0 +1,151 @@
+"""The style checkpoint (``style.ckpt``) as a typed object: the decoder's weights, the prompt's
+text direction, and the record of what they were made with.
+
+Every command reads and writes style files through :class:`StyleFile`; the record
+(:class:`StyleRecord`) is what tells a checkpoint's encoder, CLIP model and prompt apart, and it
+is brought up to this version's format when an older file is read.
+
+On disk a style file is a ``torch.save`` dict, a subset of a Lightning checkpoint::
+
+    {"state_dict": {"decoder.<key>": tensor, ..., "text_direction": tensor},
+     "hyper_parameters": {...training options...},
+     "clipstyler_fast": {...StyleRecord...}}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.io.atomic import atomic_torch_save
+from clipstyler_fast.io.checkpoint_file import check_state_dict, load_checkpoint_file
+from clipstyler_fast.nets.decoder import build_decoder
+
+FORMAT_KEY = "clipstyler_fast"
+# Bumped when the meaning of a checkpoint's contents changes incompatibly. Version 2 records the
+# encoder kind ("adain" or "torchvision"); version 1 files were all made with torchvision's VGG-19.
+FORMAT_VERSION = 2
+_MIGRATIONS: dict[int, dict[str, Any]] = {1: {"encoder": "torchvision", "vgg_weights": "imagenet"}}
+ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
+DEFAULT_SOURCE_TEXT = "a Photo"
+DECODER_PREFIX = "decoder."
+
+
+@dataclass(frozen=True)
+class StyleRecord:
+    """What a checkpoint records about its network.
+
+    ``prompt`` is None for a decoder that reconstructs photos (``pretrain``), not a style.
+    ``interpolation`` describes a blend of two styles (``interpolate``).
+    """
+
+    prompt: str | None
+    encoder: str = "adain"
+    vgg_weights: str = "auto"
+    clip_model: str = ""
+    source_text: str = DEFAULT_SOURCE_TEXT
+    architecture: str = ARCHITECTURE
+    format_version: int = FORMAT_VERSION
+    interpolation: dict[str, Any] | None = None
+
+    @property
+    def is_style(self) -> bool:
+        return self.prompt is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if not (k == "interpolation" and v is None)}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleRecord:
+        """The record of a loaded checkpoint (older formats migrated), or a one-line :class:`CheckpointError`."""
+        where = f"{path}: " if path is not None else ""
+        meta = checkpoint.get(FORMAT_KEY)
+        if not isinstance(meta, dict):
+            raise CheckpointError(f"{where}not a clipstyler-fast checkpoint (no '{FORMAT_KEY}' metadata)")
+        version = meta.get("format_version")
+        if version in _MIGRATIONS:
+            hparams = checkpoint.get("hyper_parameters") or {}
+            recorded = {k: hparams[k] for k in ("vgg_weights",) if hparams.get(k)}
+            meta = {**_MIGRATIONS[version], **meta, **recorded, "format_version": FORMAT_VERSION}
+        elif version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{where}checkpoint format version {version} is not supported by this version "
+                f"(expects {FORMAT_VERSION}); retrain or use the matching clipstyler-fast release"
+            )
+        if meta.get("architecture", ARCHITECTURE) != ARCHITECTURE:
+            raise CheckpointError(f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {ARCHITECTURE!r}")
+        known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta}
+        known["source_text"] = known.get("source_text") or DEFAULT_SOURCE_TEXT
+        known["clip_model"] = str(known.get("clip_model") or "")
+        known["vgg_weights"] = str(known.get("vgg_weights") or "auto")
+        return cls(**known)
+
+
+def decoder_weights(checkpoint: dict[str, Any], path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The decoder's state dict inside a checkpoint, checked against this version's decoder."""
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: no model weights in this checkpoint")
+    found = {k.removeprefix(DECODER_PREFIX): v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+        expected = build_decoder().state_dict()
+    check_state_dict(expected, found, path, "decoder")
+    return found
+
+
+@dataclass
+class StyleFile:
+    """A style checkpoint in memory: read it with :meth:`read`, write it with :meth:`write`."""
+
+    record: StyleRecord
+    decoder: dict[str, torch.Tensor]
+    text_direction: torch.Tensor | None = None
+    hyper_parameters: dict[str, Any] = field(default_factory=dict)
+    # Other top-level entries of the file (Lightning's version, for instance), kept as they were.
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> StyleFile:
+        """Load and check a ``style.ckpt`` or ``last.ckpt`` (without running pickled code)."""
+        return cls.from_checkpoint(load_checkpoint_file(path), path)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleFile:
+        record = StyleRecord.from_checkpoint(checkpoint, path)
+        decoder = decoder_weights(checkpoint, path)
+        direction = checkpoint["state_dict"].get("text_direction")
+        hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
+        hyper_parameters.setdefault("encoder", record.encoder)
+        extra = {k: v for k, v in checkpoint.items() if k in ("pytorch-lightning_version", "hparams_name")}
+        usable = direction if isinstance(direction, torch.Tensor) and direction.numel() else None
+        return cls(record, decoder, usable, hyper_parameters, extra, Path(path) if path is not None else None)
+
+    def require_style(self) -> StyleFile:
+        """This file, or a one-line error when it is a reconstruction decoder rather than a style."""
+        if not self.record.is_style:
+            raise CheckpointError(
+                f"{self.path}: not a style checkpoint (a decoder from `clipstyler-fast pretrain`, with no prompt); "
+                "pass a style.ckpt written by `clipstyler-fast fit`"
+            )
+        return self
+
+    def with_record(self, **changes: Any) -> StyleFile:
+        return replace(self, record=replace(self.record, **changes))
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        state: dict[str, torch.Tensor] = {}
+        if self.text_direction is not None:
+            state["text_direction"] = self.text_direction
+        state.update({f"{DECODER_PREFIX}{k}": v for k, v in self.decoder.items()})
+        hyper_parameters = {**self.hyper_parameters, "prompt": self.record.prompt}
+        return {"state_dict": state, "hyper_parameters": hyper_parameters, FORMAT_KEY: self.record.to_dict(), **self.extra}
+
+    def write(self, path: str | Path) -> Path:
+        """Write atomically to ``path``."""
+        atomic_torch_save(self.to_checkpoint(), path)
+        return Path(path)

@@ -1,0 +1,38 @@
+"""Lightning checkpoint I/O that writes atomically and loads without running pickled code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from clipstyler_fast.io.atomic import atomic_torch_save
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.nets.style_file import StyleRecord, decoder_weights
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """What :class:`SafeCheckpointIO` last loaded: the file, and whether it holds a full training state."""
+
+    path: str
+    training_state: bool
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Saves through a temporary file and a rename; loads with ``weights_only`` and checks the
+    format and the decoder's shapes before Lightning sees the file."""
+
+    last_loaded: LoadedCheckpoint | None = None
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        atomic_torch_save(checkpoint, path)
+
+    def load_checkpoint(self, path: _PATH, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
+        checkpoint = load_checkpoint_file(path, map_location=map_location or "cpu")
+        StyleRecord.from_checkpoint(checkpoint, path)
+        decoder_weights(checkpoint, path)
+        self.last_loaded = LoadedCheckpoint(str(path), "optimizer_states" in checkpoint)
+        return checkpoint

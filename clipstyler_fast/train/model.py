@@ -1,0 +1,291 @@
+"""The LightningModule that trains one style network for one text prompt."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from clipstyler_fast.errors import CheckpointError, DataError
+from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, clip_file, load_clip
+from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.nets.decoder_init import decoder_init_file, load_decoder_weights
+from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, decoder_weights
+from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, encoder_weights_file, load_vgg_encoder
+from clipstyler_fast.nets.weights import absolute_if_file, gather
+from clipstyler_fast.objective import losses
+from clipstyler_fast.objective.views import perspective_views
+from clipstyler_fast.train.sampling import seeded_generator
+from clipstyler_fast.train.frozen import FrozenNetworksMixin
+from clipstyler_fast.train.schedule import InverseDecay
+
+# Validation draws the same views every time so that its losses are comparable across steps.
+VALIDATION_VIEW_SEED = 12345
+
+
+class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
+    """Trains ``decoder(encoder(x))`` so that outputs move along the CLIP direction of ``prompt``.
+
+    Args:
+        prompt: the style, in words ("a sketch with black pencil"); required (taken from the
+            checkpoint with ``--ckpt_path FILE``).
+        source_text: the text the content is taken to be; the style direction starts from it.
+        clip_model: CLIP model name (downloaded once) or path of a local CLIP file.
+        clip_download_root: folder for downloaded CLIP files (default ``~/.cache/clip``).
+        encoder: the frozen VGG-19: ``adain`` (AdaIN's vgg_normalised, which the reference recipe
+            and its loss weights were tuned on) or ``torchvision`` (needs ``pretrain`` first).
+        vgg_weights: ``auto`` (the encoder's official weights, downloaded once) or the path of a
+            local copy: a vgg_normalised.pth for ``adain``, a torchvision VGG-19 state dict for
+            ``torchvision`` (the file's layout is checked).
+        decoder_init: decoder to start from: ``auto`` (for ``adain``, AdaIN's trained
+            decoder.pth, downloaded once; for ``torchvision``, the decoder ``pretrain`` wrote, else
+            random weights with a warning), a path (AdaIN's decoder.pth, a decoder state dict or a
+            checkpoint), or ``random``.
+        lambda_content: weight of the relu4_1 content loss.
+        lambda_patch: weight of the patch-wise CLIP directional loss.
+        lambda_dir: weight of the global CLIP directional loss.
+        lambda_tv: weight of the total-variation loss.
+        num_views: random perspective views per output image for the patch loss.
+        distortion: perspective distortion scale of the views (0 to 1).
+        threshold: patch-loss terms below this are set to zero.
+        per_sample_views: draw a different warp for every image and view (otherwise one warp per
+            view shared by the batch, as the reference does).
+        lr: Adam learning rate.
+        lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
+        preview_every_n_steps: log a grid of held-out images and their stylizations this often
+            (0 turns previews off).
+        frozen_precision: number format of the frozen CLIP and VGG passes, forward and the
+            backward through them. ``bf16`` runs them under bfloat16 autocast: on a CPU with
+            bf16 instructions a training step takes about two thirds of the time of ``fp32``,
+            and the losses move by well under 1%. ``fp32`` is the reference-exact path. The decoder, its
+            optimizer and the loss arithmetic stay fp32 unless the trainer's precision says
+            otherwise. GPUs without native bf16 fall back to fp32 with a warning.
+        channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs
+            in channels-last memory layout, the layout oneDNN (CPU) and cuDNN (GPU) convolutions
+            run natively.
+        compile: compile the decoder, the VGG encoder and CLIP's image tower with
+            ``torch.compile``. The first step then takes minutes (on CPU it needs a C++
+            compiler); off by default, as it has not been measured to pay off yet.
+    """
+
+    def __init__(
+        self,
+        prompt: str | None = None,
+        source_text: str = "a Photo",
+        clip_model: str = DEFAULT_CLIP,
+        clip_download_root: str | None = None,
+        encoder: EncoderKind = DEFAULT_ENCODER,
+        vgg_weights: str = AUTO,
+        decoder_init: str = "auto",
+        lambda_content: float = 1.0,
+        lambda_patch: float = 10.0,
+        lambda_dir: float = 1.0,
+        lambda_tv: float = 1e-4,
+        num_views: int = 16,
+        distortion: float = 0.5,
+        threshold: float = 0.7,
+        per_sample_views: bool = True,
+        lr: float = 1e-4,
+        lr_decay: float = 5e-5,
+        preview_every_n_steps: int = 50,
+        frozen_precision: Literal["bf16", "fp32"] = "bf16",
+        channels_last: bool = True,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        if not prompt or not prompt.strip():
+            raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
+        if frozen_precision not in ("bf16", "fp32"):
+            raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
+        check_encoder_kind(encoder)
+        clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
+        decoder_init = absolute_if_file(decoder_init)
+        self.save_hyperparameters()
+        self.decoder = build_decoder()
+        self.encoder: VGGEncoder | None = None
+        self.clip: ClipEncoder | None = None
+        self.register_buffer("text_direction", torch.empty(0))
+        # Whether the coming fit resumes from a checkpoint, when known before setup (None: unknown).
+        self.resumes: bool | None = None
+
+    # ----------------------------------------------------------------- frozen networks
+    @staticmethod
+    def weight_sources(hparams: dict[str, Any], fresh: bool) -> list[Callable[[], Any]]:
+        """Resolvers of every weight file a run needs (each downloads once, or checks a local
+        file): CLIP, the encoder and, for a run that does not resume (``fresh``), the decoder
+        start. Handed to :func:`~clipstyler_fast.weights.gather`, so that every missing file is
+        reported at once, before anything loads."""
+        encoder = hparams.get("encoder", DEFAULT_ENCODER)
+        sources: list[Callable[[], Any]] = [
+            lambda: clip_file(hparams.get("clip_model", DEFAULT_CLIP), hparams.get("clip_download_root")),
+            lambda: encoder_weights_file(encoder, hparams.get("vgg_weights", AUTO)),
+        ]
+        if fresh:
+            sources.append(lambda: decoder_init_file(hparams.get("decoder_init", "auto"), encoder))
+        return sources
+
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate") and self.clip is None:
+            # Every missing file in one message, before any network loads. Whether the run
+            # resumes (and so needs no decoder start) is only known here when the command line
+            # said so; otherwise the decoder start is settled in on_fit_start.
+            gather(*self.weight_sources(dict(self.hparams), fresh=self.resumes is False))
+        if self.encoder is None:
+            self.encoder = load_vgg_encoder(self.hparams.vgg_weights, self.hparams.encoder)
+        if stage in ("fit", "validate") and self.clip is None:
+            self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
+            direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
+            self.text_direction = direction.to(self.text_direction.device)
+        if stage == "fit" and self._trainer is None:
+            # Used by hand, outside a Trainer: nothing will restore weights, start from the init now.
+            self._init_decoder()
+        self._speed_up()
+
+    def _speed_up(self) -> None:
+        """Apply the memory-layout and compilation options to the networks (once)."""
+        if getattr(self, "_sped_up", False):
+            return
+        self._sped_up = True
+        if self.hparams.channels_last:
+            # Weights in channels-last make convolutions pick the channels-last kernels, which
+            # avoids a layout conversion per layer in oneDNN and cuDNN.
+            for net in (self.encoder, self.decoder):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
+        if self.hparams.compile:
+            # nn.Module.compile keeps parameter names, so checkpoints stay loadable without it.
+            self.decoder.compile()
+            if self.encoder is not None:
+                self.encoder.compile()
+            if self.clip is not None:
+                self.clip.model.visual.compile()
+
+    def _frozen_dtype(self) -> torch.dtype | None:
+        """The autocast dtype of the frozen networks (``frozen_precision``), or None for fp32."""
+        if self.hparams.frozen_precision != "bf16":
+            return None
+        device = self.device.type
+        if device == "cpu" or (device == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
+            return torch.bfloat16
+        if not getattr(self, "_warned_bf16", False):
+            self._warned_bf16 = True
+            rank_zero_warn(f"bf16 is not supported on this {device} device; the frozen networks run in fp32")
+        return None
+
+    def _layout(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def on_fit_start(self) -> None:
+        # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint
+        # (whose weights are already restored and must not be replaced).
+        if self.trainer.ckpt_path is None:
+            self._init_decoder()
+
+    def _init_decoder(self) -> None:
+        source = decoder_init_file(self.hparams.decoder_init, self.hparams.encoder)
+        if source is None:
+            encoder = self.hparams.encoder
+            remedy = (
+                "leave --model.decoder_init at auto to start from AdaIN's trained decoder"
+                if encoder == "adain"
+                else f"pre-train it once with `clipstyler-fast pretrain --model.encoder {encoder}`"
+            )
+            rank_zero_warn(
+                f"starting the decoder from RANDOM weights: results need many more steps. To avoid it, {remedy}, "
+                "or train longer with configs/from_scratch.yaml"
+            )
+            return
+        load_decoder_weights(self.decoder, source, self.hparams.encoder)
+        rank_zero_info(f"decoder initialised from {source}")
+
+    # ----------------------------------------------------------------- state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        record = StyleRecord(
+            prompt=self.hparams.prompt,
+            encoder=self.hparams.encoder,
+            vgg_weights=str(self.hparams.vgg_weights),
+            clip_model=str(self.hparams.clip_model),
+            source_text=self.hparams.source_text,
+        )
+        checkpoint[FORMAT_KEY] = record.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        record = StyleRecord.from_checkpoint(checkpoint)
+        if record.encoder != self.hparams.encoder:
+            raise CheckpointError(
+                f"the checkpoint was trained with the {record.encoder} encoder, this run uses {self.hparams.encoder}; "
+                f"pass --model.encoder {record.encoder}"
+            )
+        decoder_weights(checkpoint)
+        state = checkpoint["state_dict"]
+        if "text_direction" in state:
+            self.text_direction = torch.empty_like(state["text_direction"], device=self.text_direction.device)
+
+    # ----------------------------------------------------------------- the objective
+    def compute_losses(self, content: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """All loss terms and their weighted total for a batch of content images in [0, 1]."""
+        assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
+        hp = self.hparams
+        batch = content.shape[0]
+        content = self._layout(content)
+        dtype = self._frozen_dtype()
+
+        def frozen() -> contextlib.AbstractContextManager[Any]:
+            return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+        with torch.no_grad(), frozen():
+            target = self.encoder(content)
+            source = self.clip.encode_image(content)
+        # The decoder runs in its own precision: frozen features may come out of autocast as bf16.
+        output = self.decoder(target.to(next(self.decoder.parameters()).dtype))
+        with frozen():
+            content_term = losses.content_loss(self.encoder(output), target)
+        views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views)
+        # One CLIP pass for the views and the whole outputs together.
+        with frozen():
+            embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
+        view_features = embedded[: batch * hp.num_views].view(batch, hp.num_views, -1)
+        output_features = embedded[batch * hp.num_views :]
+        patch = losses.patch_directional_loss(view_features, source, self.text_direction, hp.threshold)
+        glob = losses.global_directional_loss(output_features, source, self.text_direction)
+        tv = losses.total_variation(output)
+        total = hp.lambda_content * content_term + hp.lambda_patch * patch + hp.lambda_dir * glob + hp.lambda_tv * tv
+        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        # Warps are seeded by the batch's sample indices, so a resumed run draws the same ones.
+        generator = seeded_generator(int(batch["index"][0]), 2)
+        terms = self.compute_losses(batch["image"], generator)
+        self.log("train/loss", terms["loss"], prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
+        return terms["loss"]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        terms = self.compute_losses(batch["image"], seeded_generator(VALIDATION_VIEW_SEED, batch_idx))
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=False)
+        return terms["loss"]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Stylize RGB images in [0, 1] (sizes multiples of 8); the output is not clamped."""
+        assert self.encoder is not None, "call setup() first"
+        return self.decoder(self.encoder(images))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseDecay(self.hparams.lr_decay))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        from clipstyler_fast.eval.metrics import QualityMetrics
+        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
+
+        callbacks: list[L.Callback] = [UnreadableImageReport(), QualityMetrics()]
+        if self.hparams.preview_every_n_steps > 0:
+            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
+        return callbacks

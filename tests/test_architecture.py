@@ -1,0 +1,96 @@
+"""The package's shape: layers that import only what lies below them, no cycles, small modules,
+a light ``import clipstyler_fast`` and a help text that needs no torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "clipstyler_fast"
+# Lower numbers lie lower; a module may import its own layer's modules and any lower layer.
+LAYERS = {"errors": 0, "io": 1, "nets": 2, "objective": 2, "infer": 3, "eval": 4, "train": 5, "cli": 6}
+MAX_LINES = 300
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every clipstyler_fast module ``path`` imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("clipstyler_fast"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("clipstyler_fast"))
+    return found
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {name: {m for m in imports(path) if m in MODULES and m != name} for name, path in MODULES.items()}
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_every_layer_imports_only_itself_and_the_layers_below() -> None:
+    wrong = []
+    for module, targets in GRAPH.items():
+        own = layer(module)
+        if own is None:
+            continue
+        for target in targets:
+            other = layer(target)
+            if other is not None and other != own and LAYERS[other] >= LAYERS[own]:
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, wrong
+
+
+def test_inference_never_imports_training_and_nothing_imports_the_command_line() -> None:
+    assert not [(m, t) for m, ts in GRAPH.items() if layer(m) == "infer" for t in ts if layer(t) == "train"]
+    assert not [(m, t) for m, ts in GRAPH.items() if layer(m) not in ("cli", None) for t in ts if layer(t) == "cli"]
+
+
+def test_no_import_cycles_even_through_imports_inside_functions() -> None:
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for target in GRAPH[node]:
+            if state.get(target) == 1:
+                cycles.append(stack[stack.index(target):] + [target])
+            elif target not in state:
+                visit(target, [*stack, target])
+        state[node] = 2
+
+    for module in GRAPH:
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, cycles
+
+
+def test_modules_are_small() -> None:
+    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_importing_the_python_api_does_not_import_lightning() -> None:
+    code = "import sys, clipstyler_fast; clipstyler_fast.Stylizer; print('lightning' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
+def test_the_commands_help_imports_no_torch() -> None:
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "clipstyler_fast", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: clipstyler-fast COMMAND" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "clipstyler_fast" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("torch", "lightning", "torchvision")}
