@@ -74,11 +74,16 @@ class ClipEncoder(nn.Module):
             return sdpa_kernel([SDPBackend.MATH])
         return contextlib.nullcontext()
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """Resize to the input resolution (only when needed) and normalise."""
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize (bicubic) to the input resolution, only when needed."""
         size = self.input_resolution
         if images.shape[-2:] != (size, size):
             images = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False)
+        return images
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Resize to the input resolution (only when needed) and normalise."""
+        images = self.resize(images)
         return (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:

@@ -85,6 +85,27 @@ def warp(images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
     return sampled[:, :-1] * sampled[:, -1:]
 
 
+def random_crops(images: torch.Tensor, count: int, size: int, generator: torch.Generator | None = None, per_sample: bool = True) -> torch.Tensor:
+    """Return ``(B * count, C, size, size)``: ``count`` random square crops of each image.
+
+    With ``per_sample`` every (image, crop) pair gets its own position; otherwise each crop's
+    position is shared by the whole batch. Gradients flow back to the cropped pixels.
+    """
+    batch, _, height, width = images.shape
+    draws = batch * count if per_sample else count
+    tops = torch.randint(0, height - size + 1, (draws,), generator=generator)
+    lefts = torch.randint(0, width - size + 1, (draws,), generator=generator)
+    if not per_sample:
+        tops, lefts = tops.repeat(batch), lefts.repeat(batch)
+    owner = torch.arange(batch).repeat_interleave(count)
+    steps = torch.arange(size)
+    rows = (tops[:, None] + steps).to(images.device)
+    cols = (lefts[:, None] + steps).to(images.device)
+    # (n, size, size, C) by advanced indexing, then channels first again.
+    crops = images.permute(0, 2, 3, 1)[owner.to(images.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return crops.permute(0, 3, 1, 2)
+
+
 def perspective_views(
     images: torch.Tensor,
     num_views: int,
@@ -92,17 +113,27 @@ def perspective_views(
     generator: torch.Generator | None = None,
     per_sample: bool = True,
     corners: torch.Tensor | None = None,
+    crop: float = 1.0,
 ) -> torch.Tensor:
-    """Return ``(B, N, C, H, W)``: ``N`` random perspective views of each of ``B`` images.
+    """Return ``(B, N, C, h, w)``: ``N`` random perspective views of each of ``B`` images.
 
     With ``per_sample`` every (image, view) pair gets its own warp; otherwise each view's warp is
     shared by the whole batch, as the reference does. ``corners`` (``(B*N, 4, 2)`` or
     ``(N, 4, 2)`` when shared) replaces the random draw, e.g. to replay the same warps.
+
+    ``crop`` below 1 first cuts a random square of ``crop`` times the shorter side out of the
+    image for every view and warps that patch instead, as CLIPstyler's patch-wise loss does
+    (``h = w`` is then the patch side); 1 warps the whole image, as the fast recipe does.
     """
     batch, channels, height, width = images.shape
+    if crop < 1.0:
+        size = max(8, round(crop * min(height, width)))
+        patches = random_crops(images, num_views, size, generator, per_sample)
+        height = width = size
+    else:
+        patches = images.unsqueeze(1).expand(batch, num_views, channels, height, width).reshape(-1, channels, height, width)
     if corners is None:
         corners = sample_corners(batch * num_views if per_sample else num_views, height, width, distortion, generator)
     if corners.shape[0] == num_views and (not per_sample or batch == 1):
         corners = corners.unsqueeze(0).expand(batch, num_views, 4, 2).reshape(batch * num_views, 4, 2)
-    repeated = images.unsqueeze(1).expand(batch, num_views, channels, height, width).reshape(-1, channels, height, width)
-    return warp(repeated, corners).reshape(batch, num_views, channels, height, width)
+    return warp(patches, corners).reshape(batch, num_views, channels, height, width)

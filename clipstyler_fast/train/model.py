@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from clipstyler_fast.errors import CheckpointError, DataError
+from clipstyler_fast.errors import CheckpointError, ClipstylerError, DataError
 from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, clip_file, load_clip
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.decoder_init import decoder_init_file, load_decoder_weights
@@ -51,6 +51,11 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lambda_tv: weight of the total-variation loss.
         num_views: random perspective views per output image for the patch loss.
         distortion: perspective distortion scale of the views (0 to 1).
+        view_crop: side of a random square patch cut from the output for every view, as a
+            fraction of the output's shorter side, before the perspective warp. 1 warps the whole
+            output (the fast recipe); below 1 gives CLIPstyler's patch-wise views (its
+            single-image mode uses 128 px patches of 512 px images: 0.25), which judge texture
+            locally instead of letting one global change satisfy every view.
         threshold: patch-loss terms below this are set to zero.
         per_sample_views: draw a different warp for every image and view (otherwise one warp per
             view shared by the batch, as the reference does).
@@ -87,6 +92,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lambda_tv: float = 1e-4,
         num_views: int = 16,
         distortion: float = 0.5,
+        view_crop: float = 1.0,
         threshold: float = 0.7,
         per_sample_views: bool = True,
         lr: float = 1e-4,
@@ -99,6 +105,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         super().__init__()
         if not prompt or not prompt.strip():
             raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
+        if not 0.0 < view_crop <= 1.0:
+            raise ClipstylerError(f"view_crop {view_crop} is outside (0, 1]; 1 views the whole output, e.g. 0.25 views patches of a quarter of its side")
         if frozen_precision not in ("bf16", "fp32"):
             raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
         check_encoder_kind(encoder)
@@ -246,10 +254,14 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         output = self.decoder(target.to(next(self.decoder.parameters()).dtype))
         with frozen():
             content_term = losses.content_loss(self.encoder(output), target)
-        views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views)
-        # One CLIP pass for the views and the whole outputs together.
+        views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views, crop=hp.view_crop)
+        # One CLIP pass for the views and the whole outputs together (patch views are smaller
+        # than the outputs: both go to CLIP's resolution first, as CLIP would resize them anyway).
+        views, whole = views.flatten(0, 1), output
         with frozen():
-            embedded = self.clip.encode_image(torch.cat([views.flatten(0, 1), output]))
+            if views.shape[-2:] != whole.shape[-2:]:
+                views, whole = self.clip.resize(views), self.clip.resize(whole)
+            embedded = self.clip.encode_image(torch.cat([views, whole]))
         view_features = embedded[: batch * hp.num_views].view(batch, hp.num_views, -1)
         output_features = embedded[batch * hp.num_views :]
         patch = losses.patch_directional_loss(view_features, source, self.text_direction, hp.threshold)

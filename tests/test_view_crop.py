@@ -1,0 +1,33 @@
+"""The patch-wise views option of `fit` (--model.view_crop), through the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+
+def fit(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "clipstyler_fast", "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path),
+        "--model.vgg_weights", str(vgg_path), "--model.decoder_init", "random", "--model.num_views", "3",
+        "--model.preview_every_n_steps", "0", "--data.path", str(content_dir), "--data.crop_size", "32",
+        "--data.batch_size", "2", "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
+        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--checkpoint.root", str(tmp_path / "ck"), *extra,
+    ]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+
+def test_fit_trains_on_patch_views_and_records_the_choice(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
+    result = fit(tmp_path, clip_path, vgg_path, content_dir, "--model.view_crop", "0.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    hparams = torch.load(tmp_path / "ck" / "mosaic" / "style.ckpt", weights_only=True)["hyper_parameters"]
+    assert hparams["view_crop"] == 0.5
+
+
+def test_a_view_crop_outside_zero_to_one_is_one_error_line(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
+    result = fit(tmp_path, clip_path, vgg_path, content_dir, "--model.view_crop", "1.5")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: view_crop 1.5 is outside (0, 1]")
