@@ -7,7 +7,12 @@ import sys
 import textwrap
 
 from clipstyler_fast.errors import EvaluationError
-from clipstyler_fast.eval.evaluate import evaluate, style_direction, summary_table, write_csv
+from clipstyler_fast.eval.evaluate import (
+    evaluate,
+    style_direction,
+    summary_table,
+    write_csv,
+)
 from clipstyler_fast.infer.device import resolve_device
 from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer
 from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, load_clip

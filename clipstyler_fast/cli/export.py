@@ -6,7 +6,14 @@ import argparse
 import textwrap
 from pathlib import Path
 
-from clipstyler_fast.infer.export import EXPORT_POSTPROCESS, FORMATS, INSTALL_HINT, MIN_SIDE, TOLERANCE, export
+from clipstyler_fast.infer.export import (
+    EXPORT_POSTPROCESS,
+    FORMATS,
+    INSTALL_HINT,
+    MIN_SIDE,
+    TOLERANCE,
+    export,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

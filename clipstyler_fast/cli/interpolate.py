@@ -7,7 +7,13 @@ import textwrap
 from pathlib import Path
 
 from clipstyler_fast.errors import InterpolationError
-from clipstyler_fast.infer.blend import DEFAULT_ALPHAS, check_alpha, interpolate_checkpoints, render_strip, save_png_atomic
+from clipstyler_fast.infer.blend import (
+    DEFAULT_ALPHAS,
+    check_alpha,
+    interpolate_checkpoints,
+    render_strip,
+    save_png_atomic,
+)
 from clipstyler_fast.infer.device import resolve_device
 from clipstyler_fast.infer.stylizer import POSTPROCESS
 

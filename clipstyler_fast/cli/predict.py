@@ -25,8 +25,16 @@ from clipstyler_fast.cli.predict_strip import wants_strip
 from clipstyler_fast.errors import DataError
 from clipstyler_fast.infer.predict.data import PredictDataModule
 from clipstyler_fast.infer.predict.module import StylizerModule
-from clipstyler_fast.infer.predict.writer import StylizedImageWriter, check_output_folder
-from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, default_precision
+from clipstyler_fast.infer.predict.writer import (
+    StylizedImageWriter,
+    check_output_folder,
+)
+from clipstyler_fast.infer.stylizer import (
+    DEFAULT_TILE_ABOVE,
+    DEFAULT_TILE_OVERLAP,
+    DEFAULT_TILE_SIZE,
+    default_precision,
+)
 from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS
 from clipstyler_fast.nets.style_file import StyleFile
 

@@ -6,8 +6,8 @@ import argparse
 import textwrap
 
 from clipstyler_fast.infer.device import resolve_device
-from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer
 from clipstyler_fast.infer.export import INSTALL_HINT
+from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer
 from clipstyler_fast.infer.video import probe_video, stylize_video
 
 

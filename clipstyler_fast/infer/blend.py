@@ -16,7 +16,12 @@ import torch
 from PIL import Image
 
 from clipstyler_fast.errors import CheckpointError, InterpolationError
-from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer, pad_to_multiple, postprocess
+from clipstyler_fast.infer.stylizer import (
+    POSTPROCESS,
+    Stylizer,
+    pad_to_multiple,
+    postprocess,
+)
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.io.images import read_rgb
 from clipstyler_fast.nets.decoder import build_decoder

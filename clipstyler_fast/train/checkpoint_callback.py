@@ -20,7 +20,12 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import remove_stale_temporaries
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
-from clipstyler_fast.train.preemption import StopRequested, StopSignals, resume_hint, signal_name
+from clipstyler_fast.train.preemption import (
+    StopRequested,
+    StopSignals,
+    resume_hint,
+    signal_name,
+)
 
 STYLE_FILENAME = "style.ckpt"
 DEFAULT_ROOT = "checkpoints"

@@ -20,10 +20,19 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from clipstyler_fast.errors import DataError, ImageReadError
-from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS, header_problem, list_images, read_rgb
+from clipstyler_fast.io.images import (
+    DEFAULT_MAX_PIXELS,
+    header_problem,
+    list_images,
+    read_rgb,
+)
 from clipstyler_fast.train.datasets import HeldOutDataset, RandomCropDataset, collate
 from clipstyler_fast.train.preemption import ignore_stop_signals
-from clipstyler_fast.train.sampling import EpochSampler, ResumableDataLoader, seeded_generator
+from clipstyler_fast.train.sampling import (
+    EpochSampler,
+    ResumableDataLoader,
+    seeded_generator,
+)
 
 
 def _default_workers() -> int:

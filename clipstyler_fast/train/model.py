@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any, Literal
 
 import lightning as L
@@ -11,16 +10,28 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from clipstyler_fast.errors import CheckpointError, ClipstylerError, DataError
-from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, clip_file, load_clip
+from clipstyler_fast.nets.clip_model import (
+    DEFAULT_CLIP,
+    ClipEncoder,
+    load_clip,
+)
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.decoder_init import decoder_init_file, load_decoder_weights
+from clipstyler_fast.nets.sources import settle_weight_files
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, decoder_weights
-from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, encoder_weights_file, load_vgg_encoder
-from clipstyler_fast.nets.weights import absolute_if_file, gather
+from clipstyler_fast.nets.vgg import (
+    AUTO,
+    DEFAULT_ENCODER,
+    EncoderKind,
+    VGGEncoder,
+    check_encoder_kind,
+    load_vgg_encoder,
+)
+from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
-from clipstyler_fast.train.sampling import seeded_generator
 from clipstyler_fast.train.frozen import FrozenNetworksMixin
+from clipstyler_fast.train.sampling import seeded_generator
 from clipstyler_fast.train.schedule import InverseDecay
 
 # Validation draws the same views every time so that its losses are comparable across steps.
@@ -63,12 +74,10 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
         preview_every_n_steps: log a grid of held-out images and their stylizations this often
             (0 turns previews off).
-        frozen_precision: number format of the frozen CLIP and VGG passes, forward and the
-            backward through them. ``bf16`` runs them under bfloat16 autocast: on a CPU with
-            bf16 instructions a training step takes about two thirds of the time of ``fp32``,
-            and the losses move by well under 1%. ``fp32`` is the reference-exact path. The decoder, its
-            optimizer and the loss arithmetic stay fp32 unless the trainer's precision says
-            otherwise. GPUs without native bf16 fall back to fp32 with a warning.
+        frozen_precision: number format of the frozen CLIP and VGG passes (forward and the
+            backward through them): ``bf16`` autocast (a step in about two thirds of the time on a
+            bf16 CPU, losses within 1%) or ``fp32`` (reference-exact). The decoder, its optimizer
+            and the losses stay fp32 unless the trainer's precision says otherwise.
         channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs
             in channels-last memory layout, the layout oneDNN (CPU) and cuDNN (GPU) convolutions
             run natively.
@@ -121,27 +130,14 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         self.resumes: bool | None = None
 
     # ----------------------------------------------------------------- frozen networks
-    @staticmethod
-    def weight_sources(hparams: dict[str, Any], fresh: bool) -> list[Callable[[], Any]]:
-        """Resolvers of every weight file a run needs (each downloads once, or checks a local
-        file): CLIP, the encoder and, for a run that does not resume (``fresh``), the decoder
-        start. Handed to :func:`~clipstyler_fast.weights.gather`, so that every missing file is
-        reported at once, before anything loads."""
-        encoder = hparams.get("encoder", DEFAULT_ENCODER)
-        sources: list[Callable[[], Any]] = [
-            lambda: clip_file(hparams.get("clip_model", DEFAULT_CLIP), hparams.get("clip_download_root")),
-            lambda: encoder_weights_file(encoder, hparams.get("vgg_weights", AUTO)),
-        ]
-        if fresh:
-            sources.append(lambda: decoder_init_file(hparams.get("decoder_init", "auto"), encoder))
-        return sources
-
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate") and self.clip is None:
             # Every missing file in one message, before any network loads. Whether the run
             # resumes (and so needs no decoder start) is only known here when the command line
             # said so; otherwise the decoder start is settled in on_fit_start.
-            gather(*self.weight_sources(dict(self.hparams), fresh=self.resumes is False))
+            hp = self.hparams
+            need_decoder = self.resumes is False
+            settle_weight_files(hp.clip_model, hp.clip_download_root, hp.encoder, hp.vgg_weights, hp.decoder_init if need_decoder else None)
         if self.encoder is None:
             self.encoder = load_vgg_encoder(self.hparams.vgg_weights, self.hparams.encoder)
         if stage in ("fit", "validate") and self.clip is None:

@@ -19,7 +19,14 @@ from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.decoder_init import pretrained_decoder_path
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord
-from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
+from clipstyler_fast.nets.vgg import (
+    AUTO,
+    DEFAULT_ENCODER,
+    EncoderKind,
+    VGGEncoder,
+    check_encoder_kind,
+    load_vgg_encoder,
+)
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.train.frozen import FrozenNetworksMixin

@@ -19,7 +19,14 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from clipstyler_fast.errors import DataError, ImageReadError
-from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, open_image, pillow_limit_off, to_tensors
+from clipstyler_fast.io.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    list_images,
+    open_image,
+    pillow_limit_off,
+    to_tensors,
+)
 
 # EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
