@@ -44,7 +44,7 @@ def test_fit_writes_a_small_checkpoint_with_prompt_direction_and_hparams(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     result = subprocess.run(
-        ["clipstyler-fast", "fit", *fit_args(clip_path, vgg_path, content_dir, tmp_path)],
+        [sys.executable, "-m", "clipstyler_fast", "fit", *fit_args(clip_path, vgg_path, content_dir, tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
