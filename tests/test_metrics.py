@@ -117,3 +117,28 @@ def test_training_log_shows_the_metrics_of_every_validation(clip_path, vgg_path,
     assert [step for step, _, _ in logged] == ["0", "1"]  # one entry per validation
     assert all(-1 <= d <= 1 and -1 <= s <= 1 for _, d, s in logged)
     assert logged[0][1:] != logged[1][1:]  # the second validation saw a trained decoder
+
+
+def test_patch_score_tells_a_texture_from_a_change_at_the_border() -> None:
+    """A red border band moves the whole image's mean as far as a red tint does, so the global
+    score rates them alike; most patches of the banded image did not move, so the patch score
+    does not."""
+    from clipstyler_fast.eval.metrics import directional_similarity, patch_directional_similarity
+
+    def mean_colour(images: torch.Tensor) -> torch.Tensor:  # a stand-in CLIP: the mean colour
+        return images.mean(dim=(2, 3))
+
+    content = torch.full((1, 3, 64, 64), 0.5)
+    tint = content.clone()
+    tint[:, 0] += 0.2
+    band = content.clone()
+    band[:, 0, :8, :] = band[:, 0, -8:, :] = 0.5 + 0.2 * 64 / 16  # same mean shift, at the border only
+    direction = torch.nn.functional.normalize(torch.tensor([1.0, -0.5, -0.5]), dim=0)
+    content_features = mean_colour(content)
+    global_tint = directional_similarity(mean_colour(tint), content_features, direction)
+    global_band = directional_similarity(mean_colour(band), content_features, direction)
+    assert abs(float(global_tint - global_band)) < 0.05
+    patches = dict(num_patches=16, crop=0.5, generator=torch.Generator().manual_seed(0))
+    patch_tint = patch_directional_similarity(mean_colour, tint, content_features, direction, **patches)
+    patch_band = patch_directional_similarity(mean_colour, band, content_features, direction, **patches)
+    assert float(patch_tint) > float(patch_band) + 0.2

@@ -4,6 +4,8 @@
   ``cos(normalize(normalize(CLIP(stylized)) - normalize(CLIP(content))), text_direction)``, in
   [-1, 1]; higher means the image moved further in the direction the prompt asks for. It is
   ``1 - `` the global directional loss of training.
+- Patch-level CLIP directional similarity: the same score averaged over random patches of the
+  stylized image (:func:`patch_directional_similarity`), which a global change cannot win alone.
 - Content preservation: SSIM (torchmetrics) of the stylized image against its content, in [-1, 1];
   1 means the structure is unchanged.
 
@@ -23,6 +25,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
 from clipstyler_fast.objective import losses
+from clipstyler_fast.objective.views import perspective_views
 
 ImageEncoder = Callable[[torch.Tensor], torch.Tensor]
 
@@ -37,6 +40,31 @@ def directional_similarity(
     moved = losses.normalize(stylized_features.float()) - losses.normalize(content_features.float())
     image_direction = F.normalize(moved, dim=-1, eps=1e-12)
     return F.cosine_similarity(image_direction, direction.float().to(image_direction.device).expand_as(image_direction), dim=-1)
+
+
+def patch_directional_similarity(
+    encode_image: ImageEncoder,
+    stylized: torch.Tensor,
+    content_features: torch.Tensor,
+    direction: torch.Tensor,
+    num_patches: int = 16,
+    crop: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Per-image patch-level directional similarity ``(B,)``: the mean over ``num_patches``
+    random patches (``crop`` of the shorter side, perspective-warped as in training) of
+    :func:`directional_similarity` against the whole content's embedding.
+
+    A global score can be won by one global change (a tint, a band at the border); the patch
+    score asks every local patch to have moved along the direction, which a texture must do.
+    Without the training loss's threshold, so that it keeps rising past it.
+    """
+    batch = stylized.shape[0]
+    views = perspective_views(stylized, num_patches, generator=generator, crop=crop)
+    features = encode_image(views.flatten(0, 1)).view(batch, num_patches, -1)
+    repeated = content_features.unsqueeze(1).expand(batch, num_patches, content_features.shape[-1])
+    scores = directional_similarity(features.reshape(batch * num_patches, -1), repeated.reshape(batch * num_patches, -1), direction)
+    return scores.view(batch, num_patches).mean(dim=1)
 
 
 def content_ssim(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
