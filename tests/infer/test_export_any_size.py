@@ -10,10 +10,10 @@ from pathlib import Path
 import onnxruntime
 import pytest
 import torch
+from tiny_style import train_style
 
 from clipstyler_fast.infer.export import MIN_SIDE, TOLERANCE
 from clipstyler_fast.infer.stylizer import Stylizer
-from tiny_style import train_style
 
 # Odd sizes, one side a multiple of 8 and one not, and the smallest side taken.
 SIZES = ((1, 3, 50, 70), (2, 3, 61, 45), (1, 3, 24, 37), (1, 3, MIN_SIDE, 17))
