@@ -21,7 +21,12 @@ from clipstyler_fast.errors import DataError, EvaluationError, ImageReadError
 from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, content_ssim
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.atomic import atomic_write
-from clipstyler_fast.io.images import IMAGE_SUFFIXES, list_images, read_rgb, resize_long_side
+from clipstyler_fast.io.images import (
+    IMAGE_SUFFIXES,
+    list_images,
+    read_rgb,
+    resize_long_side,
+)
 from clipstyler_fast.nets.clip_model import ClipEncoder
 from clipstyler_fast.nets.style_file import DEFAULT_SOURCE_TEXT, StyleRecord
 from clipstyler_fast.objective import losses

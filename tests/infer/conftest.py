@@ -12,6 +12,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from _pytest.fixtures import FixtureFunctionDefinition
+
 TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
@@ -21,10 +23,11 @@ assert _spec is not None and _spec.loader is not None
 _shared = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_shared)
 
-adain_decoder_network = _shared.adain_decoder_network
-make_photo = _shared.make_photo
-vgg_normalised_network = _shared.vgg_normalised_network
-write_adain_decoder = _shared.write_adain_decoder
-write_tiny_clip = _shared.write_tiny_clip
-write_vgg = _shared.write_vgg
-write_vgg_normalised = _shared.write_vgg_normalised
+# Every public helper of tests/conftest.py, but not its fixtures (pytest already has those).
+globals().update(
+    {
+        name: value
+        for name, value in vars(_shared).items()
+        if not name.startswith("_") and name not in globals() and not isinstance(value, FixtureFunctionDefinition)
+    }
+)
