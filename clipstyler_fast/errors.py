@@ -31,6 +31,10 @@ class ImageReadError(ClipstylerError):
         self.reason = reason
 
 
+class StylizerInputError(ClipstylerError):
+    """Something given to ``Stylizer`` that is not an image it can stylize; ``str()`` says what it takes."""
+
+
 class WeightsUnavailableError(ClipstylerError):
     """A weight file could not be downloaded or read; the message says how to supply it."""
 

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=textwrap.fill(
             "Write a style checkpoint's inference network (VGG encoder + decoder + post-processing) as "
             "TorchScript and ONNX. Input: float32 RGB in [0, 1], shape (N, 3, H, W), any N, H and W "
-            f"multiples of 8 (at least {MIN_SIDE}). Both files are run after export and must match "
+            f"at least {MIN_SIDE} (padded to a multiple of 8 and cropped back inside the model). Both files are run after export and must match "
             f"PyTorch within {TOLERANCE:.0e}. ONNX needs: {INSTALL_HINT}."
         ),
         epilog="example:\n  clipstyler-fast export --ckpt_path checkpoints/mosaic/style.ckpt --output_dir exported/",

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-import torch.nn.functional as F
 
 from clipstyler_fast.errors import DataError, EvaluationError, ImageReadError
 from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, content_ssim
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.atomic import atomic_write
-from clipstyler_fast.io.images import IMAGE_SUFFIXES, list_images, read_rgb
+from clipstyler_fast.io.images import (
+    IMAGE_SUFFIXES,
+    list_images,
+    read_rgb,
+    resize_long_side,
+)
 from clipstyler_fast.nets.clip_model import ClipEncoder
 from clipstyler_fast.nets.style_file import DEFAULT_SOURCE_TEXT, StyleRecord
 from clipstyler_fast.objective import losses
@@ -81,22 +85,13 @@ def find_stylized(content: Path, content_root: Path, stylized_root: Path) -> Pat
     return prefixed[0] if len(prefixed) == 1 else None
 
 
-def shrink(image: torch.Tensor, max_side: int | None) -> torch.Tensor:
-    """``(3, H, W)`` scaled down (aspect kept, antialiased) so its longer side is at most ``max_side``."""
-    if max_side is None or max(image.shape[-2:]) <= max_side:
-        return image
-    scale = max_side / max(image.shape[-2:])
-    size = [max(1, round(s * scale)) for s in image.shape[-2:]]
-    return F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
-
-
 def _pairs(
     contents: list[Path], content_root: Path, stylizer: Stylizer | None, stylized_root: Path | None, device: torch.device, max_side: int | None, results: Results
 ) -> Iterator[tuple[Path, str, torch.Tensor, torch.Tensor]]:
     """Yield ``(content path, stylized name, content, stylized)`` for every usable content image."""
     for path in contents:
         try:
-            content = shrink(read_rgb(path), max_side).to(device)
+            content = resize_long_side(read_rgb(path), max_side, shrink_only=True).to(device)
         except ImageReadError as error:
             results.skipped.append(str(error))
             continue
@@ -115,8 +110,7 @@ def _pairs(
         except ImageReadError as error:
             results.skipped.append(str(error))
             continue
-        if max_side is not None:
-            stylized = shrink(stylized, max_side)
+        stylized = resize_long_side(stylized, max_side, shrink_only=True)
         if stylized.shape != content.shape:
             results.skipped.append(
                 f"{match}: size {stylized.shape[-1]}x{stylized.shape[-2]} differs from its content's "

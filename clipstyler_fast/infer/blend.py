@@ -23,7 +23,7 @@ from clipstyler_fast.infer.stylizer import (
     postprocess,
 )
 from clipstyler_fast.io.atomic import atomic_write
-from clipstyler_fast.io.images import read_rgb
+from clipstyler_fast.io.images import read_rgb, resize_long_side, to_tensors
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
@@ -164,11 +164,7 @@ def render_strip(
     if mode not in POSTPROCESS:
         raise InterpolationError(f"unknown post-processing {mode!r}; use one of {', '.join(POSTPROCESS)}")
     blend = StyleBlend(path_a, path_b)
-    content = _as_tensor(image)
-    if max_side is not None and max(content.shape[-2:]) > max_side:
-        scale = max_side / max(content.shape[-2:])
-        size = [max(1, round(s * scale)) for s in content.shape[-2:]]
-        content = torch.nn.functional.interpolate(content[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+    content = resize_long_side(_as_tensor(image), max_side, shrink_only=True)
     encoder = blend.encoder(vgg_weights).to(device)
     padded, (height, width) = pad_to_multiple(content[None].to(device))
     features = encoder(padded)
@@ -184,8 +180,6 @@ def _as_tensor(image: str | Path | Image.Image | torch.Tensor) -> torch.Tensor:
     if isinstance(image, torch.Tensor):
         return image.float()
     if isinstance(image, Image.Image):
-        from clipstyler_fast.io.images import to_tensors
-
         return to_tensors(image)[0]
     return read_rgb(image)
 

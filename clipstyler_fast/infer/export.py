@@ -1,9 +1,11 @@
 """``clipstyler-fast export``: the inference network as TorchScript and ONNX, checked against PyTorch.
 
-The exported network is ``postprocess(decoder(encoder(images)))`` for RGB images in [0, 1],
-``float32 (N, 3, H, W)`` with any batch size and any ``H``, ``W`` that are multiples of 8 and at
-least 16 (pad other sizes by reflection and crop back, as ``Stylizer`` does). After writing, both
-files are loaded back and run on two image sizes; the export fails unless every output is within
+The exported network is ``postprocess(crop(decoder(encoder(pad(images)))))`` for RGB images in
+[0, 1], ``float32 (N, 3, H, W)`` with any batch size and any ``H``, ``W`` of at least
+:data:`MIN_SIDE`: inside the graph, the images are padded by reflection at the bottom and right
+to a multiple of 8 and the output is cropped back to ``H x W``, exactly as ``Stylizer`` does, so
+the output always has the input's shape. After writing, both files are loaded back and run on
+several image sizes (odd ones included); the export fails unless every output is within
 :data:`TOLERANCE` of PyTorch's.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from clipstyler_fast.errors import ExportError
@@ -27,25 +30,66 @@ INSTALL_HINT = 'pip install "clipstyler-fast[onnx]"'
 # Largest absolute difference allowed between an exported model's output and PyTorch's: a quarter of
 # one 8-bit level (1/255), on outputs in [0, 1].
 TOLERANCE = 1e-3
-# Shapes the exported files are checked on: two batch sizes, two image sizes.
-CHECK_SHAPES = ((2, 3, 64, 48), (1, 3, 40, 72))
-MIN_SIDE = 16  # relu4_1 is 1/8 size and the decoder's reflection padding needs 2 pixels there
+# Shapes the exported files are checked on: two batch sizes, sides that are and are not multiples of 8.
+CHECK_SHAPES = ((2, 3, 64, 48), (1, 3, 50, 70), (1, 3, 61, 45))
+# Smallest side an exported model takes: relu4_1 is 1/8 size and the decoder's reflection padding
+# needs 2 pixels there; reflection padding by up to 7 pixels also needs a side of more than 7.
+MIN_SIDE = 16
+MAX_SIDE = 32768
 
 
-class InferenceNetwork(nn.Module):
-    """``decoder(encoder(images))`` plus post-processing, on sides that are multiples of 8 (no padding)."""
+class Network(nn.Module):
+    """``decoder(encoder(images))`` on sides that are multiples of 8 (no padding, no post-processing)."""
 
-    def __init__(self, stylizer: Stylizer, mode: str = "clamp") -> None:
+    def __init__(self, stylizer: Stylizer) -> None:
         super().__init__()
-        if mode not in EXPORT_POSTPROCESS:
-            raise ExportError(f"unknown post-processing {mode!r}; use one of {', '.join(EXPORT_POSTPROCESS)}")
         self.encoder = stylizer.encoder
         self.decoder = stylizer.decoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(images))
+
+
+class PostProcess(nn.Module):
+    """:func:`postprocess` with a fixed mode (``none`` passes the raw output through)."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
         self.mode = mode
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        raw = self.decoder(self.encoder(images))
-        return raw if self.mode == "none" else postprocess(raw, self.mode)
+        return images if self.mode == "none" else postprocess(images, self.mode)
+
+
+class PadCrop(nn.Module):
+    """Reflection-pad to a multiple of 8, run ``network``, crop back, post-process: any side of at least :data:`MIN_SIDE`.
+
+    Written so that it scripts (TorchScript) and exports with symbolic sizes (ONNX): the padding
+    is computed from the input's shape inside the graph.
+    """
+
+    def __init__(self, network: nn.Module, post: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.post = post
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        height = images.shape[2]
+        width = images.shape[3]
+        pad_h = (8 - height % 8) % 8
+        pad_w = (8 - width % 8) % 8
+        padded = F.pad(images, [0, pad_w, 0, pad_h], mode="reflect")
+        return self.post(self.network(padded)[:, :, :height, :width])
+
+
+class InferenceNetwork(PadCrop):
+    """The exported computation: ``postprocess(crop(decoder(encoder(pad(images)))))``, as ``Stylizer`` computes it."""
+
+    def __init__(self, stylizer: Stylizer, mode: str = "clamp") -> None:
+        if mode not in EXPORT_POSTPROCESS:
+            raise ExportError(f"unknown post-processing {mode!r}; use one of {', '.join(EXPORT_POSTPROCESS)}")
+        super().__init__(Network(stylizer), PostProcess(mode))
+        self.mode = mode
 
 
 def require_onnx() -> Any:
@@ -64,22 +108,28 @@ def require_onnx() -> Any:
 
 
 def export_torchscript(network: InferenceNetwork, path: Path) -> Path:
-    """Trace ``network`` to TorchScript at ``path`` (works on any batch and size; shapes are not baked in)."""
+    """Write ``network`` as TorchScript at ``path``, for any batch and any size of at least :data:`MIN_SIDE`.
+
+    The encoder-decoder and the post-processing are traced (their shapes are not baked in); the
+    padding and cropping around them are scripted, so they follow each input's size.
+    """
     example = torch.rand(2, 3, 64, 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
-        traced = torch.jit.trace(network, example, check_trace=False)
-        atomic_write_path(path, lambda tmp: traced.save(str(tmp)))
+        core = torch.jit.trace(network.network, example, check_trace=False)
+        post = torch.jit.trace(network.post, example, check_trace=False)
+        scripted = torch.jit.script(PadCrop(core, post))
+        atomic_write_path(path, lambda tmp: scripted.save(str(tmp)))
     return path
 
 
 def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None) -> Path:
-    """Export ``network`` to one self-contained ONNX file with a dynamic batch and sides multiples of 8."""
+    """Export ``network`` to one self-contained ONNX file with a dynamic batch and dynamic sides (at least :data:`MIN_SIDE`)."""
     from torch.export import Dim
 
     batch = Dim("batch", min=1, max=4096)
-    height, width = Dim("height_div_8", min=MIN_SIDE // 8, max=4096), Dim("width_div_8", min=MIN_SIDE // 8, max=4096)
-    example = torch.rand(2, 3, 64, 64)
+    height, width = Dim("height", min=MIN_SIDE, max=MAX_SIDE), Dim("width", min=MIN_SIDE, max=MAX_SIDE)
+    example = torch.rand(2, 3, 61, 45)
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():
@@ -90,7 +140,7 @@ def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None)
                 dynamo=True,
                 input_names=["images"],
                 output_names=["stylized"],
-                dynamic_shapes={"images": {0: batch, 2: 8 * height, 3: 8 * width}},
+                dynamic_shapes={"images": {0: batch, 2: height, 3: width}},
                 opset_version=opset,
                 verbose=False,
             )
@@ -158,7 +208,8 @@ def export(
         "checkpoint": str(ckpt_path),
         "files": {fmt: path.name for fmt, path in files.items()},
         "input": {"name": "images", "dtype": "float32", "shape": ["batch", 3, "height", "width"], "range": [0, 1], "color": "RGB",
-                  "constraint": f"height and width multiples of 8, at least {MIN_SIDE}"},
+                  "constraint": f"height and width at least {MIN_SIDE}, any size",
+                  "padding": "reflection to a multiple of 8 at the bottom and right, inside the model; the output is cropped back"},
         "output": {"name": "stylized", "dtype": "float32", "shape": ["batch", 3, "height", "width"], "postprocess": mode},
         "tolerance": TOLERANCE,
         "max_abs_difference_to_pytorch": errors,

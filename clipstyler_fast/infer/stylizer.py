@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Sequence, overload
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from clipstyler_fast.errors import StylizerInputError
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
 from clipstyler_fast.nets.decoder import build_decoder
@@ -32,6 +33,7 @@ DEFAULT_TILE_OVERLAP = 128
 DEFAULT_TILE_ABOVE = 2048 * 2048
 # The decoder reflection-pads its 1/8-size input by 1 pixel, which needs at least 2 feature pixels.
 MIN_SIDE = 16
+ACCEPTED = "a PIL image, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a list of those"
 
 
 def default_precision(device_type: str) -> str:
@@ -95,12 +97,29 @@ def to_pil(pixels: torch.Tensor, alpha: torch.Tensor | None = None) -> Image.Ima
     return image
 
 
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def check_tensor(images: Any) -> None:
+    """Raise :class:`StylizerInputError` unless ``images`` is a float ``(3, H, W)`` or ``(B, 3, H, W)`` tensor."""
+    if not isinstance(images, torch.Tensor):
+        raise StylizerInputError(f"Stylizer was given {_describe(images)}; it takes {ACCEPTED}")
+    channels = images.shape[-3] if images.dim() in (3, 4) else None
+    if channels != 3 or not images.is_floating_point() or images.shape[-1] == 0 or images.shape[-2] == 0:
+        raise StylizerInputError(f"Stylizer was given {_describe(images)}; it takes {ACCEPTED} (RGB: 3 channels)")
+
+
 class Stylizer(nn.Module):
     """A trained style network: stylizes RGB images in [0, 1] of any size.
 
     Build it with :meth:`from_checkpoint`. Calling it on a ``(B, 3, H, W)`` tensor batch returns
-    the post-processed batch (same size); calling it on a PIL image returns a PIL image of the
-    same size, with the input's transparency kept.
+    the post-processed batch (same size), on one ``(3, H, W)`` image a ``(3, H, W)`` image; on a
+    PIL image it returns a PIL image of the same size, with the input's transparency kept; on a
+    list (or tuple) of these, a list of the results. Anything else raises a one-line
+    :class:`~clipstyler_fast.errors.StylizerInputError`.
 
     Args:
         encoder: the frozen VGG-19 relu4_1 encoder.
@@ -217,9 +236,24 @@ class Stylizer(nn.Module):
     @overload
     def __call__(self, images: Image.Image) -> Image.Image: ...
 
+    @overload
+    def __call__(self, images: Sequence[Image.Image | torch.Tensor]) -> list[Any]: ...
+
     def __call__(self, images: Any) -> Any:
+        if isinstance(images, (list, tuple)):
+            for i, item in enumerate(images):
+                if not isinstance(item, (Image.Image, torch.Tensor)):
+                    raise StylizerInputError(f"Stylizer was given a {type(images).__name__} holding {_describe(item)} at index {i}; it takes {ACCEPTED}")
+            return [self._one(item) for item in images]
+        return self._one(images)
+
+    def _one(self, images: Any) -> Any:
+        """Stylize one PIL image, one ``(3, H, W)`` image or one ``(B, 3, H, W)`` batch."""
         if isinstance(images, Image.Image):
             return self.stylize_image(images)
+        check_tensor(images)
+        if images.dim() == 3:
+            return super().__call__(images[None])[0]
         return super().__call__(images)
 
     def stylize_image(self, image: Image.Image) -> Image.Image:

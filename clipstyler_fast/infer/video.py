@@ -8,9 +8,7 @@ written to a temporary file next to the target and renamed over it only when com
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,7 +18,7 @@ import torch
 
 from clipstyler_fast.errors import VideoError
 from clipstyler_fast.infer.stylizer import Stylizer
-from clipstyler_fast.io.atomic import default_file_mode
+from clipstyler_fast.io.atomic import atomic_write_path
 
 INSTALL_HINT = 'pip install "clipstyler-fast[video]"'
 
@@ -200,15 +198,9 @@ def stylize_video(
         raise VideoError(f"{target}: the output would overwrite the input; pick another output name")
     if batch_size < 1:
         raise VideoError(f"--batch_size {batch_size} must be at least 1")
-    target.parent.mkdir(parents=True, exist_ok=True)
     device = next(stylizer.parameters()).device
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix or ".mp4", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    # mkstemp creates 0600 files; give the video the permissions a plain open() would.
-    os.chmod(tmp, default_file_mode())
-    transcoder = None
-    try:
+
+    def write(tmp: Path) -> None:
         transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, name=target)
         bar = None
         if progress:
@@ -236,15 +228,16 @@ def stylize_video(
                 flush()
             transcoder.encode(None)
         except av.error.FFmpegError as error:
+            transcoder.close(quiet=True)
             raise VideoError(f"{source}: failed while transcoding ({error})") from None
+        except BaseException:
+            transcoder.close(quiet=True)
+            raise
         finally:
             if bar is not None:
                 bar.close()
         transcoder.close()
-        transcoder = None
-        os.replace(tmp, target)
-    finally:
-        if transcoder is not None:
-            transcoder.close(quiet=True)
-        tmp.unlink(missing_ok=True)
+
+    # The container is chosen from the name, so the temporary keeps the target's suffix.
+    atomic_write_path(target, write, suffix=target.suffix or ".mp4")
     return target

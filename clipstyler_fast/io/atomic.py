@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterable
 
 
 def _process_umask() -> int:
@@ -75,11 +76,37 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 _TEMPORARY = re.compile(r"^\.(.+\.(ckpt|pt|pth)\.[^.]+\.tmp|write-probe-.+)$")
 
 
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the checkpoint temporaries that a process killed mid-save left in ``folder``."""
+def temporary_owner(name: str, suffix: str = ".tmp") -> str | None:
+    """The file an :func:`atomic_write_path` temporary is for (``.photo.png.k2j4.partial`` -> ``photo.png``), or None."""
+    if not (name.startswith(".") and name.endswith(suffix) and len(name) > len(suffix) + 1):
+        return None
+    owner, dot, _random = name[1 : len(name) - len(suffix)].rpartition(".")
+    return owner if dot and owner else None
+
+
+def remove_stale_temporaries(
+    folder: str | Path, owners: Iterable[str] | None = None, suffix: str = ".tmp", older_than: float = 0.0
+) -> list[Path]:
+    """Delete the temporaries that a process killed mid-write left in ``folder``; returns what was deleted.
+
+    By default: checkpoint temporaries (``.<name>.ckpt.<random>.tmp``, also ``.pt``/``.pth``) and
+    write probes. With ``owners``: the temporaries ``.<owner>.<random><suffix>`` of those file
+    names. Only files last modified more than ``older_than`` seconds ago are deleted, so that a
+    concurrent writer's fresh temporaries can be spared.
+    """
+    wanted = None if owners is None else set(owners)
+    now = time.time()
     removed = []
     for tmp in Path(folder).glob(".*"):
-        if _TEMPORARY.match(tmp.name) and tmp.is_file():
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+        if wanted is None:
+            if not _TEMPORARY.match(tmp.name):
+                continue
+        elif temporary_owner(tmp.name, suffix) not in wanted:
+            continue
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime >= older_than:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # gone already, or not ours to delete: nothing to clean
+            pass
     return removed

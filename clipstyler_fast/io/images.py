@@ -9,6 +9,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from clipstyler_fast.errors import ImageReadError
@@ -58,26 +59,15 @@ def pillow_limit_off() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _pillow_limit_saved
 
 
-def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode ``path`` fully, with its EXIF orientation applied, or raise :class:`ImageReadError`."""
-    path = Path(path)
+# EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn whatever Pillow raises for a damaged or foreign file into a one-line :class:`ImageReadError`."""
     try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(path, "empty file (0 bytes)")
-        with pillow_limit_off(), Image.open(path) as img:
-            # ``max_pixels`` is the one limit: checked here from the header, before decoding, in
-            # place of Pillow's own fixed thresholds.
-            pixels = img.width * img.height
-            if max_pixels is not None and pixels > max_pixels:
-                raise ImageReadError(
-                    path, f"{img.width}x{img.height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise the limit option to allow it"
-                )
-            img.load()
-            # exif_transpose returns a copy (or the image itself when there is nothing to do).
-            out = ImageOps.exif_transpose(img)
-            if out is img:
-                out = img.copy()
-            return out
+        yield
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -86,8 +76,89 @@ def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         raise ImageReadError(path, f"too many pixels ({error})") from None
     except OSError as error:
         raise ImageReadError(path, f"unreadable or truncated image ({error})") from None
-    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, MemoryError) as error:
+    except Exception as error:  # Pillow raises many types (SyntaxError, struct.error, ...) for damaged files
         raise ImageReadError(path, f"corrupt image ({type(error).__name__}: {error})") from None
+
+
+@contextmanager
+def _opened(path: Path, max_pixels: int | None, option: str) -> Iterator[Image.Image]:
+    """``path`` opened lazily (header read, nothing decoded) once it passes the checks every reader makes:
+    not empty, an image, at most ``max_pixels`` pixels. Problems raise :class:`ImageReadError`."""
+    with _reading(path):
+        if path.stat().st_size == 0:
+            raise ImageReadError(path, "empty file (0 bytes)")
+        # max_pixels is the one limit: Pillow's own fixed thresholds are off while this file is open.
+        with pillow_limit_off(), Image.open(path) as img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageReadError(
+                    path, f"{width}x{height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise {option} to allow it"
+                )
+            yield img
+
+
+def probe_image(
+    path: str | Path,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    *,
+    verify: bool = False,
+    oriented: bool = True,
+    option: str = "the limit option",
+) -> tuple[int, int]:
+    """``(width, height)`` of an image as it will be decoded (EXIF orientation applied), from its header.
+
+    Raises :class:`ImageReadError` for an empty file, a file Pillow cannot identify, a damaged
+    header, or more than ``max_pixels`` pixels (None: no limit; ``option`` names the setting
+    that raises it) without decoding the image. ``verify`` also runs Pillow's structural check
+    of the file (chunk checksums for PNG), which reads more of it. ``oriented=False`` returns the
+    size as stored, without reading EXIF (for PNG that can mean decoding: its EXIF may follow the
+    pixel data).
+    """
+    path = Path(path)
+    with _opened(path, max_pixels, option) as img:
+        width, height = img.size
+        orientation = img.getexif().get(0x0112, 1) if oriented else 1
+    if verify:
+        with _opened(path, max_pixels, option) as img:
+            img.verify()  # must come first after opening, and leaves the image unusable
+    return (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
+
+
+def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``path`` fully, with its EXIF orientation applied, or raise :class:`ImageReadError`.
+
+    The header checks of :func:`probe_image` come first, so an over-sized image is refused unread.
+    """
+    path = Path(path)
+    with _opened(path, max_pixels, "the limit option") as img, _reading(path):
+        img.load()
+        # exif_transpose returns a copy (or the image itself when there is nothing to do).
+        out = ImageOps.exif_transpose(img)
+        return img.copy() if out is img else out
+
+
+def long_side_size(height: int, width: int, long_side: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled so that the longer side is ``long_side`` (aspect ratio kept, rounded, at least 1)."""
+    if not long_side:
+        return height, width
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_long_side(image: torch.Tensor, long_side: int | None, *, shrink_only: bool = False) -> torch.Tensor:
+    """``(C, H, W)`` or ``(B, C, H, W)`` in [0, 1] resized so its longer side is ``long_side`` (see :func:`long_side_size`).
+
+    Bilinear with antialiasing, clamped to [0, 1]. ``shrink_only`` leaves images already no
+    larger alone; ``long_side`` None leaves every image alone.
+    """
+    if not long_side or (shrink_only and max(image.shape[-2:]) <= long_side):
+        return image
+    size = long_side_size(image.shape[-2], image.shape[-1], long_side)
+    if size == tuple(image.shape[-2:]):
+        return image
+    batch = image if image.dim() == 4 else image[None]
+    out = F.interpolate(batch, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return out if image.dim() == 4 else out[0]
 
 
 def to_tensors(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -122,20 +193,3 @@ def read_rgb(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> t
     """Read ``path`` as an RGB float tensor ``(3, H, W)`` in [0, 1] (alpha dropped)."""
     rgb, _ = to_tensors(open_image(path, max_pixels))
     return rgb
-
-
-def header_problem(path: Path) -> str | None:
-    """Why ``path`` is not an image, from a cheap header check, or None when it looks fine.
-
-    Full decoding happens later in the workers; files that fail only then are skipped there.
-    """
-    try:
-        if path.stat().st_size == 0:
-            return "empty file (0 bytes)"
-        with Image.open(path) as img:
-            img.verify()
-        return None
-    except UnidentifiedImageError:
-        return "not an image Pillow can read"
-    except Exception as error:  # Pillow raises many types for damaged headers
-        return f"unreadable image ({type(error).__name__}: {error})"

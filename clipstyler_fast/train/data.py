@@ -20,12 +20,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
 from clipstyler_fast.errors import DataError, ImageReadError
-from clipstyler_fast.io.images import (
-    DEFAULT_MAX_PIXELS,
-    header_problem,
-    list_images,
-    read_rgb,
-)
+from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS, list_images, probe_image, read_rgb
 from clipstyler_fast.train.datasets import HeldOutDataset, RandomCropDataset, collate
 from clipstyler_fast.train.preemption import ignore_stop_signals
 from clipstyler_fast.train.sampling import (
@@ -146,10 +141,13 @@ class ContentDataModule(L.LightningDataModule):
             self.holdout_paths = [p for p in readable if self._decodes(p)][: max(1, self.num_holdout)]
 
     def _readable(self, path: Path) -> bool:
-        reason = header_problem(path)
-        if reason is not None:
-            self._skip(path, reason)
-        return reason is None
+        """A cheap header check; full decoding happens later in the workers, which skip files that fail only then."""
+        try:
+            probe_image(path, self.max_pixels, verify=True, oriented=False, option="--data.max_pixels")
+            return True
+        except ImageReadError as error:
+            self._skip(path, error.reason)
+            return False
 
     def _decodes(self, path: Path) -> bool:
         if str(path) in self.unreadable:

@@ -15,7 +15,6 @@ from typing import Any, Iterator
 
 import lightning as L
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from clipstyler_fast.errors import DataError, ImageReadError
@@ -23,13 +22,12 @@ from clipstyler_fast.io.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     list_images,
+    long_side_size,
     open_image,
-    pillow_limit_off,
+    probe_image,
+    resize_long_side,
     to_tensors,
 )
-
-# EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
-_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 
 
 @dataclass(frozen=True)
@@ -55,44 +53,10 @@ def find_inputs(paths: list[str | Path]) -> list[InputImage]:
     return found
 
 
-def target_size(height: int, width: int, long_side: int | None) -> tuple[int, int]:
-    """``(height, width)`` scaled so that the longer side is ``long_side`` (aspect ratio kept)."""
-    if not long_side:
-        return height, width
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def probe_size(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
-    """``(height, width)`` of an image as it will be decoded (EXIF orientation applied), from its header.
-
-    Raises :class:`ImageReadError` for empty, unidentifiable and over-sized files without decoding them.
-    """
-    try:
-        if path.stat().st_size == 0:
-            raise ImageReadError(path, "empty file (0 bytes)")
-        # Pillow's own bomb limit is off here: the max_pixels check below decides, unread.
-        with pillow_limit_off():
-            with Image.open(path) as img:
-                width, height = img.size
-                if max_pixels is not None and width * height > max_pixels:
-                    raise ImageReadError(
-                        path,
-                        f"{width}x{height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); "
-                        "raise --max_pixels to allow it",
-                    )
-                orientation = img.getexif().get(0x0112, 1)
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image Pillow can read") from None
-    except Image.DecompressionBombError as error:
-        raise ImageReadError(path, f"too many pixels ({error}); raise --max_pixels to allow it") from None
-    except OSError as error:
-        raise ImageReadError(path, f"unreadable or truncated image ({error})") from None
-    except (ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, MemoryError) as error:
-        raise ImageReadError(path, f"corrupt image ({type(error).__name__}: {error})") from None
-    return (width, height) if orientation in _SWAPPING_ORIENTATIONS else (height, width)
+    """``(height, width)`` of an image as it will be decoded, from its header (see :func:`probe_image`)."""
+    width, height = probe_image(path, max_pixels, option="--max_pixels")
+    return height, width
 
 
 class PredictDataset(Dataset):
@@ -114,12 +78,8 @@ class PredictDataset(Dataset):
             return {"index": index, "error": error.reason}
         except Exception as error:  # a decoder bug must cost one image, not the whole run
             return {"index": index, "error": f"cannot decode ({type(error).__name__}: {error})"}
-        size = target_size(rgb.shape[-2], rgb.shape[-1], self.long_side)
-        if size != tuple(rgb.shape[-2:]):
-            from torchvision.transforms.v2.functional import resize
-
-            rgb = resize(rgb, list(size), antialias=True).clamp(0, 1)
-            alpha = None if alpha is None else resize(alpha, list(size), antialias=True).clamp(0, 1)
+        rgb = resize_long_side(rgb, self.long_side)
+        alpha = None if alpha is None else resize_long_side(alpha, self.long_side)
         return {"index": index, "image": rgb, "alpha": alpha}
 
 
@@ -234,7 +194,7 @@ class PredictDataModule(L.LightningDataModule):
         for index, item in enumerate(inputs):
             size = None
             try:
-                size = target_size(*probe_size(item.path, self.max_pixels), self.long_side)
+                size = long_side_size(*probe_size(item.path, self.max_pixels), self.long_side)
             except ImageReadError as error:
                 self.unreadable[index] = error.reason
             self.inputs.append(InputImage(item.path, item.relative, size))

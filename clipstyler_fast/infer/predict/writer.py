@@ -9,9 +9,7 @@ written are listed in ``failures.tsv`` (path, tab, reason) in the output folder.
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from PIL import Image
 from clipstyler_fast.errors import OutputError
 from clipstyler_fast.infer.predict.data import InputImage
 from clipstyler_fast.infer.stylizer import to_pil
-from clipstyler_fast.io.atomic import atomic_write
+from clipstyler_fast.io.atomic import atomic_write, remove_stale_temporaries
 
 SUFFIXES = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
 PIL_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".webp": "WEBP"}
@@ -117,19 +115,8 @@ def _remove_stale_temps(outputs: dict[int, Path]) -> None:
     by_folder: dict[Path, set[str]] = {}
     for path in outputs.values():
         by_folder.setdefault(path.parent, set()).add(path.name)
-    now = time.time()
     for folder, names in by_folder.items():
-        if not folder.is_dir():
-            continue
-        for entry in os.scandir(folder):
-            if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
-                continue
-            owner = entry.name[1:].rsplit(".", 2)[0]
-            try:
-                if owner in names and now - entry.stat().st_mtime > STALE_TEMP_SECONDS:
-                    os.unlink(entry.path)
-            except OSError:
-                pass
+        remove_stale_temporaries(folder, names, TEMP_SUFFIX, STALE_TEMP_SECONDS)
 
 
 class StylizedImageWriter(BasePredictionWriter):
