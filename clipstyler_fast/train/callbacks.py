@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from torchvision.utils import make_grid, save_image
@@ -86,3 +87,69 @@ class UnreadableImageReport(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._report(trainer)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """The training progress bar: optimizer steps out of ``max_steps`` (the run's real budget, however
+    the steps fall into epochs), with the time left; a resumed run continues from its step."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        bar = self.init_train_tqdm()
+        self.train_progress_bar = bar
+        if bar.disable:
+            return
+        bar.reset(total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None)
+        bar.initial = bar.n = trainer.global_step
+        bar.unit = "step"
+        bar.set_description("Training")
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        """The bar spans the whole run, not an epoch."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        bar = self.train_progress_bar
+        if bar is None or bar.disable:
+            return
+        step = trainer.global_step
+        if step > bar.n and self._should_update(step, bar.total):
+            bar.update(step - bar.n)
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.train_progress_bar is not None and not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the log folder's version says nothing on a step counter
+        return metrics
+
+
+def run_logger(run_folder: Path, resume: bool, stage: str = "fit") -> Any:
+    """The logger of a run: TensorBoard when installed, else CSV, under ``<run_folder>/logs/``.
+
+    A new run logs to the next ``version_N``; a resumed one continues the latest, so that its
+    curves go on where they stopped. ``validate`` logs to ``logs/validate``. Nothing is created
+    until the first value is logged.
+    """
+    folder = Path(run_folder) / "logs"
+    version: int | str | None = None
+    if stage != "fit":
+        version = stage
+    elif resume:
+        numbers = [int(p.name[8:]) for p in folder.glob("version_*") if p.is_dir() and p.name[8:].isdigit()]
+        version = max(numbers) if numbers else None
+    if _tensorboard_available():
+        return TensorBoardLogger(save_dir=str(run_folder), name="logs", version=version, default_hp_metric=False)
+    from lightning.pytorch.loggers import CSVLogger
+
+    return CSVLogger(save_dir=str(run_folder), name="logs", version=version)
+
+
+def _tensorboard_available() -> bool:
+    from lightning.fabric.loggers.tensorboard import (
+        _TENSORBOARD_AVAILABLE,
+        _TENSORBOARDX_AVAILABLE,
+    )
+
+    return bool(_TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE)
