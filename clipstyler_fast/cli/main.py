@@ -62,7 +62,7 @@ def quiet_known_warnings() -> None:
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 # Lightning's start-up chatter: which accelerators exist, and adverts for its cloud services.
-_LIGHTNING_CHATTER = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "💡 Tip:", "LOCAL_RANK:")
+_LIGHTNING_CHATTER = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "💡 Tip:", "LOCAL_RANK:", "`Trainer.fit` stopped:")
 
 
 def show_product_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:

@@ -10,6 +10,7 @@ Exit status: 0 when every image was stylized (or already existed), 1 when some i
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from argparse import ArgumentTypeError
@@ -186,11 +187,44 @@ def quiet_predict_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
 
 
+class _LinesClearOfBars:
+    """``sys.stderr`` while predicting: a ``failed: ...`` line printed by the image writer goes out
+    through tqdm, on a line of its own instead of glued to the progress bar."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._busy = False
+        self._swallow_newline = False
+
+    def write(self, text: str) -> int:
+        if self._swallow_newline and text == "\n":
+            self._swallow_newline = False
+            return len(text)
+        self._swallow_newline = False
+        if self._busy or not text.startswith("failed: "):
+            return self._stream.write(text)
+        from tqdm import tqdm
+
+        self._busy = True
+        try:
+            tqdm.write(text.rstrip("\n"), file=self)
+        finally:
+            self._busy = False
+        self._swallow_newline = not text.endswith("\n")  # print() sends its line end separately
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str]) -> int:
     """``clipstyler-fast predict [options]``; returns 0, 1 when some inputs failed, 2 on errors."""
     quiet_predict_warnings()
+    stderr, sys.stderr = sys.stderr, _LinesClearOfBars(sys.stderr)
     try:
         cli = PredictCLI(["predict", *argv])
     except SystemExit as done:  # --help, --print_config, or an option error (already printed)
         return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+    finally:
+        sys.stderr = stderr
     return 1 if cli.writer.summary.failed else 0
