@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from torchvision.utils import make_grid, save_image
 
@@ -94,14 +97,19 @@ class StepProgressBar(TQDMProgressBar):
     the steps fall into epochs), with the time left; a resumed run continues from its step."""
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        bar = self.init_train_tqdm()
-        self.train_progress_bar = bar
-        if bar.disable:
-            return
-        bar.reset(total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None)
-        bar.initial = bar.n = trainer.global_step
-        bar.unit = "step"
-        bar.set_description("Training")
+        self.train_progress_bar = Tqdm(
+            desc="Training",
+            initial=trainer.global_step,
+            total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None,
+            unit="step",
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
 
     def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
         """The bar spans the whole run, not an epoch."""
@@ -140,10 +148,50 @@ def run_logger(run_folder: Path, resume: bool, stage: str = "fit") -> Any:
         numbers = [int(p.name[8:]) for p in folder.glob("version_*") if p.is_dir() and p.name[8:].isdigit()]
         version = max(numbers) if numbers else None
     if _tensorboard_available():
-        return TensorBoardLogger(save_dir=str(run_folder), name="logs", version=version, default_hp_metric=False)
-    from lightning.pytorch.loggers import CSVLogger
+        return _RunTensorBoardLogger(save_dir=str(run_folder), name="logs", version=version, default_hp_metric=False)
+    return _RunCSVLogger(save_dir=str(run_folder), name="logs", version=version)
 
-    return CSVLogger(save_dir=str(run_folder), name="logs", version=version)
+
+class _NothingUnlessUsed:
+    """A logger that leaves no folder behind when the run failed before logging anything (the
+    trainer opens every logger while setting up, before a missing weight file can be found)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        target = Path(self.log_dir)  # type: ignore[attr-defined]
+        self._missing = [folder for folder in [target, *target.parents] if not folder.exists()]
+        self._used = False
+
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
+        self._used = True
+        super().log_hyperparams(*args, **kwargs)  # type: ignore[misc]
+
+    def log_metrics(self, *args: Any, **kwargs: Any) -> None:
+        self._used = True
+        super().log_metrics(*args, **kwargs)  # type: ignore[misc]
+
+    def finalize(self, status: str) -> None:
+        if self._used:
+            super().finalize(status)  # type: ignore[misc]
+            return
+        experiment = getattr(self, "_experiment", None)
+        if experiment is not None and hasattr(experiment, "close"):
+            experiment.close()
+        if self._missing and self._missing[0] == Path(self.log_dir):  # type: ignore[attr-defined]
+            shutil.rmtree(self._missing[0], ignore_errors=True)
+            for folder in self._missing[1:]:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
+class _RunTensorBoardLogger(_NothingUnlessUsed, TensorBoardLogger):
+    pass
+
+
+class _RunCSVLogger(_NothingUnlessUsed, CSVLogger):
+    pass
 
 
 def _tensorboard_available() -> bool:
