@@ -98,6 +98,7 @@ def quiet_lightning_chatter() -> None:
 
 
 _show_warning = warnings.showwarning
+_DEFAULT_SHOW_IMPL = getattr(warnings, "_showwarnmsg_impl", None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     quiet_known_warnings()
     quiet_lightning_chatter()
-    warnings.showwarning = show_product_warning
+    previous = warnings.showwarning
+    if getattr(warnings, "_showwarnmsg_impl", None) is _DEFAULT_SHOW_IMPL:  # not while a caller records warnings
+        warnings.showwarning = show_product_warning
     from clipstyler_fast.errors import ClipstylerError
 
     try:
@@ -127,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     except ClipstylerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":
