@@ -37,7 +37,7 @@ def summary_means(text: str) -> dict[str, float]:
 
 def test_evaluate_stylizes_and_scores_every_image(style, clip_path, content_dir, tmp_path, capsys):
     table = tmp_path / "metrics.csv"
-    assert main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--csv", str(table), "--no-progress", "--device", "cpu"]) == 0
+    assert main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--output", str(table), "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]) == 0
     rows = read_rows(table)
     contents = list_images(content_dir)
     assert [r["image"] for r in rows] == [str(p.relative_to(content_dir)) for p in contents]  # nested ones too
@@ -69,7 +69,7 @@ def test_existing_outputs_are_matched_by_relative_path(style, content_dir, tmp_p
     missing = list_images(content_dir)[0].relative_to(content_dir)
     (outputs / missing).unlink()
     table = tmp_path / "scores.csv"
-    rc = main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--stylized_dir", str(outputs), "--csv", str(table), "--device", "cpu"])
+    rc = main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--stylized_dir", str(outputs), "--output", str(table), "--trainer.accelerator", "cpu"])
     assert rc == 0
     rows = read_rows(table)
     assert len(rows) == len(list_images(content_dir)) - 1 and str(missing) not in [r["image"] for r in rows]
@@ -85,7 +85,7 @@ def test_stylized_outputs_with_another_suffix_are_found(clip_path, content_dir, 
     outputs.mkdir()
     save_image(1 - read_rgb(image_path), outputs / f"{image_path.stem}.jpg")  # a negative, as JPEG
     table = tmp_path / "one.csv"
-    rc = main(["evaluate", "--prompt", "Mosaic", "--clip_model", str(clip_path), "--data.path", str(image_path), "--stylized_dir", str(outputs), "--csv", str(table), "--no-progress", "--device", "cpu"])
+    rc = main(["evaluate", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--data.path", str(image_path), "--stylized_dir", str(outputs), "--output", str(table), "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"])
     assert rc == 0
     [row] = read_rows(table)
     assert row["stylized"].endswith(f"{image_path.stem}.jpg") and float(row["content_ssim"]) < 0.9
@@ -95,8 +95,8 @@ def test_stylized_outputs_with_another_suffix_are_found(clip_path, content_dir, 
     "args, message",
     [
         (["--data.path", "photos"], "nothing to evaluate"),
-        (["--data.path", "photos", "--stylized_dir", "out"], "pass --prompt"),
-        (["--data.path", "photos", "--stylized_dir", "out", "--prompt", "x", "--device", "cuda:99"], "no such CUDA device"),
+        (["--data.path", "photos", "--stylized_dir", "out"], "pass --model.prompt"),
+        (["--data.path", "photos", "--stylized_dir", "out", "--model.prompt", "x", "--trainer.accelerator", "cuda", "--trainer.devices", "[99]"], "no such device"),
     ],
 )
 def test_missing_inputs_are_one_line_errors(args, message, capsys):

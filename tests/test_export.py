@@ -28,7 +28,7 @@ def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
 def exported(style, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("exported")
     # The reference's contrast post-processing spreads outputs over [0, 1], so agreement is not trivial.
-    assert main(["export", "--ckpt_path", str(style), "--output_dir", str(folder), "--postprocess", "contrast"]) == 0
+    assert main(["export", "--ckpt_path", str(style), "--output.dir", str(folder), "--postprocess", "contrast"]) == 0
     return folder
 
 
@@ -76,7 +76,7 @@ def test_export_records_its_contract_and_measured_error(exported):
 def test_missing_onnx_packages_name_the_extra(style, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes the import fail as if not installed
     folder = tmp_path / "out"
-    assert main(["export", "--ckpt_path", str(style), "--output_dir", str(folder)]) == 2
+    assert main(["export", "--ckpt_path", str(style), "--output.dir", str(folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'pip install "clipstyler-fast[onnx]"' in err and "onnxruntime" in err
     assert not folder.exists()

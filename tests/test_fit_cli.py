@@ -146,7 +146,7 @@ def test_previews_go_to_tensorboard_when_it_is_installed(
     i = args.index("--trainer.logger")
     del args[i : i + 2]
     assert main(["fit", *args, "--trainer.log_every_n_steps", "1"]) == 0
-    events = list((tmp_path / "runs").rglob("events.out.tfevents.*"))
+    events = list((tmp_path / "checkpoints").rglob("logs/version_0/events.out.tfevents.*"))  # logs live in the run folder
     assert events
     accumulator = EventAccumulator(str(events[0].parent), size_guidance={"images": 0})
     accumulator.Reload()

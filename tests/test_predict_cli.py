@@ -53,7 +53,7 @@ def test_every_image_kind_gets_an_output_and_every_bad_file_is_listed(
     out = tmp_path / "stylized"
     status, stdout, stderr = predict(
         capsys, "--ckpt_path", str(style), "--data.path", str(tmp_path / "photos"), "--output.dir", str(out),
-        "--max_pixels", "1000000", "--data.batch_size", "3", "--trainer.enable_progress_bar", "false",
+        "--data.max_pixels", "1000000", "--data.batch_size", "3", "--trainer.enable_progress_bar", "false",
         "--trainer.accelerator", "cpu", "--data.num_workers", "1",
     )
     assert status == 1, stderr

@@ -90,7 +90,7 @@ def clip_with_sound(tmp_path_factory) -> Path:
 def test_video_round_trip_keeps_frames_rate_size_and_audio(style, clip_with_sound, tmp_path, capsys):
     target = tmp_path / "out" / "styled.mp4"
     # Batches of 5 over 12 frames: the last batch is partial.
-    rc = main(["video", str(clip_with_sound), str(target), "--ckpt_path", str(style), "--postprocess", "contrast", "--batch_size", "5", "--device", "cpu"])
+    rc = main(["video", "--data.path", str(clip_with_sound), "--output", str(target), "--ckpt_path", str(style), "--postprocess", "contrast", "--data.batch_size", "5", "--trainer.accelerator", "cpu"])
     assert rc == 0
     assert f"{FRAMES}/{FRAMES}" in capsys.readouterr().err  # the progress bar reached the end
     assert [p.name for p in target.parent.iterdir()] == ["styled.mp4"]  # no temporary file left
@@ -118,7 +118,7 @@ def test_video_round_trip_keeps_frames_rate_size_and_audio(style, clip_with_soun
 
 def test_video_without_audio_option(style, clip_with_sound, tmp_path):
     target = tmp_path / "silent.mkv"
-    assert main(["video", str(clip_with_sound), str(target), "--ckpt_path", str(style), "--no-audio", "--no-progress", "--device", "cpu"]) == 0
+    assert main(["video", "--data.path", str(clip_with_sound), "--output", str(target), "--ckpt_path", str(style), "--audio", "false", "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]) == 0
     frames, _, info = decode(target)
     assert len(frames) == FRAMES and info["audio"] == []
 
@@ -127,7 +127,7 @@ def test_unreadable_video_is_a_one_line_error_and_leaves_nothing(style, tmp_path
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("not a video")
     target = tmp_path / "out.mp4"
-    assert main(["video", str(bogus), str(target), "--ckpt_path", str(style), "--device", "cpu"]) == 2
+    assert main(["video", "--data.path", str(bogus), "--output", str(target), "--ckpt_path", str(style), "--trainer.accelerator", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and str(bogus) in err
     assert list(tmp_path.iterdir()) == [bogus]
@@ -135,6 +135,6 @@ def test_unreadable_video_is_a_one_line_error_and_leaves_nothing(style, tmp_path
 
 def test_missing_pyav_names_the_extra(style, clip_with_sound, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "av", None)  # makes `import av` fail as if it were not installed
-    assert main(["video", str(clip_with_sound), str(tmp_path / "o.mp4"), "--ckpt_path", str(style)]) == 2
+    assert main(["video", "--data.path", str(clip_with_sound), "--output", str(tmp_path / "o.mp4"), "--ckpt_path", str(style)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'pip install "clipstyler-fast[video]"' in err

@@ -4,8 +4,11 @@ user error becomes ``error: <message>`` and exit status 2."""
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
 # Every command: name -> module under clipstyler_fast.cli with main(argv) -> int. Imported only
 # when the command runs, so that `clipstyler-fast --help` starts in a blink.
@@ -19,6 +22,9 @@ COMMANDS = {
     "video": "video",
     "export": "export",
 }
+
+# Commands whose options come from LightningCLI; their --help text ships as files.
+LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict")
 
 USAGE = """usage: clipstyler-fast COMMAND [options]
 
@@ -54,6 +60,47 @@ def quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
 
 
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
+# Lightning's start-up chatter: which accelerators exist, and adverts for its cloud services.
+_LIGHTNING_CHATTER = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "💡 Tip:", "LOCAL_RANK:", "`Trainer.fit` stopped:")
+
+
+def show_product_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for this command: the product's own warnings as one ``warning: <message>``
+    line (clear of any progress bar); other packages' warnings as Python shows them."""
+    if not str(filename).startswith(_PACKAGE_DIR):
+        _show_warning(message, category, filename, lineno, file, line)
+        return
+    write_line(f"warning: {message}")
+
+
+def write_line(text: str) -> None:
+    """Print a line to stderr on its own, never glued to a progress bar."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr)
+
+
+class _DropChatter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).lstrip().startswith(_LIGHTNING_CHATTER)
+
+
+def quiet_lightning_chatter() -> None:
+    """Drop Lightning's accelerator survey and adverts from every command's output."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda", "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
+                 "lightning.pytorch.trainer.connectors.callback_connector"):
+        logging.getLogger(name).addFilter(_DropChatter())
+
+
+_show_warning = warnings.showwarning
+_DEFAULT_SHOW_IMPL = getattr(warnings, "_showwarnmsg_impl", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clipstyler-fast`` console command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -64,7 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"clipstyler-fast: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
+    if rest in (["--help"], ["-h"]) and command in LIGHTNING_COMMANDS:
+        # Generated from the real parser (clipstyler_fast.cli.help), printed without loading it.
+        from clipstyler_fast.cli.help import shipped
+
+        print(shipped(command), end="")
+        return 0
     quiet_known_warnings()
+    quiet_lightning_chatter()
+    previous = warnings.showwarning
+    if getattr(warnings, "_showwarnmsg_impl", None) is _DEFAULT_SHOW_IMPL:  # not while a caller records warnings
+        warnings.showwarning = show_product_warning
     from clipstyler_fast.errors import ClipstylerError
 
     try:
@@ -73,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     except ClipstylerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

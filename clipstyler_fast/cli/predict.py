@@ -10,8 +10,10 @@ Exit status: 0 when every image was stylized (or already existed), 1 when some i
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
+from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +22,10 @@ from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from clipstyler_fast.cli import predict_strip
-from clipstyler_fast.cli.predict_strip import wants_strip
-from clipstyler_fast.errors import DataError
+from clipstyler_fast.cli import options
+from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help
+from clipstyler_fast.cli.predict_strip import run_strips
+from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.predict.data import PredictDataModule
 from clipstyler_fast.infer.predict.module import StylizerModule
 from clipstyler_fast.infer.predict.writer import (
@@ -35,7 +38,6 @@ from clipstyler_fast.infer.stylizer import (
     DEFAULT_TILE_SIZE,
     default_precision,
 )
-from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS
 from clipstyler_fast.nets.style_file import StyleFile
 
 
@@ -72,7 +74,10 @@ class PredictCLI(LightningCLI):
             },
             seed_everything_default=False,
             save_config_callback=None,
-            parser_kwargs={"prog": "clipstyler-fast"},
+            parser_kwargs={
+                "prog": "clipstyler-fast",
+                "predict": {"description": DESCRIPTIONS["predict"]},
+            },
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -83,19 +88,10 @@ class PredictCLI(LightningCLI):
         return {"predict": {"model", "dataloaders", "datamodule", "return_predictions", "weights_only"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument(
-            "--strip_with", default=None,
-            help="strip mode: a second style checkpoint; writes <name>.strip.png per input with the blends "
-            "at --alphas (default 0,0.25,0.5,0.75,1) side by side (see --strip_with B.ckpt --help)",
-        )
         parser.add_lightning_class_args(StylizedImageWriter, "output")
         parser.add_argument(
             "--postprocess", type=Literal["clamp", "contrast"], default="clamp",
             help="clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
-        )
-        parser.add_argument(
-            "--max_pixels", type=int | None, default=DEFAULT_MAX_PIXELS,
-            help="refuse images with more pixels than this, unread (decompression-bomb guard)",
         )
         parser.add_argument(
             "--size", type=int | None, default=None,
@@ -104,25 +100,31 @@ class PredictCLI(LightningCLI):
         parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
         parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
         parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
+        parser.add_argument(
+            "--strip_with", type=str | None, default=None,
+            help="strip mode: a second style checkpoint B; instead of stylized images, writes <name>.strip.png per "
+            "input with the blends (1 - alpha) * ckpt_path + alpha * B at --alphas side by side",
+        )
+        parser.add_argument("--alphas", type=str, default=",".join(f"{a:g}" for a in options.DEFAULT_ALPHAS), help=options.ALPHAS_HELP + ", with --strip_with")
+        parser.add_argument("--include_content", type=bool, default=False, help="with --strip_with: put the input image first in each strip")
         parser.link_arguments("postprocess", "model.postprocess")
-        parser.link_arguments("max_pixels", "data.max_pixels")
         parser.link_arguments("size", "data.long_side")
         parser.link_arguments("tile_size", "model.tile_size")
         parser.link_arguments("tile_overlap", "model.tile_overlap")
         parser.link_arguments("tile_above", "model.tile_above")
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        # One way to give the checkpoint: --ckpt_path, handed to the model.
+        parser.link_arguments("ckpt_path", "model.checkpoint")
+        polish_help(parser, subcommand)
+        return parser
+
     def _parse_ckpt_path(self) -> None:
-        # A style checkpoint's hyperparameters belong to the training module, not to this one: only
-        # check the file here (one-line errors), the model loads it.
-        config = self.config.get(self.config.get("subcommand") or "", {})
-        path = config.get("ckpt_path") if config else None
-        if path:
-            StyleFile.read(path).require_style()
+        """Checked in :meth:`before_instantiate_classes`, after the folders (the model loads the file)."""
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
-        if config.get("ckpt_path"):
-            config.model.checkpoint = str(config.ckpt_path)
         # Folder problems are reported before any network is loaded.
         paths = config.data.path
         roots = [Path(p).expanduser() for p in ([paths] if isinstance(paths, str) else paths)]
@@ -130,8 +132,28 @@ class PredictCLI(LightningCLI):
             if not root.exists():
                 raise DataError(f"{root}: no such file or folder; pass an image folder or image files with --data.path")
         check_output_folder(Path(config.output.dir), roots)
+        if not config.get("ckpt_path"):
+            raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
+        StyleFile.read(config.ckpt_path).require_style()
+        if config.get("strip_with"):
+            StyleFile.read(config.strip_with).require_style()
+            raise SystemExit(self._strips(config, roots))
         if config.trainer.get("precision") is None:
             config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")))
+
+    def _strips(self, config: Any, roots: list[Path]) -> int:
+        from clipstyler_fast.infer.device import resolve_device
+
+        try:
+            alphas = options.parse_alphas(config.alphas)
+        except ArgumentTypeError as error:
+            raise DataError(f"--alphas: {error}") from None
+        device = resolve_device(options.device_name(str(config.trainer.get("accelerator") or "auto"), config.trainer.get("devices") or "auto"))
+        return run_strips(
+            str(config.ckpt_path), str(config.strip_with), roots, Path(config.output.dir).expanduser(), alphas,
+            overwrite=bool(config.output.overwrite), vgg_weights=config.model.get("vgg_weights"),
+            postprocess=config.postprocess, include_content=bool(config.include_content), device=device,
+        )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
         given = list(callbacks) + list(config.get("callbacks") or [])
@@ -165,13 +187,44 @@ def quiet_predict_warnings() -> None:
     warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
 
 
+class _LinesClearOfBars:
+    """``sys.stderr`` while predicting: a ``failed: ...`` line printed by the image writer goes out
+    through tqdm, on a line of its own instead of glued to the progress bar."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._busy = False
+        self._swallow_newline = False
+
+    def write(self, text: str) -> int:
+        if self._swallow_newline and text == "\n":
+            self._swallow_newline = False
+            return len(text)
+        self._swallow_newline = False
+        if self._busy or not text.startswith("failed: "):
+            return self._stream.write(text)
+        from tqdm import tqdm
+
+        self._busy = True
+        try:
+            tqdm.write(text.rstrip("\n"), file=self)
+        finally:
+            self._busy = False
+        self._swallow_newline = not text.endswith("\n")  # print() sends its line end separately
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str]) -> int:
     """``clipstyler-fast predict [options]``; returns 0, 1 when some inputs failed, 2 on errors."""
     quiet_predict_warnings()
-    if wants_strip(argv):
-        return predict_strip.main(argv)
+    stderr, sys.stderr = sys.stderr, _LinesClearOfBars(sys.stderr)
     try:
         cli = PredictCLI(["predict", *argv])
     except SystemExit as done:  # --help, --print_config, or an option error (already printed)
         return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+    finally:
+        sys.stderr = stderr
     return 1 if cli.writer.summary.failed else 0

@@ -11,7 +11,15 @@ from lightning.pytorch.cli import (
     SaveConfigCallback,
 )
 
+from clipstyler_fast.cli.lightning_common import (
+    DESCRIPTIONS,
+    check_max_steps,
+    polish_help,
+)
+from clipstyler_fast.errors import CheckpointError, DataError
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.train.callbacks import StepProgressBar, run_logger
 from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint, slugify
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
 from clipstyler_fast.train.data import ContentDataModule
@@ -48,10 +56,29 @@ class SaveConfigWithCheckpoints(SaveConfigCallback):
 class _TrainingCLI(LightningCLI):
     """Shared behaviour: safe atomic checkpoint I/O, and checkpoint errors reported in one line."""
 
+    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        polish_help(parser, subcommand)
+        return parser
+
     def instantiate_trainer(self, **kwargs: Any) -> Any:
-        if not self._get(self.config_init, "trainer", default={}).get("plugins"):
+        trainer = self._get(self.config_init, "trainer", default={})
+        if not trainer.get("plugins"):
             kwargs.setdefault("plugins", [SafeCheckpointIO()])
+        if trainer.get("logger") in (None, True):
+            # The run's logs live in its own folder, beside its checkpoints, not in ./lightning_logs.
+            subcommand = self.config.get("subcommand")
+            config = self.config[subcommand] if subcommand else self.config
+            kwargs["logger"] = run_logger(self._last_checkpoint(config).parent, resume=self._resumes(config), stage=subcommand or "fit")
         return super().instantiate_trainer(**kwargs)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+        from lightning.pytorch.callbacks import ProgressBar
+
+        given = list(callbacks) + list(config.get("callbacks") or [])
+        if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
+            callbacks = [*callbacks, StepProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
 
     def _parse_ckpt_path(self) -> None:
         """Take the model's hyperparameters from a given checkpoint file, as LightningCLI does, but
@@ -63,8 +90,15 @@ class _TrainingCLI(LightningCLI):
         path = self.config[subcommand].get("ckpt_path")
         if not path or path in ("last", "best", "hpc", "registry"):
             return
+        checkpoint = load_checkpoint_file(path)
+        if subcommand == "fit" and "optimizer_states" not in checkpoint:
+            # Refused now, before any network loads (Lightning would fail with a trace much later).
+            raise CheckpointError(
+                f"{path}: holds the weights only, not a training state to resume; resume from last.ckpt "
+                f"(--ckpt_path last), or start a new run from these weights with --model.decoder_init {path}"
+            )
         # Format-1 files predate the encoder option: StyleFile fills in the encoder they were made with.
-        hparams = dict(StyleFile.read(path).hyper_parameters)
+        hparams = dict(StyleFile.from_checkpoint(checkpoint, path).hyper_parameters)
         hparams.pop("_instantiator", None)
         hparams.pop("_class_path", None)
         if len(hparams) <= 1:
@@ -76,6 +110,29 @@ class _TrainingCLI(LightningCLI):
                 hparams[key] = value
         self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
+    def before_instantiate_classes(self) -> None:
+        """Every refusal that needs no network, before any network loads: the step budget, the
+        data folder, and an earlier run in the checkpoint folder."""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        check_max_steps(self.namespace_to_dict(config.get("trainer")))
+        data = self.namespace_to_dict(config.get("data"))
+        for key, what in (("path", "content"), ("holdout_path", "held-out")):
+            folder = Path(data[key]).expanduser() if data.get(key) else None
+            if folder is not None and not folder.exists():
+                raise DataError(f"{folder}: {what} folder does not exist; pass an existing folder of images with --data.path")
+        last = self._last_checkpoint(config)
+        overwrite = self.namespace_to_dict(config.get("checkpoint")).get("overwrite")
+        if subcommand == "fit" and config.get("ckpt_path") is None and last.exists() and not overwrite:
+            raise CheckpointError(
+                f"{last} already holds an earlier run; resume it with --ckpt_path last, or start over with "
+                "--checkpoint.overwrite true, or use another --checkpoint.root"
+            )
+
+    def _resumes(self, config: Any) -> bool:
+        ckpt_path = config.get("ckpt_path")
+        return ckpt_path is not None and (ckpt_path != "last" or self._last_checkpoint(config).is_file())
+
     def after_instantiate_classes(self) -> None:
         """Tell the module whether this run resumes (known here from the options, in the
         module only after its setup), so that its setup settles every weight file the run
@@ -83,9 +140,7 @@ class _TrainingCLI(LightningCLI):
         super().after_instantiate_classes()
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
-        ckpt_path = config.get("ckpt_path")
-        resumes = ckpt_path is not None and (ckpt_path != "last" or self._last_checkpoint(config).is_file())
-        self.model.resumes = resumes or subcommand != "fit"
+        self.model.resumes = self._resumes(config) or subcommand != "fit"
 
     @staticmethod
     def namespace_to_dict(namespace: Any) -> dict[str, Any]:
@@ -114,7 +169,11 @@ class StyleCLI(_TrainingCLI):
                 "log_every_n_steps": 10,
             },
             save_config_callback=SaveConfigWithCheckpoints,
-            parser_kwargs={"prog": "clipstyler-fast"},
+            parser_kwargs={
+                "prog": "clipstyler-fast",
+                "fit": {"description": DESCRIPTIONS["fit"]},
+                "validate": {"description": DESCRIPTIONS["validate"]},
+            },
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -123,8 +182,8 @@ class StyleCLI(_TrainingCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {
-            "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},
-            "validate": {"model", "dataloaders", "datamodule"},
+            "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule", "weights_only"},
+            "validate": {"model", "dataloaders", "datamodule", "weights_only"},
         }
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -146,7 +205,7 @@ class PretrainCLI(_TrainingCLI):
                 "log_every_n_steps": 50,
             },
             save_config_callback=SaveConfigWithCheckpoints,
-            parser_kwargs={"prog": "clipstyler-fast pretrain"},
+            parser_kwargs={"prog": "clipstyler-fast pretrain", "fit": {"description": DESCRIPTIONS["pretrain"]}},
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -154,7 +213,7 @@ class PretrainCLI(_TrainingCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"}}
+        return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule", "weights_only"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 from torchvision.utils import make_grid, save_image
 
@@ -86,3 +90,114 @@ class UnreadableImageReport(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._report(trainer)
+
+
+class StepProgressBar(TQDMProgressBar):
+    """The training progress bar: optimizer steps out of ``max_steps`` (the run's real budget, however
+    the steps fall into epochs), with the time left; a resumed run continues from its step."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.train_progress_bar = Tqdm(
+            desc="Training",
+            initial=trainer.global_step,
+            total=trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None,
+            unit="step",
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        """The bar spans the whole run, not an epoch."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        bar = self.train_progress_bar
+        if bar is None or bar.disable:
+            return
+        step = trainer.global_step
+        if step > bar.n and self._should_update(step, bar.total):
+            bar.update(step - bar.n)
+            bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.train_progress_bar is not None and not self.train_progress_bar.disable:
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the log folder's version says nothing on a step counter
+        return metrics
+
+
+def run_logger(run_folder: Path, resume: bool, stage: str = "fit") -> Any:
+    """The logger of a run: TensorBoard when installed, else CSV, under ``<run_folder>/logs/``.
+
+    A new run logs to the next ``version_N``; a resumed one continues the latest, so that its
+    curves go on where they stopped. ``validate`` logs to ``logs/validate``. Nothing is created
+    until the first value is logged.
+    """
+    folder = Path(run_folder) / "logs"
+    version: int | str | None = None
+    if stage != "fit":
+        version = stage
+    elif resume:
+        numbers = [int(p.name[8:]) for p in folder.glob("version_*") if p.is_dir() and p.name[8:].isdigit()]
+        version = max(numbers) if numbers else None
+    if _tensorboard_available():
+        return _RunTensorBoardLogger(save_dir=str(run_folder), name="logs", version=version, default_hp_metric=False)
+    return _RunCSVLogger(save_dir=str(run_folder), name="logs", version=version)
+
+
+class _NothingUnlessUsed:
+    """A logger that leaves no folder behind when the run failed before logging anything (the
+    trainer opens every logger while setting up, before a missing weight file can be found)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        target = Path(self.log_dir)  # type: ignore[attr-defined]
+        self._missing = [folder for folder in [target, *target.parents] if not folder.exists()]
+        self._used = False
+
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
+        self._used = True
+        super().log_hyperparams(*args, **kwargs)  # type: ignore[misc]
+
+    def log_metrics(self, *args: Any, **kwargs: Any) -> None:
+        self._used = True
+        super().log_metrics(*args, **kwargs)  # type: ignore[misc]
+
+    def finalize(self, status: str) -> None:
+        if self._used:
+            super().finalize(status)  # type: ignore[misc]
+            return
+        experiment = getattr(self, "_experiment", None)
+        if experiment is not None and hasattr(experiment, "close"):
+            experiment.close()
+        if self._missing and self._missing[0] == Path(self.log_dir):  # type: ignore[attr-defined]
+            shutil.rmtree(self._missing[0], ignore_errors=True)
+            for folder in self._missing[1:]:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+
+
+class _RunTensorBoardLogger(_NothingUnlessUsed, TensorBoardLogger):
+    pass
+
+
+class _RunCSVLogger(_NothingUnlessUsed, CSVLogger):
+    pass
+
+
+def _tensorboard_available() -> bool:
+    from lightning.fabric.loggers.tensorboard import (
+        _TENSORBOARD_AVAILABLE,
+        _TENSORBOARDX_AVAILABLE,
+    )
+
+    return bool(_TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE)

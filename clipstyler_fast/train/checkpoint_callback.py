@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from clipstyler_fast.train.preemption import (
     StopRequested,
     StopSignals,
     resume_hint,
+    say_line,
     signal_name,
 )
 
@@ -147,7 +147,10 @@ class StyleCheckpoint(ModelCheckpoint):
         self._stop.restore()
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-        rank_zero_info(f"checkpoints: {self.last_path} (resume), {self.style_path} (predict)")
+        if getattr(pl_module, "export_file", None) is not None:  # decoder pre-training: its export is the product
+            rank_zero_info(f"checkpoints: {self.last_path} (resume)")
+        else:
+            rank_zero_info(f"checkpoints: {self.last_path} (resume), {self.style_path} (predict)")
 
     # ----------------------------------------------------------------- graceful stop
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -177,11 +180,7 @@ class StyleCheckpoint(ModelCheckpoint):
 
     @rank_zero_only
     def _announce_stop(self, trainer: L.Trainer, signum: int) -> None:
-        print(
-            f"stopped by {signal_name(signum)} after step {trainer.global_step}; saved {self.last_path}\n{resume_hint()}",
-            file=sys.stderr,
-            flush=True,
-        )
+        say_line(f"stopped by {signal_name(signum)} after step {trainer.global_step}; saved {self.last_path}\n{resume_hint()}")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         self._stop.restore()

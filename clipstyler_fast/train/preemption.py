@@ -32,6 +32,18 @@ class StopRequested(SystemExit):
         self.signum = signum
 
 
+class StopNow(SystemExit):
+    """Raised by a second Ctrl+C: stop at once, without saving; the exit status is ``128 + signum``.
+
+    A SystemExit rather than a KeyboardInterrupt, so that the trainer tears down quietly (its
+    own KeyboardInterrupt handling announces a "graceful shutdown" and exits with status 1).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def signal_name(signum: int) -> str:
     """``SIGTERM`` for 15, and so on."""
     try:
@@ -72,7 +84,7 @@ class StopSignals:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None and signum == signal.SIGINT:
             _say("second Ctrl+C: stopping now without saving; the last saved checkpoint is kept")
-            raise KeyboardInterrupt
+            raise StopNow(signum)
         if self.signum is None:
             _say(
                 f"received {signal_name(signum)}: finishing the current step, then saving a checkpoint and stopping"
@@ -82,11 +94,20 @@ class StopSignals:
 
 
 def _say(text: str) -> None:
-    # os.write, not print: a signal handler can interrupt a print() to the same stream.
+    # os.write, not print: a signal handler can interrupt a print() to the same stream. The
+    # leading line break ends a progress bar's line, so that the message stands on its own.
     try:
-        os.write(sys.stderr.fileno(), f"{text}\n".encode())
+        os.write(sys.stderr.fileno(), f"\n{text}\n".encode())
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def say_line(text: str) -> None:
+    """Print ``text`` to stderr on a line of its own, clear of any progress bar (not from a signal handler)."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def ignore_stop_signals(worker_id: int) -> None:

@@ -1,0 +1,70 @@
+"""The ``--help`` text of the LightningCLI commands, shipped as files so that
+``clipstyler-fast fit --help`` prints at once, without importing torch and Lightning.
+
+The files are generated from the real parsers; refresh them after changing an option::
+
+    python -m clipstyler_fast.cli.help --write
+
+and ``python -m clipstyler_fast.cli.help --check`` (also a test) says whether they are current.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+
+COMMANDS = ("fit", "validate", "pretrain", "predict")
+# The width the files are formatted for, whatever the terminal that generates them.
+COLUMNS = 100
+FOLDER = Path(__file__).resolve().parent
+
+
+def shipped(command: str) -> str:
+    """The shipped help text of ``command``."""
+    return (FOLDER / f"{command}.txt").read_text(encoding="utf-8")
+
+
+def generate(command: str) -> str:
+    """The help text of ``command`` as its LightningCLI parser prints it (imports torch)."""
+    import importlib
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    name = "predict" if command == "predict" else "training"
+    module = importlib.import_module(f"clipstyler_fast.cli.{name}")
+    argv = ["--help"] if name == "predict" else [command, "--help"]
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(COLUMNS)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            module.main(argv)
+    finally:
+        if previous is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = previous
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv not in (["--write"], ["--check"]):
+        print("usage: python -m clipstyler_fast.cli.help --write | --check", file=sys.stderr)
+        return 2
+    stale = []
+    for command in COMMANDS:
+        text = generate(command)
+        target = FOLDER / f"{command}.txt"
+        if argv == ["--write"]:
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target}")
+        elif not target.is_file() or target.read_text(encoding="utf-8") != text:
+            stale.append(command)
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run python -m clipstyler_fast.cli.help --write", file=sys.stderr)
+        return 1
+    return 0

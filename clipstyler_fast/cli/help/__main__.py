@@ -1,0 +1,7 @@
+"""``python -m clipstyler_fast.cli.help --write``: regenerate the shipped help texts."""
+
+import sys
+
+from clipstyler_fast.cli.help import main
+
+sys.exit(main())

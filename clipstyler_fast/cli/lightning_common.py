@@ -1,0 +1,48 @@
+"""What the LightningCLI commands (``fit``, ``validate``, ``pretrain``, ``predict``) share: the
+wording of their help, and the checks that come before any network is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CKPT_PATH_HELP = {
+    "fit": (
+        "resume training: 'last' continues the run in --checkpoint.root from its last.ckpt (a new run when there "
+        "is none yet), or the path of a run's last.ckpt. (To start a new run from a style's weights, use "
+        "--model.decoder_init FILE instead.)"
+    ),
+    "validate": "the checkpoint to validate: a run's style.ckpt or last.ckpt, or 'last' for the run in --checkpoint.root",
+    "predict": "the style checkpoint to stylize with (checkpoints/<style>/style.ckpt, or a blend written by interpolate)",
+}
+
+DESCRIPTIONS = {
+    "fit": "Train a style network for a text prompt (checkpoints and logs go to <checkpoint.root>/<prompt-slug>/).",
+    "validate": "Losses of a style checkpoint on held-out images.",
+    "pretrain": "Pre-train the decoder once by image reconstruction (checkpoints and logs go to <checkpoint.root>/pretrain/).",
+    "predict": "Stylize images or folders of images with a style checkpoint.",
+}
+
+TRAINER_GROUP_TITLE = "How and where to run (device, precision, steps, logging)"
+
+
+def polish_help(parser: Any, subcommand: str) -> None:
+    """Put this product's words in a subcommand's help: what ``--ckpt_path`` takes, and the title
+    of the trainer's options."""
+    for action in parser._actions:
+        if action.dest == "ckpt_path" and subcommand in CKPT_PATH_HELP:
+            action.help = CKPT_PATH_HELP[subcommand] + " (type: str | null, default: null)"
+    for group in parser._action_groups:
+        if any(action.dest == "ckpt_path" for action in group._group_actions):
+            group.title = "Checkpoint"
+        elif group.title and group.title.startswith("Customize every aspect of training"):
+            group.title = TRAINER_GROUP_TITLE
+            group.description = None
+
+
+def check_max_steps(trainer: dict[str, Any]) -> None:
+    """A step budget below -1 means nothing; refuse it in one line."""
+    from clipstyler_fast.errors import ClipstylerError
+
+    steps = trainer.get("max_steps")
+    if steps is not None and steps < -1:
+        raise ClipstylerError(f"--trainer.max_steps {steps}: give a number of optimizer steps (at least 1), or -1 for no limit")

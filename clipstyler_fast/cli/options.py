@@ -1,0 +1,158 @@
+"""The options the commands share, spelled once.
+
+Every command names a setting the way ``fit`` and ``predict`` (LightningCLI) do: the style
+checkpoint is ``--ckpt_path``, encoder weights ``--model.vgg_weights``, images read
+``--data.path``, a folder written ``--output.dir``, a single file written ``--output``, the device
+``--trainer.accelerator``/``--trainer.devices``, and so on. The argparse tools build their
+parsers from these helpers, so that they cannot drift apart.
+
+This module imports no torch: ``clipstyler-fast COMMAND --help`` must start at once. The
+constants below mirror the ones of the modules that do the work (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any
+
+POSTPROCESS = ("clamp", "contrast")
+EXPORT_POSTPROCESS = (*POSTPROCESS, "none")
+EXPORT_FORMATS = ("torchscript", "onnx")
+DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_CLIP = "ViT-B/32"
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+_OFFLINE_VGG = "local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)"
+
+
+def parser(command: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    """An argparse parser for ``clipstyler-fast COMMAND`` with the common layout."""
+    return argparse.ArgumentParser(
+        prog=f"clipstyler-fast {command}",
+        description=textwrap.fill(description),
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` (also yes/no, 1/0), as LightningCLI reads booleans."""
+    value = str(text).strip().lower()
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: give true or false")
+
+
+def parse_alphas(text: str) -> list[float]:
+    """``"0,0.25,0.5"`` -> ``[0.0, 0.25, 0.5]``: the one reader of alpha lists (argparse type)."""
+    if isinstance(text, (list, tuple)):
+        values = [float(value) for value in text]
+    else:
+        try:
+            values = [float(part) for part in str(text).strip("[]").split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,0.25,0.5,0.75,1") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one alpha, e.g. 0,0.5,1")
+    bad = [value for value in values if not 0.0 <= value <= 1.0]
+    if bad:
+        raise argparse.ArgumentTypeError(f"alpha {bad[0]:g} is outside [0, 1]; 0 gives the first style, 1 the second")
+    return values
+
+
+ALPHAS_HELP = "comma-separated blend factors in [0, 1] (default 0,0.25,0.5,0.75,1)"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
+def add_checkpoint(p: argparse.ArgumentParser, required: bool = True, help: str = "style checkpoint (style.ckpt)") -> None:
+    p.add_argument("--ckpt_path", required=required, help=help)
+
+
+def add_vgg_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model.vgg_weights", dest="vgg_weights", default=None, help=_OFFLINE_VGG)
+
+
+def add_postprocess(p: argparse.ArgumentParser, choices: tuple[str, ...] = POSTPROCESS, help: str | None = None) -> None:
+    p.add_argument(
+        "--postprocess", choices=choices, default="clamp",
+        help=help or "clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
+    )
+
+
+def add_size(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--size", type=positive_int, default=None, help=help)
+
+
+def add_data_path(p: argparse.ArgumentParser, help: str, many: bool = False) -> None:
+    p.add_argument("--data.path", dest="data_path", required=True, nargs="+" if many else None, help=help)
+
+
+def add_output_dir(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--output.dir", dest="output_dir", required=True, help=help)
+
+
+def add_output_file(p: argparse.ArgumentParser, help: str, required: bool = True) -> None:
+    p.add_argument("--output", dest="output", required=required, help=help)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trainer.accelerator", dest="accelerator", choices=ACCELERATORS, default="auto",
+        help="where to run: auto (a GPU when there is one), cpu, gpu/cuda, mps (default auto)",
+    )
+    p.add_argument(
+        "--trainer.devices", dest="devices", default="auto",
+        help="which GPU: auto or 1 (the first), or its index as a list, e.g. [1] (default auto)",
+    )
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trainer.enable_progress_bar", dest="progress", type=parse_bool, default=True,
+        help="show a progress bar: true (default) or false",
+    )
+
+
+def device_name(accelerator: str, devices: Any = "auto") -> str:
+    """``--trainer.accelerator``/``--trainer.devices`` -> a torch device name (``auto``, ``cpu``, ``cuda:1``, ...)."""
+    from clipstyler_fast.errors import DeviceError
+
+    kind = {"gpu": "cuda"}.get(accelerator, accelerator)
+    text = str(devices).strip().replace(" ", "")
+    if text in ("auto", "1", "-1"):
+        index = None
+    elif text.startswith("[") and text.endswith("]") and text[1:-1].isdigit():
+        index = int(text[1:-1])
+    elif text.endswith(",") and text[:-1].isdigit():
+        index = int(text[:-1])
+    else:
+        raise DeviceError(f"--trainer.devices {devices}: this command runs on one device; give auto, 1, or a GPU index such as [1]")
+    if kind in ("auto", "cpu", "mps"):
+        return kind
+    return f"cuda:{index}" if index is not None else "cuda"
+
+
+def resolve(args: argparse.Namespace) -> Any:
+    """The torch device the options ask for (imports torch)."""
+    from clipstyler_fast.errors import DeviceError
+    from clipstyler_fast.infer.device import resolve_device
+
+    name = device_name(args.accelerator, args.devices)
+    try:
+        return resolve_device(name)
+    except DeviceError:
+        raise DeviceError(
+            f"--trainer.accelerator {args.accelerator} --trainer.devices {args.devices}: no such device on this machine; "
+            "use --trainer.accelerator cpu"
+        ) from None
