@@ -28,11 +28,13 @@ class SnapshotLast(L.Callback):
 
 
 class SignalAtStep(L.Callback):
-    """Send ``signum`` to this very process at the start of the batch after ``step`` optimizer steps."""
+    """Send ``signum`` (``times`` times) to this very process at the start of the batch after
+    ``step`` optimizer steps."""
 
-    def __init__(self, step: int = 1, signum: int = int(signal.SIGTERM)) -> None:
-        self.step, self.signum = step, signum
+    def __init__(self, step: int = 1, signum: int = int(signal.SIGTERM), times: int = 1) -> None:
+        self.step, self.signum, self.times = step, signum, times
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), self.signum)
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.signum)

@@ -13,7 +13,8 @@ from clipstyler_fast.nets.decoder import build_decoder
 
 
 def test_pretrain_exports_a_decoder_that_fit_starts_from_in_any_working_folder(
-    tmp_path: Path, torchvision_vgg_path: Path, clip_path: Path, content_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, torchvision_vgg_path: Path, clip_path: Path, content_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     (tmp_path / "a").mkdir()
@@ -23,11 +24,15 @@ def test_pretrain_exports_a_decoder_that_fit_starts_from_in_any_working_folder(
         "pretrain", "--model.encoder", "torchvision", "--model.vgg_weights", str(torchvision_vgg_path),
         "--data.path", str(content_dir),
         "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
-        "--trainer.max_steps", "3", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
+        "--trainer.max_steps", "3", "--checkpoint.every_n_train_steps", "1", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
         "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false",
     ])
     assert status == 0
     exported = tmp_path / "torch-home" / "hub" / "checkpoints" / "clipstyler-fast" / "decoder-torchvision.pt"
+    # Said once, at the end (the decoder is re-exported silently at every checkpoint save).
+    said = [r.getMessage() for r in caplog.records if "pre-trained decoder written to" in r.getMessage()]
+    assert said == [f"pre-trained decoder written to {exported}"]
+    assert not any("(predict)" in r.getMessage() for r in caplog.records)
     assert exported.is_file() and (tmp_path / "a" / "checkpoints" / "pretrain" / "last.ckpt").is_file()
     weights = torch.load(exported, weights_only=True)
     assert set(weights) == set(build_decoder().state_dict())

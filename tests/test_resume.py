@@ -279,3 +279,16 @@ def test_a_new_run_refuses_to_replace_an_earlier_one_before_writing_anything(
     )
     assert last_ckpt(tmp_path).read_bytes() == before and not (last_ckpt(tmp_path).parent / "style.ckpt").exists()
     assert config.read_text() == "the earlier run's configuration"
+
+
+def test_a_second_ctrl_c_stops_at_once_with_130_and_no_lightning_shutdown_text(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, three_batch_epochs: Path, capfd: pytest.CaptureFixture,
+) -> None:
+    args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs, steps=4, every=100)
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--trainer.callbacks+=resume_callbacks.SignalAtStep", "--trainer.callbacks.step", "2",
+              "--trainer.callbacks.signum", str(int(signal.SIGINT)), "--trainer.callbacks.times", "2"])
+    assert stop.value.code == 130
+    out = capfd.readouterr()
+    assert "graceful shutdown" not in out.err + out.out
+    assert not last_ckpt(tmp_path).exists()  # stopped at once: nothing saved after the first 100-step interval

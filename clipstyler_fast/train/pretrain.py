@@ -119,6 +119,8 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
 
     def on_train_end(self) -> None:
         self.export_decoder()
+        # Once, at the end: the saves along the way refresh the same file silently.
+        rank_zero_info(f"pre-trained decoder written to {self.export_file}")
 
     @property
     def export_file(self) -> Path:
@@ -131,4 +133,3 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
         """Write the decoder's weights (plain tensors, loadable with ``weights_only=True``)."""
         path = self.export_file
         atomic_torch_save({k: v.detach().cpu() for k, v in self.decoder.state_dict().items()}, path)
-        rank_zero_info(f"pre-trained decoder written to {path}")
