@@ -1,121 +1,15 @@
-"""Shared fixtures: tiny random-weight CLIP files, full-size VGG-19 and decoder files, and
-generated content images.
-
-The weight files are written with the real model classes (clip-anytorch's ``CLIP``,
-torchvision's ``vgg19``) or, for AdaIN's releases, in their exact module layout, and loaded back
-through the product's own loaders.
-"""
+"""Shared fixtures (the helpers they use live in ``support.py``)."""
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
+
+from support import make_photo, write_adain_decoder, write_tiny_clip, write_vgg, write_vgg_normalised
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:clip.clip")
-
-TINY_CLIP = dict(
-    embed_dim=32,
-    image_resolution=32,
-    vision_layers=1,
-    vision_width=64,
-    vision_patch_size=16,
-    context_length=77,
-    vocab_size=49408,
-    transformer_width=64,
-    transformer_heads=1,
-    transformer_layers=1,
-)
-
-
-def write_tiny_clip(path: Path, seed: int = 0) -> Path:
-    """A random CLIP ViT with clip-anytorch's own classes, saved as a plain state dict."""
-    from clip.model import CLIP
-
-    torch.manual_seed(seed)
-    model = CLIP(**TINY_CLIP)
-    torch.save(model.state_dict(), path)
-    return path
-
-
-def write_vgg(path: Path, seed: int = 0, full: bool = False) -> Path:
-    """A random torchvision VGG-19 state dict (only the layers up to relu4_1 unless ``full``)."""
-    from torchvision.models import vgg19
-
-    torch.manual_seed(seed)
-    model = vgg19()
-    state = model.state_dict()
-    if not full:
-        state = {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < 21}
-    torch.save(state, path)
-    return path
-
-
-def vgg_normalised_network() -> torch.nn.Sequential:
-    """The layout of AdaIN's released ``vgg_normalised.pth``, written out module by module:
-    a 1x1 conv 3->3, then reflection pad / 3x3 conv / ReLU per convolution and ceil-mode max
-    pools, through relu5_4: 53 modules."""
-    from torch import nn
-
-    layers: list[nn.Module] = [nn.Conv2d(3, 3, (1, 1))]
-    widths = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256), (256, 256), "M",
-              (256, 512), (512, 512), (512, 512), (512, 512), "M", (512, 512), (512, 512), (512, 512), (512, 512)]
-    for item in widths:
-        if item == "M":
-            layers.append(nn.MaxPool2d((2, 2), (2, 2), (0, 0), ceil_mode=True))
-        else:
-            layers += [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(item[0], item[1], (3, 3)), nn.ReLU()]
-    assert len(layers) == 53
-    return nn.Sequential(*layers)
-
-
-def adain_decoder_network() -> torch.nn.Sequential:
-    """The layout of AdaIN's released ``decoder.pth``, written out module by module: 29 modules."""
-    from torch import nn
-
-    def block(c_in: int, c_out: int) -> list[nn.Module]:
-        return [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(c_in, c_out, (3, 3)), nn.ReLU()]
-
-    up = nn.Upsample(scale_factor=2, mode="nearest")
-    layers = [*block(512, 256), up, *block(256, 256), *block(256, 256), *block(256, 256), *block(256, 128), up,
-              *block(128, 128), *block(128, 64), up, *block(64, 64), nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(64, 3, (3, 3))]
-    assert len(layers) == 29
-    return nn.Sequential(*layers)
-
-
-def write_vgg_normalised(path: Path, seed: int = 0) -> Path:
-    """A random ``vgg_normalised.pth``: the whole released network, as the release holds it."""
-    torch.manual_seed(seed)
-    torch.save(vgg_normalised_network().state_dict(), path)
-    return path
-
-
-def write_adain_decoder(path: Path, seed: int = 0) -> Path:
-    """A random ``decoder.pth`` in the released layout."""
-    torch.manual_seed(seed)
-    torch.save(adain_decoder_network().state_dict(), path)
-    return path
-
-
-def make_photo(width: int, height: int, seed: int) -> Image.Image:
-    """A smooth synthetic 'photo': gradients, blobs and stripes, so crops differ in content."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    channels = []
-    for c in range(3):
-        fx, fy = rng.uniform(0.5, 4, size=2) * 2 * math.pi / max(width, height)
-        phase = rng.uniform(0, 2 * math.pi)
-        base = 0.5 + 0.3 * np.sin(fx * x + fy * y + phase)
-        cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(5, max(width, height) / 2)
-        blob = 0.4 * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))
-        channels.append(np.clip(base + blob * rng.choice([-1, 1]), 0, 1))
-    array = (np.stack(channels, -1) * 255).astype(np.uint8)
-    return Image.fromarray(array, "RGB")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import make_photo
+from support import fit_args, make_photo
 from PIL import Image
 
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
@@ -32,16 +32,7 @@ def trained_checkpoint(root: Path, clip_path: Path, vgg_path: Path) -> Path:
         make_photo(40 + 8 * i, 40, seed=i).save(content / f"c{i}.png")
     clip_copy = root / "clip-deleted-after-training.pt"
     shutil.copy(clip_path, clip_copy)
-    status = main(
-        [
-            "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_copy), "--model.vgg_weights", str(vgg_path),
-            "--model.decoder_init", "random", "--data.path", str(content), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
-            "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--model.num_views", "4",
-            "--model.preview_every_n_steps", "0", "--trainer.enable_progress_bar", "false",
-            "--trainer.logger", "false", "--trainer.default_root_dir", str(root),
-            "--checkpoint.root", str(root / "checkpoints"),
-        ]
-    )
+    status = main(fit_args(clip_copy, vgg_path, content, "--trainer.default_root_dir", str(root), checkpoints=root / "checkpoints", steps=2, views=4))
     assert status == 0 and style.exists()
     clip_copy.unlink()
     return style
@@ -65,7 +56,7 @@ def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
 
     Returns ``(checkpoint, vgg_file)``; the checkpoint records that VGG file.
     """
-    from conftest import vgg_normalised_network
+    from support import vgg_normalised_network
 
     from clipstyler_fast.nets.decoder import build_decoder
 

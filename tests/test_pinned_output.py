@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import make_photo, write_adain_decoder, write_tiny_clip, write_vgg_normalised
+from support import make_photo, write_adain_decoder, write_tiny_clip, write_vgg_normalised
 from PIL import Image
 
 # Sum of the trained decoder's weights after two steps; the predicted PNG's pixel sum and first

@@ -12,9 +12,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = options.parser(
         "evaluate",
         "Quality metrics of stylized images: CLIP directional similarity (how far each image moved "
-        "along the prompt's text direction, -1..1, higher is more stylized) and SSIM against the "
-        "content (-1..1, higher keeps more structure). Stylizes --data.path with --ckpt_path, or "
-        "scores the existing outputs in --stylized_dir (matched by relative path and file stem).",
+        "along the prompt's text direction, -1..1, higher is more stylized), for the whole image and "
+        "averaged over random patches, and SSIM against the content (-1..1, higher keeps more "
+        "structure). A style was trained to please its CLIP, which can be fooled; --judge_clip scores "
+        "with a second CLIP as well. Stylizes --data.path with --ckpt_path, or scores the existing "
+        "outputs in --stylized_dir (matched by relative path and file stem).",
         [
             "clipstyler-fast evaluate --ckpt_path checkpoints/mosaic/style.ckpt --data.path photos/ --output metrics.csv",
             "clipstyler-fast evaluate --ckpt_path checkpoints/mosaic/style.ckpt --data.path photos/ --stylized_dir stylized/",
@@ -29,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model.source_text", dest="source_text", help="source text of the direction (default: the checkpoint's, else 'a Photo')")
     parser.add_argument("--model.clip_model", dest="clip_model", help=f"CLIP model name or local file (default: the checkpoint's, else {options.DEFAULT_CLIP})")
     parser.add_argument("--model.clip_download_root", dest="clip_download_root", help="folder for downloaded CLIP files (default ~/.cache/clip)")
+    parser.add_argument(
+        "--judge_clip", metavar="NAME_OR_FILE",
+        help="also score with this CLIP model (name or local file), one the style was not trained against: "
+        "judge_direction and judge_patch_direction",
+    )
+    parser.add_argument("--patches", type=int, default=16, help="random patches per image for the patch-level scores (default 16)")
     options.add_vgg_weights(parser)
     options.add_postprocess(parser, help="post-processing of the stylized images (default clamp)")
     options.add_size(parser, "shrink images so their longer side is at most this before scoring (default: full size)")
@@ -66,7 +74,13 @@ def main(argv: list[str]) -> int:
     clip_source = args.clip_model or (record.clip_model if record is not None else "") or options.DEFAULT_CLIP
     clip = load_clip(clip_source, args.clip_download_root or hparams.get("clip_download_root"))
     direction = style_direction(clip, record, args.prompt, args.source_text)
-    results, means = evaluate(args.data_path, clip, direction, stylizer, args.stylized_dir, device, args.size, args.progress)
+    judge = None
+    if args.judge_clip:
+        judge_clip = load_clip(args.judge_clip, args.clip_download_root)
+        judge = (judge_clip, style_direction(judge_clip, record, args.prompt, args.source_text))
+    results, means = evaluate(
+        args.data_path, clip, direction, stylizer, args.stylized_dir, device, args.size, args.progress, judge, args.patches
+    )
     for reason in results.skipped:
         print(f"warning: skipped {reason}", file=sys.stderr)
     print(summary_table(results, means))

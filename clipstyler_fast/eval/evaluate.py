@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import torch
 
 from clipstyler_fast.errors import DataError, EvaluationError, ImageReadError
-from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, content_ssim
+from clipstyler_fast.eval.metrics import content_ssim, directional_similarity, patch_directional_similarity
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.io.images import (
@@ -31,8 +31,20 @@ from clipstyler_fast.nets.clip_model import ClipEncoder
 from clipstyler_fast.nets.style_file import DEFAULT_SOURCE_TEXT, StyleRecord
 from clipstyler_fast.objective import losses
 
-COLUMNS = ("image", "stylized", "width", "height", "clip_direction", "content_ssim")
-METRICS = ("clip_direction", "content_ssim")
+COLUMNS = ("image", "stylized", "width", "height")
+# Random patches per image for the patch-level scores, and their side as a fraction of the image's.
+PATCHES = 16
+PATCH_CROP = 0.5
+
+
+@dataclass(frozen=True)
+class ClipScorer:
+    """A CLIP model and the prompt's text direction in its space; its scores are named ``<name>_direction``
+    (the whole image) and ``<name>_patch_direction`` (random patches)."""
+
+    name: str
+    clip: ClipEncoder
+    direction: torch.Tensor
 
 
 @dataclass
@@ -44,6 +56,10 @@ class Results:
 
     def values(self, metric: str) -> list[float]:
         return [float(row[metric]) for row in self.rows]
+
+    def metrics(self) -> list[str]:
+        """The score columns, in order (everything after the image's name and size)."""
+        return [key for key in self.rows[0] if key not in COLUMNS] if self.rows else []
 
 
 def style_direction(clip: ClipEncoder, record: StyleRecord | None, prompt: str | None = None, source_text: str | None = None) -> torch.Tensor:
@@ -129,10 +145,15 @@ def evaluate(
     device: str | torch.device = "cpu",
     max_side: int | None = None,
     progress: bool = False,
+    judge: tuple[ClipEncoder, torch.Tensor] | None = None,
+    patches: int = PATCHES,
 ) -> tuple[Results, dict[str, float]]:
     """Score every content image under ``contents_path``; returns per-image results and the means.
 
-    Stylized images come from ``stylizer`` or, when it is None, from ``stylized_dir``.
+    Stylized images come from ``stylizer`` or, when it is None, from ``stylized_dir``. ``clip``
+    and ``direction`` give ``clip_direction`` and ``clip_patch_direction``; a ``judge`` (another
+    CLIP and the same prompt's direction in its space) gives ``judge_direction`` and
+    ``judge_patch_direction``: a second opinion from a model the style was not trained against.
     """
     if (stylizer is None) == (stylized_dir is None):
         raise EvaluationError("give either a checkpoint to stylize with or --stylized_dir, not both")
@@ -146,36 +167,39 @@ def evaluate(
     if stylized_root is not None and not stylized_root.is_dir():
         raise DataError(f"{stylized_root}: stylized folder does not exist; pass the folder predict wrote with --stylized_dir")
     device = torch.device(device)
-    clip = clip.to(device)
-    direction_metric = ClipDirectionalSimilarity(direction.to(device)).to(device)
-    ssim_values: list[float] = []
+    scorers = [ClipScorer("clip", clip.to(device), direction.to(device))]
+    if judge is not None:
+        scorers.append(ClipScorer("judge", judge[0].to(device), judge[1].to(device)))
     results = Results()
     pairs = _pairs(contents, root, stylizer, stylized_root, device, max_side, results)
     if progress:
         from tqdm import tqdm
 
         pairs = tqdm(pairs, total=len(contents), desc="evaluate", unit="image", file=sys.stderr)
-    for path, stylized_name, content, stylized in pairs:
+    for index, (path, stylized_name, content, stylized) in enumerate(pairs):
+        row: dict[str, Any] = {
+            "image": str(path.relative_to(root)) if root.is_dir() else path.name,
+            "stylized": stylized_name,
+            "width": content.shape[-1],
+            "height": content.shape[-2],
+        }
         with torch.no_grad():
-            features = clip.encode_image(torch.stack([stylized, content]))
-            score = direction_metric.scores(features[:1], features[1:])
-            direction_metric.update(features[:1], features[1:])
-            ssim = content_ssim(stylized[None], content[None])
-        ssim_values.append(float(ssim[0]))
-        results.rows.append(
-            {
-                "image": str(path.relative_to(root)) if root.is_dir() else path.name,
-                "stylized": stylized_name,
-                "width": content.shape[-1],
-                "height": content.shape[-2],
-                "clip_direction": float(score[0]),
-                "content_ssim": float(ssim[0]),
-            }
-        )
+            for scorer in scorers:
+                features = scorer.clip.encode_image(torch.stack([stylized, content]))
+                whole = directional_similarity(features[:1], features[1:], scorer.direction)
+                # The same patches for every scorer and every run: seeded by the image's position.
+                patch = patch_directional_similarity(
+                    scorer.clip.encode_image, stylized[None], features[1:], scorer.direction, patches, PATCH_CROP,
+                    torch.Generator().manual_seed(index),
+                )
+                row[f"{scorer.name}_direction"] = float(whole[0])
+                row[f"{scorer.name}_patch_direction"] = float(patch[0])
+            row["content_ssim"] = float(content_ssim(stylized[None], content[None])[0])
+        results.rows.append(row)
     if not results.rows:
         first = results.skipped[0] if results.skipped else "nothing to score"
         raise DataError(f"no image could be scored ({len(results.skipped)} skipped; first: {first})")
-    means = {"clip_direction": float(direction_metric.compute()), "content_ssim": sum(ssim_values) / len(ssim_values)}
+    means = {metric: sum(results.values(metric)) / len(results.rows) for metric in results.metrics()}
     return results, means
 
 
@@ -184,7 +208,7 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(COLUMNS))
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
@@ -195,10 +219,10 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
 
 def summary_table(results: Results, means: dict[str, float]) -> str:
     """A plain-text table: one row per metric with mean, std, min, max and the image count."""
-    lines = [f"{'metric':<16}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'images':>8}"]
-    for metric in METRICS:
+    lines = [f"{'metric':<24}{'mean':>10}{'std':>10}{'min':>10}{'max':>10}{'images':>8}"]
+    for metric in results.metrics():
         values = results.values(metric)
         mean = means[metric]
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-        lines.append(f"{metric:<16}{mean:>10.4f}{std:>10.4f}{min(values):>10.4f}{max(values):>10.4f}{len(values):>8}")
+        lines.append(f"{metric:<24}{mean:>10.4f}{std:>10.4f}{min(values):>10.4f}{max(values):>10.4f}{len(values):>8}")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
+from support import fit_args as small_fit
 
 ROOT = Path(__file__).resolve().parents[2]
 CHATTER = ("GPU available", "TPU available", "HPU available", "litlogger", "litmodels", "Tip:", "rank_zero_warn(", "UserWarning")
@@ -19,13 +20,8 @@ def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def fit_args(clip: Path | str, vgg: Path, content: Path | str, steps: int) -> list[str]:
-    return [
-        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip), "--model.vgg_weights", str(vgg),
-        "--model.decoder_init", "random", "--model.num_views", "2", "--model.preview_every_n_steps", "0",
-        "--data.path", str(content), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
-        "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu", "--trainer.enable_model_summary", "false",
-        "--checkpoint.root", "runs",
-    ]
+    # With the product's default logger and progress bar: this file checks them.
+    return small_fit(clip, vgg, content, checkpoints="runs", steps=steps, logger=True, progress=True)
 
 
 def test_fit_logs_in_its_run_folder_counts_steps_and_resumes_the_same_log(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_photo
+from support import make_photo
 from predict_support import trained_checkpoint
 
 from clipstyler_fast.cli.main import main

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_photo
+from support import make_photo
 from PIL import Image
 from predict_support import trained_checkpoint
 

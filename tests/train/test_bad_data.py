@@ -10,7 +10,8 @@ import torch
 
 from clipstyler_fast.cli.main import main
 
-from conftest import make_photo
+from support import fit_args as small_fit
+from support import make_photo
 
 
 def truncated_jpeg(path: Path, seed: int) -> Path:
@@ -36,16 +37,10 @@ def bad_files(folder: Path) -> dict[str, Path]:
 
 
 def fit_args(tmp_path: Path, clip: Path, vgg: Path, data: Path, workers: int = 1) -> list[str]:
-    return [
-        "fit", "--seed_everything", "0",
-        "--model.prompt", "Mosaic", "--model.clip_model", str(clip), "--model.vgg_weights", str(vgg),
-        "--model.decoder_init", "random", "--model.num_views", "2", "--model.preview_every_n_steps", "0",
-        "--data.path", str(data), "--data.crop_size", "32", "--data.batch_size", "1",
-        "--data.num_workers", str(workers), "--data.num_holdout", "0",
-        "--trainer.max_steps", "5", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
-        "--trainer.enable_progress_bar", "false", "--trainer.val_check_interval", "2",
-        "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.root", str(tmp_path / "checkpoints"),
-    ]
+    return small_fit(
+        clip, vgg, data, "--seed_everything", "0", "--data.num_holdout", "0", "--trainer.val_check_interval", "2",
+        "--trainer.default_root_dir", str(tmp_path / "runs"), checkpoints=tmp_path / "checkpoints", steps=5, batch=1, workers=workers,
+    )
 
 
 def test_damaged_and_non_image_files_are_skipped_once_each_and_training_finishes(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import adain_decoder_network, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
+from support import adain_decoder_network, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
 
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.nets.style_file import FORMAT_KEY
@@ -23,7 +23,7 @@ from clipstyler_fast.infer.blend import StyleBlend
 from clipstyler_fast.nets.vgg import load_vgg_encoder
 from clipstyler_fast.errors import WeightsUnavailableError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def adain_relu4_1_by_definition(state: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -125,7 +125,7 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
     # lr 0: the trained decoder is AdaIN's decoder, so predict must equal decoder(vgg_normalised(x)).
     photo = tmp_path / "in" / "photo.png"
     photo.parent.mkdir()
-    from conftest import make_photo
+    from support import make_photo
 
     make_photo(40, 32, seed=9).save(photo)
     result = subprocess.run(

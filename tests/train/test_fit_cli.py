@@ -11,32 +11,20 @@ from pathlib import Path
 import pytest
 import torch
 
+from support import fit_args as small_fit
 from clipstyler_fast.nets.style_file import FORMAT_KEY, FORMAT_VERSION
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.nets.decoder import build_decoder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fit_args(clip_path: Path, vgg_path: Path, content_dir: Path, root: Path, steps: int = 2) -> list[str]:
-    return [
-        "--model.prompt", "Sketch with black pencil",
-        "--model.clip_model", str(clip_path),
-        "--model.vgg_weights", str(vgg_path),
-        "--model.decoder_init", "random",
-        "--model.num_views", "4",
-        "--model.preview_every_n_steps", "1",
-        "--data.path", str(content_dir),
-        "--data.crop_size", "32",
-        "--data.batch_size", "2",
-        "--data.num_workers", "0",
-        "--trainer.max_steps", str(steps),
-        "--trainer.accelerator", "cpu",
-        "--trainer.logger", "false",
-        "--trainer.default_root_dir", str(root / "runs"),
-        "--trainer.enable_progress_bar", "false",
-        "--checkpoint.root", str(root / "checkpoints"),
-    ]
+    """The options after ``fit`` (tests add the command word themselves)."""
+    return small_fit(
+        clip_path, vgg_path, content_dir, "--trainer.default_root_dir", str(root / "runs"),
+        checkpoints=root / "checkpoints", prompt="Sketch with black pencil", steps=steps, views=4, previews=1,
+    )[1:]
 
 
 def test_fit_writes_a_small_checkpoint_with_prompt_direction_and_hparams(

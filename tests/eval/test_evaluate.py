@@ -113,3 +113,34 @@ def test_blended_checkpoint_is_scored_against_the_blended_direction(clip_path):
     expected = losses.normalize(0.75 * da + 0.25 * db)
     assert torch.allclose(style_direction(clip, meta), expected, atol=1e-6)
     assert torch.allclose(style_direction(clip, meta, prompt="Sketch"), db, atol=1e-6)
+
+
+def test_a_judge_clip_gives_a_second_opinion_and_patches_are_scored_apart(style, content_dir, weights_dir, tmp_path, capsys):
+    from support import write_tiny_clip
+
+    judge_file = write_tiny_clip(weights_dir / "judge-clip.pt", seed=11)
+    table = tmp_path / "judged.csv"
+    args = ["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--output", str(table),
+            "--judge_clip", str(judge_file), "--patches", "4", "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]
+    assert main(args) == 0
+    rows = read_rows(table)
+    assert list(rows[0])[4:] == ["clip_direction", "clip_patch_direction", "judge_direction", "judge_patch_direction", "content_ssim"]
+    # Another CLIP, another opinion: the judge's scores are its own, not copies of the training CLIP's.
+    assert any(abs(float(r["judge_direction"]) - float(r["clip_direction"])) > 1e-3 for r in rows)
+    # The patch score, checked against an independent computation for the first image (patches seeded by its position).
+    from clipstyler_fast.eval.metrics import patch_directional_similarity
+
+    image = read_rgb(list_images(content_dir)[0])[None]
+    with torch.no_grad():
+        stylized = Stylizer.from_checkpoint(style)(image)
+        judge = load_clip(judge_file)
+        direction = losses.text_direction(judge.encode_text, "Mosaic")
+        expected = patch_directional_similarity(
+            judge.encode_image, stylized, judge.encode_image(image), direction, 4, 0.5, torch.Generator().manual_seed(0)
+        )
+    assert float(rows[0]["judge_patch_direction"]) == pytest.approx(float(expected), abs=2e-6)
+    summary = capsys.readouterr().out
+    assert "judge_patch_direction" in summary and "clip_patch_direction" in summary
+    # Patches are seeded: the same command scores the same.
+    assert main([*args[:6], str(tmp_path / "again.csv"), *args[7:]]) == 0
+    assert read_rows(tmp_path / "again.csv") == rows

@@ -18,9 +18,9 @@ from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.io.images import open_image
-from conftest import make_photo
+from support import make_photo
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", "--data.num_workers", "0"]
 
 

@@ -18,6 +18,7 @@ import lightning as L
 import pytest
 import torch
 
+from support import fit_args as small_fit
 from clipstyler_fast.nets.style_file import FORMAT_KEY
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
@@ -28,7 +29,7 @@ from clipstyler_fast.train.model import StyleTransfer
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint, probe_writable
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +50,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path:
 
 
 def cli_args(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> list[str]:
-    return [
-        "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.vgg_weights", str(vgg_path),
-        "--model.decoder_init", "random", "--model.num_views", "2", "--model.preview_every_n_steps", "0",
-        "--data.path", str(content_dir), "--data.crop_size", "32", "--data.batch_size", "2", "--data.num_workers", "0",
-        "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
-        "--trainer.enable_progress_bar", "false", "--trainer.num_sanity_val_steps", "0",
-        "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.root", str(tmp_path / "checkpoints"),
-    ]
+    """The options after ``fit``."""
+    return small_fit(
+        clip_path, vgg_path, content_dir, "--trainer.num_sanity_val_steps", "0", "--trainer.default_root_dir", str(tmp_path / "runs"),
+        checkpoints=tmp_path / "checkpoints", steps=2,
+    )[1:]
 
 
 def refusals(path: Path, args: list[str], capsys: pytest.CaptureFixture) -> list[str]:

@@ -7,16 +7,11 @@ import sys
 from pathlib import Path
 
 import torch
+from support import fit_args
 
 
 def fit(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable, "-m", "clipstyler_fast", "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path),
-        "--model.vgg_weights", str(vgg_path), "--model.decoder_init", "random", "--model.num_views", "3",
-        "--model.preview_every_n_steps", "0", "--data.path", str(content_dir), "--data.crop_size", "32",
-        "--data.batch_size", "2", "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
-        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--checkpoint.root", str(tmp_path / "ck"), *extra,
-    ]
+    command = [sys.executable, "-m", "clipstyler_fast", *fit_args(clip_path, vgg_path, content_dir, *extra, checkpoints=tmp_path / "ck", views=3)]
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_predict.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_predict.py"
 
 
 def test_bench_predict_smoke_prints_ratios_and_memory() -> None:

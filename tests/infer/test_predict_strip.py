@@ -10,7 +10,7 @@ from PIL import Image
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.blend import STRIP_PADDING, render_strip
 
-from conftest import make_photo
+from support import make_photo
 from tiny_style import train_style
 
 

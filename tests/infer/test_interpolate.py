@@ -14,7 +14,7 @@ from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.blend import STRIP_PADDING
 from clipstyler_fast.infer.stylizer import Stylizer, postprocess
-from conftest import make_photo, write_vgg
+from support import make_photo, write_vgg
 from tiny_style import train_style
 
 

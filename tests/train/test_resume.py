@@ -20,41 +20,23 @@ from pathlib import Path
 import pytest
 import torch
 
+from support import fit_args as small_fit
 from clipstyler_fast.cli.main import main
 
-from conftest import make_photo
+from support import make_photo
 
-REPO = Path(__file__).resolve().parents[1]
-TESTS = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
+TESTS = Path(__file__).resolve().parents[1]
 STEPS = 6
 SLUG = "mosaic"
 
 
 def fit_args(root: Path, clip: Path, vgg: Path, data: Path, steps: int = STEPS, every: int = 1, workers: int = 0) -> list[str]:
-    return [
-        "fit",
-        "--seed_everything", "0",
-        "--model.prompt", "Mosaic",
-        "--model.clip_model", str(clip),
-        "--model.vgg_weights", str(vgg),
-        "--model.decoder_init", "random",
-        "--model.num_views", "2",
-        "--model.preview_every_n_steps", "0",
-        "--data.path", str(data),
-        "--data.crop_size", "32",
-        "--data.batch_size", "2",
-        "--data.num_workers", str(workers),
-        "--trainer.max_steps", str(steps),
-        "--trainer.accelerator", "cpu",
-        "--trainer.logger", "false",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.val_check_interval", "3",
-        "--trainer.num_sanity_val_steps", "0",
-        "--trainer.default_root_dir", str(root / "runs"),
-        "--checkpoint.root", str(root / "checkpoints"),
-        "--checkpoint.every_n_train_steps", str(every),
-    ]
+    return small_fit(
+        clip, vgg, data, "--seed_everything", "0", "--trainer.val_check_interval", "3", "--trainer.num_sanity_val_steps", "0",
+        "--trainer.default_root_dir", str(root / "runs"), "--checkpoint.every_n_train_steps", str(every),
+        checkpoints=root / "checkpoints", steps=steps, workers=workers,
+    )
 
 
 def last_ckpt(root: Path) -> Path:

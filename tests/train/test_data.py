@@ -15,7 +15,7 @@ from clipstyler_fast.train.datasets import RandomCropDataset
 from clipstyler_fast.errors import DataError
 from clipstyler_fast.io.images import list_images, read_rgb
 
-from conftest import make_photo
+from support import make_photo
 
 
 def test_missing_and_empty_folders_fail_before_any_model_is_loaded(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
