@@ -11,7 +11,6 @@ and ``python -m clipstyler_fast.cli.help --check`` (also a test) says whether th
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sys
 from pathlib import Path
@@ -28,7 +27,17 @@ def shipped(command: str) -> str:
 
 
 def generate(command: str) -> str:
-    """The help text of ``command`` as its LightningCLI parser prints it (imports torch)."""
+    """The help text of ``command`` as its LightningCLI parser prints it, in a fresh interpreter
+    (so that nothing a running program changed, such as warning filters, alters it)."""
+    import subprocess
+
+    code = "import sys; from clipstyler_fast.cli.help import print_help; print_help(sys.argv[1])"
+    env = {**os.environ, "COLUMNS": str(COLUMNS)}
+    return subprocess.run([sys.executable, "-c", code, command], capture_output=True, text=True, env=env, check=True).stdout
+
+
+def print_help(command: str) -> None:
+    """Print the help of ``command`` through its real parser (imports torch)."""
     import importlib
     import warnings
 
@@ -36,18 +45,8 @@ def generate(command: str) -> str:
     name = "predict" if command == "predict" else "training"
     module = importlib.import_module(f"clipstyler_fast.cli.{name}")
     argv = ["--help"] if name == "predict" else [command, "--help"]
-    previous = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(COLUMNS)
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-            module.main(argv)
-    finally:
-        if previous is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = previous
-    return out.getvalue()
+    with contextlib.suppress(SystemExit):
+        module.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
