@@ -37,10 +37,10 @@ def world_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def world_decoder(tmp_path_factory: pytest.TempPathFactory, vgg_path: Path) -> Path:
+def world_decoder(tmp_path_factory: pytest.TempPathFactory, torchvision_vgg_path: Path) -> Path:
     """A decoder trained to invert the tests' random VGG-19 on world photos."""
     start = time.time()
-    decoder = start_decoder.train_start_decoder(vgg_path, DECODER_STEPS, batch=4, size=48, lr=1e-3, log_every=0)
+    decoder = start_decoder.train_start_decoder(torchvision_vgg_path, DECODER_STEPS, batch=4, size=48, lr=1e-3, log_every=0)
     path = tmp_path_factory.mktemp("world") / "start-decoder.pt"
     torch.save(decoder.state_dict(), path)
     TIMINGS["world_decoder"] = time.time() - start
@@ -48,11 +48,11 @@ def world_decoder(tmp_path_factory: pytest.TempPathFactory, vgg_path: Path) -> P
 
 
 @pytest.fixture(scope="session")
-def world_setup(tmp_path_factory: pytest.TempPathFactory, world_clip: Path, world_decoder: Path, vgg_path: Path) -> run.Setup:
+def world_setup(tmp_path_factory: pytest.TempPathFactory, world_clip: Path, world_decoder: Path, torchvision_vgg_path: Path) -> run.Setup:
     """Weights plus 16 training and 8 held-out world photos of 64 px, in a fresh folder."""
     workdir = tmp_path_factory.mktemp("fidelity")
     return run.prepare(
-        workdir, world_clip, vgg_path, world_decoder, clip_steps=0, decoder_steps=0,
+        workdir, world_clip, torchvision_vgg_path, world_decoder, clip_steps=0, decoder_steps=0,
         train_photos=16, heldout_photos=8, photo_size=64,
     )
 

@@ -74,6 +74,7 @@ def fit_command(setup: Setup, style: str, steps: int, batch_size: int, crop_size
         "--model.prompt", world.PROMPTS[style],
         "--model.source_text", world.SOURCE_TEXT,
         "--model.clip_model", str(setup.clip),
+        "--model.encoder", world.ENCODER,
         "--model.vgg_weights", str(setup.vgg),
         "--model.decoder_init", str(setup.decoder),
         "--model.lambda_content", "1.0",
@@ -140,10 +141,11 @@ def heldout(setup: Setup) -> torch.Tensor:
 
 def decoder_only(setup: Setup, content: torch.Tensor) -> torch.Tensor:
     """``D0(E(x))``: what the start decoder alone makes of the held-out photos."""
-    from clipstyler_fast.decoder import build_decoder, load_decoder_weights
-    from clipstyler_fast.vgg import load_vgg_encoder
+    from clipstyler_fast.nets.decoder import build_decoder
+    from clipstyler_fast.nets.decoder_init import load_decoder_weights
+    from clipstyler_fast.nets.vgg import load_vgg_encoder
 
-    encoder = load_vgg_encoder(str(setup.vgg))
+    encoder = load_vgg_encoder(str(setup.vgg), world.ENCODER)
     decoder = build_decoder()
     load_decoder_weights(decoder, setup.decoder)
     with torch.no_grad():
@@ -157,9 +159,9 @@ def clip_opinion(
 
     Also for the start decoder's outputs toward the same prompt: the bar a run must beat.
     """
-    from clipstyler_fast import losses
-    from clipstyler_fast.clip_model import load_clip
-    from clipstyler_fast.metrics import directional_similarity
+    from clipstyler_fast.objective import losses
+    from clipstyler_fast.nets.clip_model import load_clip
+    from clipstyler_fast.eval.metrics import directional_similarity
 
     clip = load_clip(setup.clip)
     out: dict[str, dict[str, float]] = {}

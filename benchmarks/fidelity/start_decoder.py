@@ -29,11 +29,11 @@ def train_start_decoder(
     log_every: int = 100,
 ) -> torch.nn.Module:
     """Train the product's decoder to invert the product's encoder on fresh world photos."""
-    from clipstyler_fast.decoder import build_decoder
-    from clipstyler_fast.vgg import load_vgg_encoder
+    from clipstyler_fast.nets.decoder import build_decoder
+    from clipstyler_fast.nets.vgg import load_vgg_encoder
 
     torch.manual_seed(seed)
-    encoder = load_vgg_encoder(str(vgg_weights))
+    encoder = load_vgg_encoder(str(vgg_weights), world.ENCODER)
     decoder = build_decoder()
     optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 7)
@@ -59,9 +59,9 @@ def train_start_decoder(
 
 def reconstruction_psnr(decoder: torch.nn.Module, vgg_weights: str | Path, seed: int = 99, size: int = 64) -> float:
     """PSNR (dB) of ``D(E(x))`` on fresh world photos."""
-    from clipstyler_fast.vgg import load_vgg_encoder
+    from clipstyler_fast.nets.vgg import load_vgg_encoder
 
-    encoder = load_vgg_encoder(str(vgg_weights))
+    encoder = load_vgg_encoder(str(vgg_weights), world.ENCODER)
     images = world.photos(16, size, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         output = decoder(encoder(images)).clamp(0, 1)

@@ -51,7 +51,7 @@ def build(seed: int = 0) -> torch.nn.Module:
 
 def encode_images(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Embeddings of images in [0, 1], preprocessed as the product does (resize, CLIP mean/std)."""
-    from clipstyler_fast.clip_model import CLIP_MEAN, CLIP_STD
+    from clipstyler_fast.nets.clip_model import CLIP_MEAN, CLIP_STD
 
     size = model.visual.input_resolution
     if images.shape[-2:] != (size, size):
@@ -69,7 +69,7 @@ def encode_texts(model: torch.nn.Module, texts: list[str]) -> torch.Tensor:
 
 def class_text_embeddings(encode_text, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``(C, D)`` normalised template-mean embeddings of every class, as the product computes them."""
-    from clipstyler_fast.templates import compose
+    from clipstyler_fast.objective.templates import compose
 
     rows = []
     with torch.no_grad():
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     save(model, args.output)
     print(f"trained in {time.time() - start:.0f} s; wrote {args.output} ({args.output.stat().st_size / 2**20:.1f} MiB)")
 
-    from clipstyler_fast.clip_model import load_clip
+    from clipstyler_fast.nets.clip_model import load_clip
 
     loaded = load_clip(args.output)  # the product's own loader
     for views in (False, True):

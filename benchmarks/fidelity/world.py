@@ -22,6 +22,9 @@ import torch
 import torch.nn.functional as F
 
 # The source text of the product (``--model.source_text``): plain photos are captioned with it.
+# The world's VGG-19 has random weights; torchvision's initialisation keeps relu4_1 at a usable
+# scale through its 13 layers, so the world is measured with the torchvision encoder.
+ENCODER = "torchvision"
 SOURCE_TEXT = "a Photo"
 
 # style name -> the prompt that names it (what `fit --model.prompt` gets).
@@ -250,7 +253,7 @@ def sample(
 
 def caption(label: int, rng: random.Random) -> str:
     """A caption of a class: one of the 79 ImageNet templates filled with its text."""
-    from clipstyler_fast.templates import IMAGENET_TEMPLATES
+    from clipstyler_fast.objective.templates import IMAGENET_TEMPLATES
 
     return rng.choice(IMAGENET_TEMPLATES).format(CAPTION_TEXT[CLASSES[label]])
 

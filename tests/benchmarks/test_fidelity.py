@@ -29,7 +29,7 @@ RED_STEPS, RED_LR = 40, "2e-4"
 
 
 def test_world_clip_loads_through_the_product_and_names_every_style(world_clip: Path) -> None:
-    from clipstyler_fast.clip_model import load_clip
+    from clipstyler_fast.nets.clip_model import load_clip
 
     clip = load_clip(world_clip)  # clip.load(path, jit=False) -> build_model, as for any CLIP file
     assert world_clip.stat().st_size < 10 * 2**20
