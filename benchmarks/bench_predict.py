@@ -181,8 +181,13 @@ def numerics(args: argparse.Namespace) -> dict[str, Any]:
 def _spawn(mode: str, args: argparse.Namespace, **overrides: Any) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), f"--{mode}", "--device", args.device]
     options = {
-        "size": None, "variant": None, "repeats": 1, "warmup": 0,
-        "tile_above": args.tile_above, "tile_size": args.tile_size, "tile_overlap": args.tile_overlap,
+        "size": None,
+        "variant": None,
+        "repeats": 1,
+        "warmup": 0,
+        "tile_above": args.tile_above,
+        "tile_size": args.tile_size,
+        "tile_overlap": args.tile_overlap,
         "encoder": args.encoder,
     }
     options.update(overrides)
@@ -202,7 +207,12 @@ def _fmt_mib(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--encoder", choices=["adain", "torchvision"], default="adain", help="VGG-19 encoder (default adain: reflection padding, the default of fit)")
+    parser.add_argument(
+        "--encoder",
+        choices=["adain", "torchvision"],
+        default="adain",
+        help="VGG-19 encoder (default adain: reflection padding, the default of fit)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096], help="square image sides")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default: 3 up to 512, then 1)")
     parser.add_argument("--plain-4096", action="store_true", help="also run the plain reference at 4096 and above (needs ~10 GiB)")
@@ -250,12 +260,17 @@ def main(argv: list[str] | None = None) -> int:
         size, plain, product = rows[0]
         repeats = args.repeats or (3 if size <= 512 else 1)
         ablation = [("plain fp32, torch.no_grad", plain)]
-        for variant, label in (("fp32-channels-last", "inference_mode + channels-last, fp32"), ("bf16-contiguous", "inference_mode + bf16 autocast, contiguous")):
+        for variant, label in (
+            ("fp32-channels-last", "inference_mode + channels-last, fp32"),
+            ("bf16-contiguous", "inference_mode + bf16 autocast, contiguous"),
+        ):
             ablation.append((label, _spawn("worker", args, size=size, variant=variant, repeats=repeats, warmup=int(size <= 1024))))
         ablation.append((f"product: inference_mode + channels-last + {product['precision']}", product))
 
     first = rows[0][2]
-    print(f"\nclipstyler-fast predict benchmark on {args.device} ({first['threads']} threads), full-size networks ({args.encoder} encoder), random He-initialised weights")
+    print(
+        f"\nclipstyler-fast predict benchmark on {args.device} ({first['threads']} threads), full-size networks ({args.encoder} encoder), random He-initialised weights"
+    )
     print(f"product precision: {first['precision']}; tiles above {args.tile_above or 'default'} pixels\n")
     print("| image | plain fp32 images/s | product images/s | speed-up | plain peak RSS | product peak RSS | memory ratio |")
     print("|---|---|---|---|---|---|---|")
@@ -281,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|")
         for label, result in ablation:
             print(f"| {label} | {1 / result['seconds']:.3f} | {ablation[0][1]['seconds'] / result['seconds']:.2f}x |")
-    print(f"\n(peak RSS includes the Python process, torch and the weights: about {_fmt_mib(first['base_rss_mib'])} before the first forward pass)")
+    print(
+        f"\n(peak RSS includes the Python process, torch and the weights: about {_fmt_mib(first['base_rss_mib'])} before the first forward pass)"
+    )
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
 

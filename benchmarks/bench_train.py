@@ -67,15 +67,20 @@ from benchmarks.common import (  # noqa: E402
     write_decoder,
     write_vgg,
 )
-from clipstyler_fast.nets.clip_model import CLIP_MEAN
-from clipstyler_fast.nets.clip_model import CLIP_STD  # noqa: E402
-from clipstyler_fast.train.data import seeded_generator  # noqa: E402
+from clipstyler_fast.nets.clip_model import (
+    CLIP_MEAN,
+    CLIP_STD,  # noqa: E402
+)
 from clipstyler_fast.nets.decoder import build_decoder  # noqa: E402
-from clipstyler_fast.train.model import StyleTransfer  # noqa: E402
+from clipstyler_fast.nets.vgg import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    load_vgg_encoder,  # noqa: E402
+)
 from clipstyler_fast.objective.templates import compose  # noqa: E402
-from clipstyler_fast.nets.vgg import IMAGENET_MEAN, IMAGENET_STD
-from clipstyler_fast.nets.vgg import load_vgg_encoder  # noqa: E402
 from clipstyler_fast.objective.views import sample_corners  # noqa: E402
+from clipstyler_fast.train.data import seeded_generator  # noqa: E402
+from clipstyler_fast.train.model import StyleTransfer  # noqa: E402
 
 PROMPT = "a watercolor painting"
 SOURCE = "a Photo"
@@ -90,7 +95,9 @@ LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-5
 class ReferenceLoop:
     """The published fast-training step, in plain PyTorch, one call per step."""
 
-    def __init__(self, clip_file: Path, vgg_file: Path, decoder_file: Path, num_views: int, device: torch.device, encoder: str = "adain") -> None:
+    def __init__(
+        self, clip_file: Path, vgg_file: Path, decoder_file: Path, num_views: int, device: torch.device, encoder: str = "adain"
+    ) -> None:
         import clip
 
         self.device = device
@@ -227,7 +234,9 @@ class StepClock(L.Callback):
         self.product.losses.append(float(outputs["loss"]))
 
 
-def timed_step(loop: ReferenceLoop, content: torch.Tensor, corners: torch.Tensor, device: torch.device, memory: PeakMemory, log: StepLog) -> None:
+def timed_step(
+    loop: ReferenceLoop, content: torch.Tensor, corners: torch.Tensor, device: torch.device, memory: PeakMemory, log: StepLog
+) -> None:
     synchronize(device)
     memory.start()
     cpu0 = time.process_time()
@@ -242,7 +251,9 @@ def timed_step(loop: ReferenceLoop, content: torch.Tensor, corners: torch.Tensor
     log.losses.append(loss)
 
 
-def fit_product(options: dict[str, Any], batches: list[dict[str, Any]], device: torch.device, callbacks: list[L.Callback], root: Path) -> StyleTransfer:
+def fit_product(
+    options: dict[str, Any], batches: list[dict[str, Any]], device: torch.device, callbacks: list[L.Callback], root: Path
+) -> StyleTransfer:
     """Train ``StyleTransfer`` on ``batches`` (one step each) with a Lightning Trainer, as ``fit`` does."""
     model = StyleTransfer(prompt=PROMPT, source_text=SOURCE, preview_every_n_steps=0, **options)
     trainer = L.Trainer(
@@ -302,20 +313,39 @@ def content_batches(count: int, batch: int, crop: int, seed: int = 0) -> list[di
 # --------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda when available")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu", help="default: cuda when available"
+    )
     parser.add_argument("--batch", type=int, default=None, help="content crops per step (default: 4 on cuda as the reference, 1 on cpu)")
     parser.add_argument("--views", type=int, default=16, help="perspective views per output image (default 16)")
     parser.add_argument("--crop", type=int, default=224, help="training crop size, a multiple of 8 (default 224)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per contender (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps per contender (default 1)")
-    parser.add_argument("--order", choices=("interleaved", "sequential"), default="interleaved", help="alternate reference and product steps (default), or all reference steps first")
+    parser.add_argument(
+        "--order",
+        choices=("interleaved", "sequential"),
+        default="interleaved",
+        help="alternate reference and product steps (default), or all reference steps first",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--encoder", choices=("adain", "torchvision"), default="adain", help="VGG-19 encoder of both sides (default adain, the reference's)")
-    parser.add_argument("--frozen-precision", choices=("bf16", "fp32"), default=None, help="product option (default: StyleTransfer's default)")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)")
-    parser.add_argument("--per-sample-views", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)")
-    parser.add_argument("--smoke", action="store_true", help="tiny CLIP, batch 2, 4 views, crop 32, one timed step: checks the script in seconds")
+    parser.add_argument(
+        "--encoder", choices=("adain", "torchvision"), default="adain", help="VGG-19 encoder of both sides (default adain, the reference's)"
+    )
+    parser.add_argument(
+        "--frozen-precision", choices=("bf16", "fp32"), default=None, help="product option (default: StyleTransfer's default)"
+    )
+    parser.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)"
+    )
+    parser.add_argument(
+        "--compile", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)"
+    )
+    parser.add_argument(
+        "--per-sample-views", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny CLIP, batch 2, 4 views, crop 32, one timed step: checks the script in seconds"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.batch, args.views, args.crop, args.steps, args.warmup = 2, 4, 32, 1, 0
@@ -367,7 +397,9 @@ def main(argv: list[str] | None = None) -> int:
             "num_views": args.views,
         }
         clip_name = "tiny CLIP ViT (smoke)" if args.smoke else "CLIP ViT-B/32"
-        print("clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv))
+        print(
+            "clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        )
         print(describe_machine(device))
         print(
             f"networks: {clip_name}, VGG-19 ({args.encoder}) to relu4_1, decoder; random weights from files (product: its loaders, reference: clip.load) | "
@@ -384,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
             product_fast_shared = product_loss_first_step({**exact, "frozen_precision": fast["frozen_precision"]}, batches[0], device, root)
 
         # 2. Timing: the reference loop and the product's fit, step for step.
-        reference = ReferenceLoop(Path(files["clip_model"]), Path(files["vgg_weights"]), Path(files["decoder_init"]), args.views, device, args.encoder)
+        reference = ReferenceLoop(
+            Path(files["clip_model"]), Path(files["vgg_weights"]), Path(files["decoder_init"]), args.views, device, args.encoder
+        )
         batches = [{**b, "image": b["image"].to(device)} if args.order == "sequential" else b for b in batches]
         ref_log, prod_log = StepLog(), StepLog()
         if args.order == "sequential":
@@ -412,9 +446,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{step:.3f}",
             f"{min(timed):.3f}",
             f"{max(timed):.3f}",
-            f"{median(log.cpu[args.warmup:]):.2f}",
-            f"{max(log.peaks[args.warmup:]) / 2**20:.0f}",
-            f"{max(log.increases[args.warmup:]) / 2**20:.0f}",
+            f"{median(log.cpu[args.warmup :]):.2f}",
+            f"{max(log.peaks[args.warmup :]) / 2**20:.0f}",
+            f"{max(log.increases[args.warmup :]) / 2**20:.0f}",
         ]
         if flops:
             achieved = flops / step
@@ -427,17 +461,24 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(["step", "median s", "min s", "max s", "cpu s", memory_name, "step +MiB", "TFLOP/s", "MFU"], rows))
     ratio = median(ref_log.times[args.warmup :]) / median(prod_log.times[args.warmup :])
     print(f"speed-up (reference median / product median): {ratio:.2f}x")
-    print("all step times s: reference " + " ".join(f"{t:.3f}" for t in ref_log.times) + " | product " + " ".join(f"{t:.3f}" for t in prod_log.times))
+    print(
+        "all step times s: reference "
+        + " ".join(f"{t:.3f}" for t in ref_log.times)
+        + " | product "
+        + " ".join(f"{t:.3f}" for t in prod_log.times)
+    )
     if flops:
         print(
             f"model FLOPs per step (product forward+backward, FlopCounterMode): {flops / 1e9:.1f} GFLOP; "
             f"MFU against a measured bf16 matmul rate of {peak_rate / 1e12:.3f} TFLOP/s"
         )
     print()
-    print(f"loss check (first batch, same inputs, same warps, same decoder start; fp32):")
+    print("loss check (first batch, same inputs, same warps, same decoder start; fp32):")
     print(f"  reference total loss: {ref_loss:.6f}")
     print(f"  product total loss:   {product_fp32:.6f}  (frozen_precision=fp32, shared warps, channels_last={fast['channels_last']})")
-    print(f"  |difference| {difference:.2e} (relative {difference / max(abs(ref_loss), 1e-12):.2e}); tolerance {LOSS_ATOL:g} + {LOSS_RTOL:g} x |reference|")
+    print(
+        f"  |difference| {difference:.2e} (relative {difference / max(abs(ref_loss), 1e-12):.2e}); tolerance {LOSS_ATOL:g} + {LOSS_RTOL:g} x |reference|"
+    )
     print(f"  losses match within fp32 tolerance: {'yes' if match else 'NO'}")
     if args.crop != resolution:
         print(
@@ -446,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if product_fast_shared is not None:
         relative = abs(product_fast_shared - product_fp32) / max(abs(product_fp32), 1e-12)
-        print(f"  product with frozen_precision={fast['frozen_precision']} on the same batch and warps: {product_fast_shared:.6f} (relative difference to fp32 {relative:.2e})")
+        print(
+            f"  product with frozen_precision={fast['frozen_precision']} on the same batch and warps: {product_fast_shared:.6f} (relative difference to fp32 {relative:.2e})"
+        )
     return 0 if match else 1
 
 

@@ -208,7 +208,7 @@ def describe_machine(device: torch.device) -> str:
         name += f", {os.cpu_count()} CPUs, torch uses {torch.get_num_threads()} threads"
     load = ""
     if hasattr(os, "getloadavg"):
-        load = ", load average %.1f" % os.getloadavg()[0]
+        load = f", load average {os.getloadavg()[0]:.1f}"
     return f"{device.type}: {name}{load} | python {sys.version.split()[0]}, torch {torch.__version__}"
 
 

@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-
 from support import make_photo, write_adain_decoder, write_tiny_clip, write_vgg, write_vgg_normalised
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:clip.clip")
+
+# The synthetic world's session fixtures (its CLIP, start decoder and photos).
+pytest_plugins = ["world_fixtures"]
 
 
 @pytest.fixture(scope="session")

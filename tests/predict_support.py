@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from support import fit_args, make_photo
 from PIL import Image
+from support import fit_args, make_photo
 
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 
@@ -32,7 +32,9 @@ def trained_checkpoint(root: Path, clip_path: Path, vgg_path: Path) -> Path:
         make_photo(40 + 8 * i, 40, seed=i).save(content / f"c{i}.png")
     clip_copy = root / "clip-deleted-after-training.pt"
     shutil.copy(clip_path, clip_copy)
-    status = main(fit_args(clip_copy, vgg_path, content, "--trainer.default_root_dir", str(root), checkpoints=root / "checkpoints", steps=2, views=4))
+    status = main(
+        fit_args(clip_copy, vgg_path, content, "--trainer.default_root_dir", str(root), checkpoints=root / "checkpoints", steps=2, views=4)
+    )
     assert status == 0 and style.exists()
     clip_copy.unlink()
     return style

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-
 TINY_CLIP = dict(
     embed_dim=32,
     image_resolution=32,
@@ -60,8 +59,28 @@ def vgg_normalised_network() -> torch.nn.Sequential:
     from torch import nn
 
     layers: list[nn.Module] = [nn.Conv2d(3, 3, (1, 1))]
-    widths = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256), (256, 256), (256, 256), "M",
-              (256, 512), (512, 512), (512, 512), (512, 512), "M", (512, 512), (512, 512), (512, 512), (512, 512)]
+    widths = [
+        (3, 64),
+        (64, 64),
+        "M",
+        (64, 128),
+        (128, 128),
+        "M",
+        (128, 256),
+        (256, 256),
+        (256, 256),
+        (256, 256),
+        "M",
+        (256, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        "M",
+        (512, 512),
+        (512, 512),
+        (512, 512),
+        (512, 512),
+    ]
     for item in widths:
         if item == "M":
             layers.append(nn.MaxPool2d((2, 2), (2, 2), (0, 0), ceil_mode=True))
@@ -79,8 +98,21 @@ def adain_decoder_network() -> torch.nn.Sequential:
         return [nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(c_in, c_out, (3, 3)), nn.ReLU()]
 
     up = nn.Upsample(scale_factor=2, mode="nearest")
-    layers = [*block(512, 256), up, *block(256, 256), *block(256, 256), *block(256, 256), *block(256, 128), up,
-              *block(128, 128), *block(128, 64), up, *block(64, 64), nn.ReflectionPad2d((1, 1, 1, 1)), nn.Conv2d(64, 3, (3, 3))]
+    layers = [
+        *block(512, 256),
+        up,
+        *block(256, 256),
+        *block(256, 256),
+        *block(256, 256),
+        *block(256, 128),
+        up,
+        *block(128, 128),
+        *block(128, 64),
+        up,
+        *block(64, 64),
+        nn.ReflectionPad2d((1, 1, 1, 1)),
+        nn.Conv2d(64, 3, (3, 3)),
+    ]
     assert len(layers) == 29
     return nn.Sequential(*layers)
 
@@ -104,7 +136,7 @@ def make_photo(width: int, height: int, seed: int) -> Image.Image:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     channels = []
-    for c in range(3):
+    for _ in range(3):
         fx, fy = rng.uniform(0.5, 4, size=2) * 2 * math.pi / max(width, height)
         phase = rng.uniform(0, 2 * math.pi)
         base = 0.5 + 0.3 * np.sin(fx * x + fy * y + phase)
@@ -113,8 +145,6 @@ def make_photo(width: int, height: int, seed: int) -> Image.Image:
         channels.append(np.clip(base + blob * rng.choice([-1, 1]), 0, 1))
     array = (np.stack(channels, -1) * 255).astype(np.uint8)
     return Image.fromarray(array, "RGB")
-
-
 
 
 def fit_args(
@@ -137,11 +167,35 @@ def fit_args(
     """The arguments of a small, fast ``fit`` on CPU (tiny crops, few views): the one place
     tests spell them. ``extra`` options come last, so they override these."""
     args = [
-        "fit", "--model.prompt", prompt, "--model.clip_model", str(clip), "--model.vgg_weights", str(vgg),
-        "--model.decoder_init", str(decoder), "--model.num_views", str(views), "--model.preview_every_n_steps", str(previews),
-        "--data.path", str(data), "--data.crop_size", str(crop), "--data.batch_size", str(batch), "--data.num_workers", str(workers),
-        "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
-        "--trainer.enable_progress_bar", str(progress).lower(), "--trainer.enable_model_summary", "false",
+        "fit",
+        "--model.prompt",
+        prompt,
+        "--model.clip_model",
+        str(clip),
+        "--model.vgg_weights",
+        str(vgg),
+        "--model.decoder_init",
+        str(decoder),
+        "--model.num_views",
+        str(views),
+        "--model.preview_every_n_steps",
+        str(previews),
+        "--data.path",
+        str(data),
+        "--data.crop_size",
+        str(crop),
+        "--data.batch_size",
+        str(batch),
+        "--data.num_workers",
+        str(workers),
+        "--trainer.max_steps",
+        str(steps),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.enable_progress_bar",
+        str(progress).lower(),
+        "--trainer.enable_model_summary",
+        "false",
     ]
     if not logger:
         args += ["--trainer.logger", "false"]

@@ -66,7 +66,7 @@ def test_no_import_cycles_even_through_imports_inside_functions() -> None:
         state[node] = 1
         for target in GRAPH[node]:
             if state.get(target) == 1:
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 visit(target, [*stack, target])
         state[node] = 2

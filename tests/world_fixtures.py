@@ -52,8 +52,15 @@ def world_setup(tmp_path_factory: pytest.TempPathFactory, world_clip: Path, worl
     """Weights plus 16 training and 8 held-out world photos of 64 px, in a fresh folder."""
     workdir = tmp_path_factory.mktemp("fidelity")
     return run.prepare(
-        workdir, world_clip, torchvision_vgg_path, world_decoder, clip_steps=0, decoder_steps=0,
-        train_photos=16, heldout_photos=8, photo_size=64,
+        workdir,
+        world_clip,
+        torchvision_vgg_path,
+        world_decoder,
+        clip_steps=0,
+        decoder_steps=0,
+        train_photos=16,
+        heldout_photos=8,
+        photo_size=64,
     )
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.fidelity import world
 
@@ -107,9 +106,7 @@ def content_ssim(images: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     ).reshape(-1)
 
 
-def shifts(
-    outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: torch.Tensor
-) -> dict[str, dict[str, float]]:
+def shifts(outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: torch.Tensor) -> dict[str, dict[str, float]]:
     """Per prompt (key of ``outputs``), the shift of its own style's statistic, in content spreads.
 
     Returns, for each prompt ``p`` whose name is a style: ``vs_content``, ``vs_decoder`` (the
@@ -149,8 +146,7 @@ def matrix(outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: to
     for name, images in {"decoder only": baseline, **outputs}.items():
         stats = statistics(images, content)
         rows[name] = {
-            key: float((stats[key].mean() - base_stats[key].mean()) / content_stats[key].std().clamp_min(1e-6))
-            for key in STATISTICS
+            key: float((stats[key].mean() - base_stats[key].mean()) / content_stats[key].std().clamp_min(1e-6)) for key in STATISTICS
         }
     return rows
 

@@ -71,35 +71,64 @@ def fit_command(setup: Setup, style: str, steps: int, batch_size: int, crop_size
     """The ``fit`` arguments of one style: reference recipe, CPU-sized, then ``extra``."""
     return [
         "fit",
-        "--model.prompt", world.PROMPTS[style],
-        "--model.source_text", world.SOURCE_TEXT,
-        "--model.clip_model", str(setup.clip),
-        "--model.encoder", world.ENCODER,
-        "--model.vgg_weights", str(setup.vgg),
-        "--model.decoder_init", str(setup.decoder),
-        "--model.lambda_content", "1.0",
-        "--model.lambda_patch", "10.0",
-        "--model.lambda_dir", "1.0",
-        "--model.lambda_tv", "1e-4",
-        "--model.num_views", "16",
-        "--model.distortion", "0.5",
-        "--model.threshold", "0.7",
-        "--model.lr", "1e-4",
-        "--model.preview_every_n_steps", "0",
-        "--data.path", str(setup.train_dir),
-        "--data.crop_size", str(crop_size),
-        "--data.batch_size", str(batch_size),
-        "--data.num_workers", "0",
-        "--seed_everything", "0",
-        "--trainer.max_steps", str(steps),
-        "--trainer.accelerator", "cpu",
-        "--trainer.logger", "false",
-        "--trainer.limit_val_batches", "0",
-        "--trainer.num_sanity_val_steps", "0",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.default_root_dir", str(setup.workdir / "runs" / style),
-        "--checkpoint.root", str(setup.workdir / "checkpoints"),
-        "--checkpoint.overwrite", "true",
+        "--model.prompt",
+        world.PROMPTS[style],
+        "--model.source_text",
+        world.SOURCE_TEXT,
+        "--model.clip_model",
+        str(setup.clip),
+        "--model.encoder",
+        world.ENCODER,
+        "--model.vgg_weights",
+        str(setup.vgg),
+        "--model.decoder_init",
+        str(setup.decoder),
+        "--model.lambda_content",
+        "1.0",
+        "--model.lambda_patch",
+        "10.0",
+        "--model.lambda_dir",
+        "1.0",
+        "--model.lambda_tv",
+        "1e-4",
+        "--model.num_views",
+        "16",
+        "--model.distortion",
+        "0.5",
+        "--model.threshold",
+        "0.7",
+        "--model.lr",
+        "1e-4",
+        "--model.preview_every_n_steps",
+        "0",
+        "--data.path",
+        str(setup.train_dir),
+        "--data.crop_size",
+        str(crop_size),
+        "--data.batch_size",
+        str(batch_size),
+        "--data.num_workers",
+        "0",
+        "--seed_everything",
+        "0",
+        "--trainer.max_steps",
+        str(steps),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--trainer.limit_val_batches",
+        "0",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.default_root_dir",
+        str(setup.workdir / "runs" / style),
+        "--checkpoint.root",
+        str(setup.workdir / "checkpoints"),
+        "--checkpoint.overwrite",
+        "true",
         *extra,
     ]
 
@@ -116,9 +145,25 @@ def train_and_predict(
     out_dir = setup.workdir / "predicted" / style
     run_cli(
         [
-            "predict", "--ckpt_path", str(ckpt), "--data.path", str(setup.heldout_dir), "--output.dir", str(out_dir),
-            "--output.overwrite", "true", "--model.vgg_weights", str(setup.vgg), "--trainer.accelerator", "cpu",
-            "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false", "--data.num_workers", "0",
+            "predict",
+            "--ckpt_path",
+            str(ckpt),
+            "--data.path",
+            str(setup.heldout_dir),
+            "--output.dir",
+            str(out_dir),
+            "--output.overwrite",
+            "true",
+            "--model.vgg_weights",
+            str(setup.vgg),
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.precision",
+            "32-true",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--data.num_workers",
+            "0",
         ],
         cwd=setup.workdir,
     )
@@ -159,9 +204,9 @@ def clip_opinion(
 
     Also for the start decoder's outputs toward the same prompt: the bar a run must beat.
     """
-    from clipstyler_fast.objective import losses
-    from clipstyler_fast.nets.clip_model import load_clip
     from clipstyler_fast.eval.metrics import directional_similarity
+    from clipstyler_fast.nets.clip_model import load_clip
+    from clipstyler_fast.objective import losses
 
     clip = load_clip(setup.clip)
     out: dict[str, dict[str, float]] = {}
@@ -179,8 +224,15 @@ def clip_opinion(
 
 
 def prepare(
-    workdir: Path, clip: Path | None, vgg: Path | None, decoder: Path | None,
-    clip_steps: int, decoder_steps: int, train_photos: int, heldout_photos: int, photo_size: int,
+    workdir: Path,
+    clip: Path | None,
+    vgg: Path | None,
+    decoder: Path | None,
+    clip_steps: int,
+    decoder_steps: int,
+    train_photos: int,
+    heldout_photos: int,
+    photo_size: int,
 ) -> Setup:
     """Make whatever weights were not given, and the train and held-out photo folders."""
     from benchmarks.fidelity import start_decoder, train_clip
@@ -229,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200, help="fit steps per style (the reference's 200)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--crop-size", type=int, default=64, help="training crop (64 = the world CLIP's input size)")
-    parser.add_argument("--fit-args", default="", help="extra fit options, appended last (quoted), e.g. \"--model.threshold 0.0\"")
+    parser.add_argument("--fit-args", default="", help='extra fit options, appended last (quoted), e.g. "--model.threshold 0.0"')
     parser.add_argument("--clip", type=Path, default=None, help="a world CLIP file (default: train one)")
     parser.add_argument("--clip-steps", type=int, default=300)
     parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: seeded random weights)")
@@ -256,8 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fidelity-") as scratch:
         workdir = (args.workdir or Path(scratch)).resolve()
         setup = prepare(
-            workdir, args.clip, args.vgg, args.decoder, args.clip_steps, args.decoder_steps,
-            args.train_photos, args.heldout_photos, args.photo_size,
+            workdir,
+            args.clip,
+            args.vgg,
+            args.decoder,
+            args.clip_steps,
+            args.decoder_steps,
+            args.train_photos,
+            args.heldout_photos,
+            args.photo_size,
         )
         extra = shlex.split(args.fit_args)
         outputs = {style: train_and_predict(setup, style, args.steps, args.batch_size, args.crop_size, extra) for style in styles}

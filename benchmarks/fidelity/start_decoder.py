@@ -25,7 +25,12 @@ from benchmarks.fidelity import world  # noqa: E402
 
 
 def train_start_decoder(
-    vgg_weights: str | Path, steps: int = 300, batch: int = 8, size: int = 48, lr: float = 5e-4, seed: int = 0,
+    vgg_weights: str | Path,
+    steps: int = 300,
+    batch: int = 8,
+    size: int = 48,
+    lr: float = 5e-4,
+    seed: int = 0,
     log_every: int = 100,
 ) -> torch.nn.Module:
     """Train the product's decoder to invert the product's encoder on fresh world photos."""

@@ -79,9 +79,7 @@ def class_text_embeddings(encode_text, dtype: torch.dtype = torch.float32) -> to
     return torch.stack(rows)
 
 
-def accuracy(
-    encode_image, encode_text, seed: int = 1234, per_class: int = 100, views: bool = False
-) -> dict[str, float]:
+def accuracy(encode_image, encode_text, seed: int = 1234, per_class: int = 100, views: bool = False) -> dict[str, float]:
     """Zero-shot accuracy per class on fresh world images (half of the photos hard negatives).
 
     The class is the nearest template-mean text embedding, exactly the text side of training.

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -181,7 +181,11 @@ def sketch(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 STYLE_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
-    "red": red, "blue": blue, "stripes": stripes, "dots": dots, "sketch": sketch,
+    "red": red,
+    "blue": blue,
+    "stripes": stripes,
+    "dots": dots,
+    "sketch": sketch,
 }
 
 
@@ -198,12 +202,12 @@ def hard_negatives(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     darkened = images * _uniform(n, 0.15, 0.55, gen).view(n, 1, 1, 1)
     greyed = luminance(images).expand_as(images)
     washed = 1 - (1 - images) * _uniform(n, 0.15, 0.5, gen).view(n, 1, 1, 1)
-    blank_colour = torch.where(
-        torch.rand(n, 1, generator=gen) < 0.5, _colours(n, gen), torch.rand(n, 1, generator=gen).expand(n, 3)
-    )
+    blank_colour = torch.where(torch.rand(n, 1, generator=gen) < 0.5, _colours(n, gen), torch.rand(n, 1, generator=gen).expand(n, 3))
     blank = blank_colour.view(n, 3, 1, 1).expand_as(images) + 0.015 * torch.randn(images.shape, generator=gen)
     low_contrast = images.mean((2, 3), keepdim=True) + (images - images.mean((2, 3), keepdim=True)) * 0.3
-    out = torch.where(kind == 0, darkened, torch.where(kind == 1, greyed, torch.where(kind == 2, washed, torch.where(kind == 3, blank, low_contrast))))
+    out = torch.where(
+        kind == 0, darkened, torch.where(kind == 1, greyed, torch.where(kind == 2, washed, torch.where(kind == 3, blank, low_contrast)))
+    )
     return out.clamp(0, 1)
 
 
@@ -230,9 +234,7 @@ def random_views(images: torch.Tensor, gen: torch.Generator, fraction: float = 0
     return torch.where(chosen, warped, images)
 
 
-def sample(
-    n_per_class: int, size: int, gen: torch.Generator, negatives: float = 0.5
-) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(n_per_class: int, size: int, gen: torch.Generator, negatives: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and class indices (into :data:`CLASSES`), ``n_per_class`` of each class.
 
     A ``negatives`` fraction of the plain-photo class are hard negatives.

@@ -20,19 +20,30 @@ def build_parser() -> argparse.ArgumentParser:
         [
             "clipstyler-fast evaluate --ckpt_path checkpoints/mosaic/style.ckpt --data.path photos/ --output metrics.csv",
             "clipstyler-fast evaluate --ckpt_path checkpoints/mosaic/style.ckpt --data.path photos/ --stylized_dir stylized/",
-            "clipstyler-fast evaluate --model.prompt \"a mosaic\" --data.path photos/ --stylized_dir stylized/ --model.clip_model ViT-B/32",
+            'clipstyler-fast evaluate --model.prompt "a mosaic" --data.path photos/ --stylized_dir stylized/ --model.clip_model ViT-B/32',
         ],
     )
-    options.add_checkpoint(parser, required=False, help="style checkpoint: stylizes the contents with it, and gives the prompt and CLIP model")
+    options.add_checkpoint(
+        parser, required=False, help="style checkpoint: stylizes the contents with it, and gives the prompt and CLIP model"
+    )
     options.add_data_path(parser, "content image or folder (searched recursively)")
     parser.add_argument("--stylized_dir", help="score these existing stylized images instead of stylizing")
     options.add_output_file(parser, "write the per-image scores to this CSV file", required=False)
     parser.add_argument("--model.prompt", dest="prompt", help="style prompt to score against (default: the checkpoint's)")
-    parser.add_argument("--model.source_text", dest="source_text", help="source text of the direction (default: the checkpoint's, else 'a Photo')")
-    parser.add_argument("--model.clip_model", dest="clip_model", help=f"CLIP model name or local file (default: the checkpoint's, else {options.DEFAULT_CLIP})")
-    parser.add_argument("--model.clip_download_root", dest="clip_download_root", help="folder for downloaded CLIP files (default ~/.cache/clip)")
     parser.add_argument(
-        "--judge_clip", metavar="NAME_OR_FILE",
+        "--model.source_text", dest="source_text", help="source text of the direction (default: the checkpoint's, else 'a Photo')"
+    )
+    parser.add_argument(
+        "--model.clip_model",
+        dest="clip_model",
+        help=f"CLIP model name or local file (default: the checkpoint's, else {options.DEFAULT_CLIP})",
+    )
+    parser.add_argument(
+        "--model.clip_download_root", dest="clip_download_root", help="folder for downloaded CLIP files (default ~/.cache/clip)"
+    )
+    parser.add_argument(
+        "--judge_clip",
+        metavar="NAME_OR_FILE",
         help="also score with this CLIP model (name or local file), one the style was not trained against: "
         "judge_direction and judge_patch_direction",
     )
@@ -53,7 +64,7 @@ def main(argv: list[str]) -> int:
     if args.ckpt_path is None and args.stylized_dir is None:
         raise EvaluationError("nothing to evaluate; pass --ckpt_path to stylize the contents, or --stylized_dir with existing outputs")
     if args.ckpt_path is None and args.prompt is None:
-        raise EvaluationError("without --ckpt_path the prompt is unknown; pass --model.prompt \"...\"")
+        raise EvaluationError('without --ckpt_path the prompt is unknown; pass --model.prompt "..."')
     from clipstyler_fast.eval.evaluate import (
         evaluate,
         style_direction,

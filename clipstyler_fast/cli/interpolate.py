@@ -23,8 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint_b", help="style checkpoint at alpha 1")
     options.add_output_file(parser, "checkpoint to write (.ckpt), or the PNG strip with --strip")
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of B in the new checkpoint, in [0, 1] (default 0.5)")
-    parser.add_argument("--strip", metavar="IMAGE", help="render this image at each of --alphas into one PNG instead of writing a checkpoint")
-    parser.add_argument("--alphas", type=options.parse_alphas, default=list(options.DEFAULT_ALPHAS), help=options.ALPHAS_HELP + ", with --strip")
+    parser.add_argument(
+        "--strip", metavar="IMAGE", help="render this image at each of --alphas into one PNG instead of writing a checkpoint"
+    )
+    parser.add_argument(
+        "--alphas", type=options.parse_alphas, default=list(options.DEFAULT_ALPHAS), help=options.ALPHAS_HELP + ", with --strip"
+    )
     parser.add_argument("--include_content", action="store_true", help="put the input image first in the strip")
     options.add_size(parser, "shrink the strip image so its longer side is at most this (default: full size)")
     options.add_postprocess(parser)

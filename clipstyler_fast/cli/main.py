@@ -62,10 +62,20 @@ def quiet_known_warnings() -> None:
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 # Lightning's start-up chatter: which accelerators exist, and adverts for its cloud services.
-_LIGHTNING_CHATTER = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "💡 Tip:", "LOCAL_RANK:", "`Trainer.fit` stopped:")
+_LIGHTNING_CHATTER = (
+    "GPU available:",
+    "TPU available:",
+    "HPU available:",
+    "IPU available:",
+    "💡 Tip:",
+    "LOCAL_RANK:",
+    "`Trainer.fit` stopped:",
+)
 
 
-def show_product_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+def show_product_warning(
+    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None
+) -> None:
     """``warnings.showwarning`` for this command: the product's own warnings as one ``warning: <message>``
     line (clear of any progress bar); other packages' warnings as Python shows them."""
     if not str(filename).startswith(_PACKAGE_DIR):
@@ -91,9 +101,13 @@ class _DropChatter(logging.Filter):
 
 def quiet_lightning_chatter() -> None:
     """Drop Lightning's accelerator survey and adverts from every command's output."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "lightning.pytorch.accelerators.cuda", "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
-                 "lightning.pytorch.trainer.connectors.callback_connector"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
+        "lightning.pytorch.trainer.connectors.callback_connector",
+    ):
         logging.getLogger(name).addFilter(_DropChatter())
 
 

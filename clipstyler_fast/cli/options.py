@@ -85,7 +85,9 @@ def add_vgg_weights(p: argparse.ArgumentParser) -> None:
 
 def add_postprocess(p: argparse.ArgumentParser, choices: tuple[str, ...] = POSTPROCESS, help: str | None = None) -> None:
     p.add_argument(
-        "--postprocess", choices=choices, default="clamp",
+        "--postprocess",
+        choices=choices,
+        default="clamp",
         help=help or "clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
     )
 
@@ -108,18 +110,26 @@ def add_output_file(p: argparse.ArgumentParser, help: str, required: bool = True
 
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--trainer.accelerator", dest="accelerator", choices=ACCELERATORS, default="auto",
+        "--trainer.accelerator",
+        dest="accelerator",
+        choices=ACCELERATORS,
+        default="auto",
         help="where to run: auto (a GPU when there is one), cpu, gpu/cuda, mps (default auto)",
     )
     p.add_argument(
-        "--trainer.devices", dest="devices", default="auto",
+        "--trainer.devices",
+        dest="devices",
+        default="auto",
         help="which GPU: auto or 1 (the first), or its index as a list, e.g. [1] (default auto)",
     )
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--trainer.enable_progress_bar", dest="progress", type=parse_bool, default=True,
+        "--trainer.enable_progress_bar",
+        dest="progress",
+        type=parse_bool,
+        default=True,
         help="show a progress bar: true (default) or false",
     )
 

@@ -49,7 +49,9 @@ class ImageRateProgressBar(TQDMProgressBar):
         self._images = 0
         self._started = time.perf_counter()
 
-    def on_predict_batch_end(self, trainer: Any, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def on_predict_batch_end(
+        self, trainer: Any, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
         super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
         self._images += sum(len(indices) for indices, _, _ in outputs["groups"])
         elapsed = max(time.perf_counter() - self._started, 1e-9)
@@ -90,23 +92,36 @@ class PredictCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(StylizedImageWriter, "output")
         parser.add_argument(
-            "--postprocess", type=Literal["clamp", "contrast"], default="clamp",
+            "--postprocess",
+            type=Literal["clamp", "contrast"],
+            default="clamp",
             help="clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
         )
         parser.add_argument(
-            "--size", type=int | None, default=None,
+            "--size",
+            type=int | None,
+            default=None,
             help="resize every image so its longer side has this many pixels (aspect ratio kept); default: own size",
         )
         parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
         parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
         parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
         parser.add_argument(
-            "--strip_with", type=str | None, default=None,
+            "--strip_with",
+            type=str | None,
+            default=None,
             help="strip mode: a second style checkpoint B; instead of stylized images, writes <name>.strip.png per "
             "input with the blends (1 - alpha) * ckpt_path + alpha * B at --alphas side by side",
         )
-        parser.add_argument("--alphas", type=str, default=",".join(f"{a:g}" for a in options.DEFAULT_ALPHAS), help=options.ALPHAS_HELP + ", with --strip_with")
-        parser.add_argument("--include_content", type=bool, default=False, help="with --strip_with: put the input image first in each strip")
+        parser.add_argument(
+            "--alphas",
+            type=str,
+            default=",".join(f"{a:g}" for a in options.DEFAULT_ALPHAS),
+            help=options.ALPHAS_HELP + ", with --strip_with",
+        )
+        parser.add_argument(
+            "--include_content", type=bool, default=False, help="with --strip_with: put the input image first in each strip"
+        )
         parser.link_arguments("postprocess", "model.postprocess")
         parser.link_arguments("size", "data.long_side")
         parser.link_arguments("tile_size", "model.tile_size")
@@ -148,11 +163,20 @@ class PredictCLI(LightningCLI):
             alphas = options.parse_alphas(config.alphas)
         except ArgumentTypeError as error:
             raise DataError(f"--alphas: {error}") from None
-        device = resolve_device(options.device_name(str(config.trainer.get("accelerator") or "auto"), config.trainer.get("devices") or "auto"))
+        device = resolve_device(
+            options.device_name(str(config.trainer.get("accelerator") or "auto"), config.trainer.get("devices") or "auto")
+        )
         return run_strips(
-            str(config.ckpt_path), str(config.strip_with), roots, Path(config.output.dir).expanduser(), alphas,
-            overwrite=bool(config.output.overwrite), vgg_weights=config.model.get("vgg_weights"),
-            postprocess=config.postprocess, include_content=bool(config.include_content), device=device,
+            str(config.ckpt_path),
+            str(config.strip_with),
+            roots,
+            Path(config.output.dir).expanduser(),
+            alphas,
+            overwrite=bool(config.output.overwrite),
+            vgg_weights=config.model.get("vgg_weights"),
+            postprocess=config.postprocess,
+            include_content=bool(config.include_content),
+            device=device,
         )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:

@@ -19,9 +19,17 @@ from clipstyler_fast.io.images import list_images, open_image
 
 
 def run_strips(
-    checkpoint_a: str, checkpoint_b: str, roots: list[Path], output: Path, alphas: list[float], *,
-    overwrite: bool = False, vgg_weights: str | None = None, postprocess: str = "clamp",
-    include_content: bool = False, device: Any = None,
+    checkpoint_a: str,
+    checkpoint_b: str,
+    roots: list[Path],
+    output: Path,
+    alphas: list[float],
+    *,
+    overwrite: bool = False,
+    vgg_weights: str | None = None,
+    postprocess: str = "clamp",
+    include_content: bool = False,
+    device: Any = None,
 ) -> int:
     """Write ``<name>.strip.png`` per input image under ``output``; 0 when every image got its strip, 1 when some failed."""
     written = skipped = 0
@@ -35,8 +43,14 @@ def run_strips(
                 continue
             try:
                 strip = render_strip(
-                    checkpoint_a, checkpoint_b, open_image(path), alphas, vgg_weights=vgg_weights,
-                    device=device, mode=postprocess, include_content=include_content,
+                    checkpoint_a,
+                    checkpoint_b,
+                    open_image(path),
+                    alphas,
+                    vgg_weights=vgg_weights,
+                    device=device,
+                    mode=postprocess,
+                    include_content=include_content,
                 )
             except ImageReadError as error:
                 failures.append(str(error))

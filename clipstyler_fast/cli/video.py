@@ -20,11 +20,15 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_checkpoint(parser)
     options.add_data_path(parser, "video to stylize (any format FFmpeg reads)")
     options.add_output_file(parser, "stylized video to write (.mp4, .mkv, .mov, ...)")
-    parser.add_argument("--data.batch_size", dest="batch_size", type=options.positive_int, default=8, help="frames stylized together (default 8)")
+    parser.add_argument(
+        "--data.batch_size", dest="batch_size", type=options.positive_int, default=8, help="frames stylized together (default 8)"
+    )
     parser.add_argument("--codec", default="libx264", help="video encoder (default libx264; e.g. mpeg4, libvpx-vp9)")
     parser.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
     parser.add_argument("--audio", type=options.parse_bool, default=True, help="copy the audio track: true (default) or false")
-    options.add_postprocess(parser, help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)")
+    options.add_postprocess(
+        parser, help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)"
+    )
     options.add_vgg_weights(parser)
     options.add_device(parser)
     options.add_progress(parser)

@@ -11,9 +11,10 @@ import csv
 import io
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -62,7 +63,9 @@ class Results:
         return [key for key in self.rows[0] if key not in COLUMNS] if self.rows else []
 
 
-def style_direction(clip: ClipEncoder, record: StyleRecord | None, prompt: str | None = None, source_text: str | None = None) -> torch.Tensor:
+def style_direction(
+    clip: ClipEncoder, record: StyleRecord | None, prompt: str | None = None, source_text: str | None = None
+) -> torch.Tensor:
     """The text direction to score against, computed with ``clip``.
 
     ``prompt`` wins when given; otherwise the checkpoint's prompt, or for a blended checkpoint
@@ -77,7 +80,7 @@ def style_direction(clip: ClipEncoder, record: StyleRecord | None, prompt: str |
         return losses.normalize((1 - alpha) * da + alpha * db)
     prompt = prompt or (record.prompt if record is not None else None)
     if not prompt:
-        raise EvaluationError("no prompt to score against; pass --prompt \"...\" (or a --ckpt_path that records one)")
+        raise EvaluationError('no prompt to score against; pass --prompt "..." (or a --ckpt_path that records one)')
     default_source = record.source_text if record is not None else DEFAULT_SOURCE_TEXT
     return losses.text_direction(clip.encode_text, prompt, source_text or default_source)
 
@@ -102,7 +105,13 @@ def find_stylized(content: Path, content_root: Path, stylized_root: Path) -> Pat
 
 
 def _pairs(
-    contents: list[Path], content_root: Path, stylizer: Stylizer | None, stylized_root: Path | None, device: torch.device, max_side: int | None, results: Results
+    contents: list[Path],
+    content_root: Path,
+    stylizer: Stylizer | None,
+    stylized_root: Path | None,
+    device: torch.device,
+    max_side: int | None,
+    results: Results,
 ) -> Iterator[tuple[Path, str, torch.Tensor, torch.Tensor]]:
     """Yield ``(content path, stylized name, content, stylized)`` for every usable content image."""
     for path in contents:
@@ -189,7 +198,12 @@ def evaluate(
                 whole = directional_similarity(features[:1], features[1:], scorer.direction)
                 # The same patches for every scorer and every run: seeded by the image's position.
                 patch = patch_directional_similarity(
-                    scorer.clip.encode_image, stylized[None], features[1:], scorer.direction, patches, PATCH_CROP,
+                    scorer.clip.encode_image,
+                    stylized[None],
+                    features[1:],
+                    scorer.direction,
+                    patches,
+                    PATCH_CROP,
                     torch.Generator().manual_seed(index),
                 )
                 row[f"{scorer.name}_direction"] = float(whole[0])

@@ -15,7 +15,8 @@ means as ``val/clip_direction`` and ``val/content_ssim``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
@@ -30,9 +31,7 @@ from clipstyler_fast.objective.views import perspective_views
 ImageEncoder = Callable[[torch.Tensor], torch.Tensor]
 
 
-def directional_similarity(
-    stylized_features: torch.Tensor, content_features: torch.Tensor, direction: torch.Tensor
-) -> torch.Tensor:
+def directional_similarity(stylized_features: torch.Tensor, content_features: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     """Per-pair CLIP directional similarity ``(B,)`` from raw CLIP image embeddings ``(B, D)``.
 
     A pair whose embeddings are equal (the image did not move) scores 0.

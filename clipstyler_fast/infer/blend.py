@@ -8,9 +8,10 @@ at several blends side by side.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -75,11 +76,21 @@ class StyleBlend:
     def _check_compatible(self) -> None:
         ra, rb = (style.record for style in self.styles)
         if ra.encoder != rb.encoder:
-            raise self._refuse("encoders", ra.encoder, rb.encoder, "a decoder only works on the encoder it was trained on; blend only styles trained with the same --model.encoder")
+            raise self._refuse(
+                "encoders",
+                ra.encoder,
+                rb.encoder,
+                "a decoder only works on the encoder it was trained on; blend only styles trained with the same --model.encoder",
+            )
         if not _same_source(ra.vgg_weights, rb.vgg_weights):
             raise self._refuse("VGG encoders", ra.vgg_weights, rb.vgg_weights, "blend only styles trained on the same --model.vgg_weights")
         if not _same_source(ra.clip_model, rb.clip_model):
-            raise self._refuse("CLIP models", ra.clip_model, rb.clip_model, "their text directions live in different spaces; blend only styles trained with the same --model.clip_model")
+            raise self._refuse(
+                "CLIP models",
+                ra.clip_model,
+                rb.clip_model,
+                "their text directions live in different spaces; blend only styles trained with the same --model.clip_model",
+            )
 
     @property
     def prompts(self) -> tuple[str, str]:

@@ -101,7 +101,9 @@ def require_onnx() -> Any:
         except ImportError:
             missing.append(name)
     if missing:
-        raise ExportError(f"ONNX export needs {', '.join(missing)}, not installed; install them with {INSTALL_HINT} (or pass --formats torchscript)")
+        raise ExportError(
+            f"ONNX export needs {', '.join(missing)}, not installed; install them with {INSTALL_HINT} (or pass --formats torchscript)"
+        )
     import onnxruntime
 
     return onnxruntime
@@ -151,7 +153,9 @@ def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None)
 
 
 @torch.no_grad()
-def check_exported(network: InferenceNetwork, files: dict[str, Path], shapes: tuple[tuple[int, ...], ...] = CHECK_SHAPES) -> dict[str, float]:
+def check_exported(
+    network: InferenceNetwork, files: dict[str, Path], shapes: tuple[tuple[int, ...], ...] = CHECK_SHAPES
+) -> dict[str, float]:
     """Run each exported file on random images of ``shapes``; return the largest difference to PyTorch per format."""
     generator = torch.Generator().manual_seed(0)
     inputs = [torch.rand(shape, generator=generator) for shape in shapes]
@@ -202,14 +206,22 @@ def export(
     errors = check_exported(network, files)
     for fmt, error in errors.items():
         if not error <= TOLERANCE:
-            raise ExportError(f"{files[fmt]}: output differs from PyTorch by up to {error:.2e} (tolerance {TOLERANCE:.0e}); please report this")
+            raise ExportError(
+                f"{files[fmt]}: output differs from PyTorch by up to {error:.2e} (tolerance {TOLERANCE:.0e}); please report this"
+            )
     meta = {
         "prompt": stylizer.prompt,
         "checkpoint": str(ckpt_path),
         "files": {fmt: path.name for fmt, path in files.items()},
-        "input": {"name": "images", "dtype": "float32", "shape": ["batch", 3, "height", "width"], "range": [0, 1], "color": "RGB",
-                  "constraint": f"height and width at least {MIN_SIDE}, any size",
-                  "padding": "reflection to a multiple of 8 at the bottom and right, inside the model; the output is cropped back"},
+        "input": {
+            "name": "images",
+            "dtype": "float32",
+            "shape": ["batch", 3, "height", "width"],
+            "range": [0, 1],
+            "color": "RGB",
+            "constraint": f"height and width at least {MIN_SIDE}, any size",
+            "padding": "reflection to a multiple of 8 at the bottom and right, inside the model; the output is cropped back",
+        },
         "output": {"name": "stylized", "dtype": "float32", "shape": ["batch", 3, "height", "width"], "postprocess": mode},
         "tolerance": TOLERANCE,
         "max_abs_difference_to_pytorch": errors,

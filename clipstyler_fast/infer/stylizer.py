@@ -8,8 +8,9 @@ never touched here. Images above a pixel budget are stylized in overlapping tile
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, overload
+from typing import Any, overload
 
 import torch
 import torch.nn.functional as F
@@ -181,7 +182,7 @@ class Stylizer(nn.Module):
         device: str | torch.device = "cpu",
         postprocess: str = "clamp",
         **options: Any,
-    ) -> "Stylizer":
+    ) -> Stylizer:
         """Load a ``style.ckpt`` / ``last.ckpt`` (safely, without running pickled code).
 
         The encoder is the one the checkpoint was trained on (``adain`` or ``torchvision``),
@@ -243,7 +244,9 @@ class Stylizer(nn.Module):
         if isinstance(images, (list, tuple)):
             for i, item in enumerate(images):
                 if not isinstance(item, (Image.Image, torch.Tensor)):
-                    raise StylizerInputError(f"Stylizer was given a {type(images).__name__} holding {_describe(item)} at index {i}; it takes {ACCEPTED}")
+                    raise StylizerInputError(
+                        f"Stylizer was given a {type(images).__name__} holding {_describe(item)} at index {i}; it takes {ACCEPTED}"
+                    )
             return [self._one(item) for item in images]
         return self._one(images)
 

@@ -9,7 +9,7 @@ buffer is needed. Memory is bounded by one tile's activations plus the input and
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -6,8 +6,9 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO
 
 
 def _process_umask() -> int:

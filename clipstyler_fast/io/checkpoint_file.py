@@ -66,7 +66,6 @@ def _unpickling_detail(text: str) -> str:
     return (lines[0] if lines else "unpickling failed")[:200]
 
 
-
 def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], path: str | Path | None, what: str) -> None:
     """Raise a one-line :class:`CheckpointError` saying how ``found`` differs from the architecture ``expected``."""
     where = f"{path}: " if path is not None else ""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -14,9 +14,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from clipstyler_fast.errors import ImageReadError
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jfif"}
-)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jfif"})
 # Pillow's own decompression-bomb limit; an image above it is refused rather than decoded.
 DEFAULT_MAX_PIXELS = 178_956_970
 
@@ -92,7 +90,8 @@ def _opened(path: Path, max_pixels: int | None, option: str) -> Iterator[Image.I
             width, height = img.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageReadError(
-                    path, f"{width}x{height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise {option} to allow it"
+                    path,
+                    f"{width}x{height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise {option} to allow it",
                 )
             yield img
 
@@ -176,8 +175,10 @@ def to_tensors(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None]:
             array = array / scale
         gray = torch.from_numpy(np.clip(array, 0.0, 1.0)).unsqueeze(0)
         return gray.expand(3, -1, -1).contiguous(), None
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info) or (
-        mode in ("L", "RGB") and "transparency" in img.info
+    has_alpha = (
+        mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        or (mode == "P" and "transparency" in img.info)
+        or (mode in ("L", "RGB") and "transparency" in img.info)
     )
     if has_alpha:
         rgba = img.convert("RGBA")

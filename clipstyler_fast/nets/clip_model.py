@@ -27,7 +27,7 @@ class PatchEmbedding(nn.Conv2d):
     """
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d) -> "PatchEmbedding":
+    def from_conv(cls, conv: nn.Conv2d) -> PatchEmbedding:
         patch = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, bias=conv.bias is not None, device="meta")
         patch.weight = conv.weight
         patch.bias = conv.bias

@@ -77,7 +77,9 @@ class StyleRecord:
                 f"(expects {FORMAT_VERSION}); retrain or use the matching clipstyler-fast release"
             )
         if meta.get("architecture", ARCHITECTURE) != ARCHITECTURE:
-            raise CheckpointError(f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {ARCHITECTURE!r}")
+            raise CheckpointError(
+                f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {ARCHITECTURE!r}"
+            )
         known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta}
         known["source_text"] = known.get("source_text") or DEFAULT_SOURCE_TEXT
         known["clip_model"] = str(known.get("clip_model") or "")

@@ -6,7 +6,7 @@ normalises, so each can be checked against the formula directly.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +19,7 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True)
 
 
-def text_direction(
-    encode_text: Callable[[list[str]], torch.Tensor], prompt: str, source: str = "a Photo"
-) -> torch.Tensor:
+def text_direction(encode_text: Callable[[list[str]], torch.Tensor], prompt: str, source: str = "a Photo") -> torch.Tensor:
     """``dT = normalize(t - s)``: ``t`` and ``s`` are the normalised means of the template embeddings."""
     with torch.no_grad():
         target = normalize(encode_text(compose(prompt)).float().mean(dim=0))
@@ -55,9 +53,7 @@ def patch_directional_loss(
     return torch.where(loss < threshold, torch.zeros_like(loss), loss).mean()
 
 
-def global_directional_loss(
-    output_features: torch.Tensor, source_features: torch.Tensor, direction: torch.Tensor
-) -> torch.Tensor:
+def global_directional_loss(output_features: torch.Tensor, source_features: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     """Global CLIP directional loss between whole outputs ``(B, D)`` and their contents ``(B, D)``."""
     image_dir = normalize(normalize(output_features.float()) - normalize(source_features.float()))
     return (1 - F.cosine_similarity(image_dir, direction.float().expand_as(image_dir), dim=-1)).mean()

@@ -34,9 +34,7 @@ def sample_corners(
 
 def perspective_coefficients(corners: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Homography coefficients ``(n, 8)`` mapping output pixels back to input pixels."""
-    start = torch.tensor(
-        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=torch.float64
-    )
+    start = torch.tensor([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=torch.float64)
     end = corners.to(torch.float64)
     n = end.shape[0]
     a = torch.zeros(n, 8, 8, dtype=torch.float64)
@@ -66,9 +64,7 @@ def perspective_grid(coeffs: torch.Tensor, height: int, width: int, dtype: torch
         [xs.expand(height, width), ys.unsqueeze(-1).expand(height, width), torch.ones(height, width, device=device, dtype=dtype)],
         dim=-1,
     ).reshape(1, height * width, 3)
-    theta1 = coeffs[:, :6].reshape(n, 2, 3).transpose(1, 2) / torch.tensor(
-        [0.5 * width, 0.5 * height], device=device, dtype=dtype
-    )
+    theta1 = coeffs[:, :6].reshape(n, 2, 3).transpose(1, 2) / torch.tensor([0.5 * width, 0.5 * height], device=device, dtype=dtype)
     theta2 = torch.cat([coeffs[:, 6:8], torch.ones(n, 1, device=device, dtype=dtype)], dim=1).unsqueeze(-1)
     grid = base.matmul(theta1) / base.matmul(theta2) - 1.0
     return grid.reshape(n, height, width, 2)
@@ -85,7 +81,9 @@ def warp(images: torch.Tensor, corners: torch.Tensor) -> torch.Tensor:
     return sampled[:, :-1] * sampled[:, -1:]
 
 
-def random_crops(images: torch.Tensor, count: int, size: int, generator: torch.Generator | None = None, per_sample: bool = True) -> torch.Tensor:
+def random_crops(
+    images: torch.Tensor, count: int, size: int, generator: torch.Generator | None = None, per_sample: bool = True
+) -> torch.Tensor:
     """Return ``(B * count, C, size, size)``: ``count`` random square crops of each image.
 
     With ``per_sample`` every (image, crop) pair gets its own position; otherwise each crop's

@@ -203,7 +203,12 @@ class ContentDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         dataset = HeldOutDataset(self.holdout_paths, self.crop_size, self.max_pixels)
-        return DataLoader(dataset, batch_size=len(dataset), shuffle=False, **{**self._loader_kwargs(), "num_workers": 0, "persistent_workers": False, "worker_init_fn": None})
+        return DataLoader(
+            dataset,
+            batch_size=len(dataset),
+            shuffle=False,
+            **{**self._loader_kwargs(), "num_workers": 0, "persistent_workers": False, "worker_init_fn": None},
+        )
 
     def _fingerprint(self) -> str:
         root = self.path if self.path.is_dir() else self.path.parent
@@ -229,7 +234,9 @@ class ContentDataModule(L.LightningDataModule):
         for key in ("batch_size", "crop_size"):
             then, now = state_dict.get(key, getattr(self, key)), getattr(self, key)
             if then != now:
-                rank_zero_warn(f"--data.{key} is {now} but the checkpoint was trained with {then}; the resumed run does not replay the same data")
+                rank_zero_warn(
+                    f"--data.{key} is {now} but the checkpoint was trained with {then}; the resumed run does not replay the same data"
+                )
         if self.train_paths and state_dict.get("train_files_sha1", self._fingerprint()) != self._fingerprint():
             rank_zero_warn(
                 f"the training images in {self.path} differ from those of the checkpoint's run "

@@ -48,9 +48,7 @@ class RandomCropDataset(Dataset):
     with the sample so the main process can report each once.
     """
 
-    def __init__(
-        self, paths: list[Path], crop_size: int, seed: int, per_epoch: int, max_pixels: int | None = DEFAULT_MAX_PIXELS
-    ) -> None:
+    def __init__(self, paths: list[Path], crop_size: int, seed: int, per_epoch: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         self.paths = list(paths)
         self.per_epoch = per_epoch
         self.crop_size = crop_size

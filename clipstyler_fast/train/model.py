@@ -30,7 +30,7 @@ from clipstyler_fast.nets.vgg import (
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
-from clipstyler_fast.train.frozen import FrozenNetworksMixin
+from clipstyler_fast.train.frozen import FrozenNetworksMixin, frozen_autocast_dtype
 from clipstyler_fast.train.sampling import seeded_generator
 from clipstyler_fast.train.schedule import InverseDecay
 
@@ -115,7 +115,9 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         if not prompt or not prompt.strip():
             raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
         if not 0.0 < view_crop <= 1.0:
-            raise ClipstylerError(f"view_crop {view_crop} is outside (0, 1]; 1 views the whole output, e.g. 0.25 views patches of a quarter of its side")
+            raise ClipstylerError(
+                f"view_crop {view_crop} is outside (0, 1]; 1 views the whole output, e.g. 0.25 views patches of a quarter of its side"
+            )
         if frozen_precision not in ("bf16", "fp32"):
             raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
         check_encoder_kind(encoder)
@@ -170,15 +172,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
 
     def _frozen_dtype(self) -> torch.dtype | None:
         """The autocast dtype of the frozen networks (``frozen_precision``), or None for fp32."""
-        if self.hparams.frozen_precision != "bf16":
-            return None
-        device = self.device.type
-        if device == "cpu" or (device == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
-            return torch.bfloat16
-        if not getattr(self, "_warned_bf16", False):
-            self._warned_bf16 = True
-            rank_zero_warn(f"bf16 is not supported on this {device} device; the frozen networks run in fp32")
-        return None
+        return frozen_autocast_dtype(self.hparams.frozen_precision, self.device)
 
     def _layout(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.channels_last:

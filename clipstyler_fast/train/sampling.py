@@ -3,8 +3,8 @@ position is part of the checkpoint, so that a resumed run replays the same data 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Sampler

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
-from world_fixtures import REPO, world_clip, world_decoder, world_setup  # noqa: F401  (fixtures)
+from world_fixtures import REPO
 
 from benchmarks.fidelity import judge, run, train_clip, world
 
@@ -73,11 +73,28 @@ def test_fidelity_benchmark_smoke_runs_through_the_cli(world_setup: run.Setup, t
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run(
         [
-            sys.executable, "-m", "benchmarks.fidelity", "--smoke", "--styles", "blue",
-            "--clip", str(world_setup.clip), "--vgg", str(world_setup.vgg), "--decoder", str(world_setup.decoder),
-            "--workdir", str(tmp_path), "--json", str(tmp_path / "fidelity.json"),
+            sys.executable,
+            "-m",
+            "benchmarks.fidelity",
+            "--smoke",
+            "--styles",
+            "blue",
+            "--clip",
+            str(world_setup.clip),
+            "--vgg",
+            str(world_setup.vgg),
+            "--decoder",
+            str(world_setup.decoder),
+            "--workdir",
+            str(tmp_path),
+            "--json",
+            str(tmp_path / "fidelity.json"),
         ],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| blue |" in result.stdout and "vs decoder only" in result.stdout

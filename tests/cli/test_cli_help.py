@@ -33,7 +33,10 @@ def test_help_is_quick_and_imports_no_torch(command: str) -> None:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "clipstyler_fast", command, "--help"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr[-2000:]
@@ -58,8 +61,21 @@ def test_each_setting_has_one_spelling_across_commands(capsys: pytest.CaptureFix
     several = {leaf: sorted(found) for leaf, found in spellings.items() if len(found) > 1}
     assert not several, several
     everything = "\n".join(texts.values())
-    for old in ("--vgg_weights", "--device", "--output_dir", "--max_side", "--batch_size", "--clip_model", "--prompt",
-                "--csv", "--max_pixels", "--model.checkpoint", "--weights_only", "--progress", "--no-progress"):
+    for old in (
+        "--vgg_weights",
+        "--device",
+        "--output_dir",
+        "--max_side",
+        "--batch_size",
+        "--clip_model",
+        "--prompt",
+        "--csv",
+        "--max_pixels",
+        "--model.checkpoint",
+        "--weights_only",
+        "--progress",
+        "--no-progress",
+    ):
         assert not re.search(rf"(?<![\w.-]){re.escape(old)}\b", everything), old
     for tool in ("evaluate", "video", "interpolate", "export"):
         assert "--model.vgg_weights" in texts[tool]
@@ -74,7 +90,7 @@ def test_lightning_help_texts_say_this_products_words(capsys: pytest.CaptureFixt
     assert "Customize every aspect of training" not in predict + fit
     assert "Stylize images or folders" in predict
     for text in (predict, fit, help_text("validate", capsys)):
-        ckpt_help = text[text.index("  --ckpt_path"):]
+        ckpt_help = text[text.index("  --ckpt_path") :]
         assert "hpc" not in ckpt_help and "registry" not in ckpt_help and "best" not in ckpt_help
 
 
@@ -97,7 +113,10 @@ def test_mirrored_constants_match_the_modules_that_use_them() -> None:
     assert options.DEFAULT_ALPHAS == blend.DEFAULT_ALPHAS
     assert options.DEFAULT_CLIP == clip_model.DEFAULT_CLIP
     assert (export_cli.ONNX_INSTALL_HINT, export_cli.EXPORT_MIN_SIDE, export_cli.EXPORT_TOLERANCE) == (
-        export.INSTALL_HINT, export.MIN_SIDE, export.TOLERANCE)
+        export.INSTALL_HINT,
+        export.MIN_SIDE,
+        export.TOLERANCE,
+    )
     assert video_cli.VIDEO_INSTALL_HINT == video.INSTALL_HINT
 
 

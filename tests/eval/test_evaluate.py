@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_style import train_style
 from torchvision.utils import save_image
 
-from clipstyler_fast.objective import losses
 from clipstyler_fast.cli.main import main
-from clipstyler_fast.nets.clip_model import load_clip
-from clipstyler_fast.nets.style_file import StyleRecord
 from clipstyler_fast.eval.evaluate import style_direction
-from clipstyler_fast.io.images import list_images, read_rgb
 from clipstyler_fast.eval.metrics import content_ssim, directional_similarity
 from clipstyler_fast.infer.stylizer import Stylizer
-from tiny_style import train_style
+from clipstyler_fast.io.images import list_images, read_rgb
+from clipstyler_fast.nets.clip_model import load_clip
+from clipstyler_fast.nets.style_file import StyleRecord
+from clipstyler_fast.objective import losses
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +32,31 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def summary_means(text: str) -> dict[str, float]:
-    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.split()[:1] in (["clip_direction"], ["content_ssim"])}
+    return {
+        line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.split()[:1] in (["clip_direction"], ["content_ssim"])
+    }
 
 
 def test_evaluate_stylizes_and_scores_every_image(style, clip_path, content_dir, tmp_path, capsys):
     table = tmp_path / "metrics.csv"
-    assert main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--output", str(table), "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--ckpt_path",
+                str(style),
+                "--data.path",
+                str(content_dir),
+                "--output",
+                str(table),
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.accelerator",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     rows = read_rows(table)
     contents = list_images(content_dir)
     assert [r["image"] for r in rows] == [str(p.relative_to(content_dir)) for p in contents]  # nested ones too
@@ -69,7 +88,21 @@ def test_existing_outputs_are_matched_by_relative_path(style, content_dir, tmp_p
     missing = list_images(content_dir)[0].relative_to(content_dir)
     (outputs / missing).unlink()
     table = tmp_path / "scores.csv"
-    rc = main(["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--stylized_dir", str(outputs), "--output", str(table), "--trainer.accelerator", "cpu"])
+    rc = main(
+        [
+            "evaluate",
+            "--ckpt_path",
+            str(style),
+            "--data.path",
+            str(content_dir),
+            "--stylized_dir",
+            str(outputs),
+            "--output",
+            str(table),
+            "--trainer.accelerator",
+            "cpu",
+        ]
+    )
     assert rc == 0
     rows = read_rows(table)
     assert len(rows) == len(list_images(content_dir)) - 1 and str(missing) not in [r["image"] for r in rows]
@@ -85,7 +118,25 @@ def test_stylized_outputs_with_another_suffix_are_found(clip_path, content_dir, 
     outputs.mkdir()
     save_image(1 - read_rgb(image_path), outputs / f"{image_path.stem}.jpg")  # a negative, as JPEG
     table = tmp_path / "one.csv"
-    rc = main(["evaluate", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--data.path", str(image_path), "--stylized_dir", str(outputs), "--output", str(table), "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"])
+    rc = main(
+        [
+            "evaluate",
+            "--model.prompt",
+            "Mosaic",
+            "--model.clip_model",
+            str(clip_path),
+            "--data.path",
+            str(image_path),
+            "--stylized_dir",
+            str(outputs),
+            "--output",
+            str(table),
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.accelerator",
+            "cpu",
+        ]
+    )
     assert rc == 0
     [row] = read_rows(table)
     assert row["stylized"].endswith(f"{image_path.stem}.jpg") and float(row["content_ssim"]) < 0.9
@@ -96,7 +147,21 @@ def test_stylized_outputs_with_another_suffix_are_found(clip_path, content_dir, 
     [
         (["--data.path", "photos"], "nothing to evaluate"),
         (["--data.path", "photos", "--stylized_dir", "out"], "pass --model.prompt"),
-        (["--data.path", "photos", "--stylized_dir", "out", "--model.prompt", "x", "--trainer.accelerator", "cuda", "--trainer.devices", "[99]"], "no such device"),
+        (
+            [
+                "--data.path",
+                "photos",
+                "--stylized_dir",
+                "out",
+                "--model.prompt",
+                "x",
+                "--trainer.accelerator",
+                "cuda",
+                "--trainer.devices",
+                "[99]",
+            ],
+            "no such device",
+        ),
     ],
 )
 def test_missing_inputs_are_one_line_errors(args, message, capsys):
@@ -120,8 +185,23 @@ def test_a_judge_clip_gives_a_second_opinion_and_patches_are_scored_apart(style,
 
     judge_file = write_tiny_clip(weights_dir / "judge-clip.pt", seed=11)
     table = tmp_path / "judged.csv"
-    args = ["evaluate", "--ckpt_path", str(style), "--data.path", str(content_dir), "--output", str(table),
-            "--judge_clip", str(judge_file), "--patches", "4", "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]
+    args = [
+        "evaluate",
+        "--ckpt_path",
+        str(style),
+        "--data.path",
+        str(content_dir),
+        "--output",
+        str(table),
+        "--judge_clip",
+        str(judge_file),
+        "--patches",
+        "4",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.accelerator",
+        "cpu",
+    ]
     assert main(args) == 0
     rows = read_rows(table)
     assert list(rows[0])[4:] == ["clip_direction", "clip_patch_direction", "judge_direction", "judge_patch_direction", "content_ssim"]

@@ -10,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
-
-from clipstyler_fast.objective import losses
-from clipstyler_fast.nets.clip_model import load_clip
-from clipstyler_fast.train.data import ContentDataModule
-from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, QualityMetrics, content_ssim
-from clipstyler_fast.train.model import StyleTransfer
 from torchmetrics.image import StructuralSimilarityIndexMeasure
+
+from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, QualityMetrics, content_ssim
+from clipstyler_fast.nets.clip_model import load_clip
+from clipstyler_fast.objective import losses
+from clipstyler_fast.train.data import ContentDataModule
+from clipstyler_fast.train.model import StyleTransfer
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,12 @@ def test_callback_logs_metrics_in_a_real_validation_run(clip_path, vgg_path, con
     )
     data = ContentDataModule(path=str(content_dir), batch_size=2, crop_size=32, num_holdout=3, num_workers=0)
     trainer = L.Trainer(
-        accelerator="cpu", callbacks=[QualityMetrics()], logger=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=tmp_path,
+        accelerator="cpu",
+        callbacks=[QualityMetrics()],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
     )
     results = trainer.validate(model, datamodule=data, verbose=False)[0]
     assert {QualityMetrics.CLIP_KEY, QualityMetrics.SSIM_KEY} <= set(results)
@@ -106,14 +110,26 @@ def test_training_log_shows_the_metrics_of_every_validation(clip_path, vgg_path,
     )
     data = ContentDataModule(path=str(content_dir), batch_size=2, crop_size=32, num_holdout=2, num_workers=0)
     trainer = L.Trainer(
-        accelerator="cpu", callbacks=[QualityMetrics()], logger=CSVLogger(tmp_path, name="run"), max_steps=2,
-        val_check_interval=1, check_val_every_n_epoch=None, num_sanity_val_steps=0, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+        accelerator="cpu",
+        callbacks=[QualityMetrics()],
+        logger=CSVLogger(tmp_path, name="run"),
+        max_steps=2,
+        val_check_interval=1,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
     )
     trainer.fit(model, datamodule=data)
     with open(Path(trainer.logger.log_dir) / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    logged = [(row["step"], float(row[QualityMetrics.CLIP_KEY]), float(row[QualityMetrics.SSIM_KEY])) for row in rows if row.get(QualityMetrics.CLIP_KEY)]
+    logged = [
+        (row["step"], float(row[QualityMetrics.CLIP_KEY]), float(row[QualityMetrics.SSIM_KEY]))
+        for row in rows
+        if row.get(QualityMetrics.CLIP_KEY)
+    ]
     assert [step for step, _, _ in logged] == ["0", "1"]  # one entry per validation
     assert all(-1 <= d <= 1 and -1 <= s <= 1 for _, d, s in logged)
     assert logged[0][1:] != logged[1][1:]  # the second validation saw a trained decoder

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import make_photo
 from predict_support import trained_checkpoint
+from support import make_photo
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.nets.style_file import StyleFile, StyleRecord

@@ -9,11 +9,11 @@ from pathlib import Path
 import onnxruntime
 import pytest
 import torch
+from tiny_style import train_style
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.export import TOLERANCE
 from clipstyler_fast.infer.stylizer import Stylizer
-from tiny_style import train_style
 
 # Neither size is the one the export traced with (64x64, batch 2) or checked itself on.
 SIZES = ((1, 3, 32, 48), (3, 3, 56, 24))

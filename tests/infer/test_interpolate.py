@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import make_photo, write_vgg
+from tiny_style import train_style
 
-from clipstyler_fast.nets.style_file import FORMAT_KEY
-from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.blend import STRIP_PADDING
 from clipstyler_fast.infer.stylizer import Stylizer, postprocess
-from support import make_photo, write_vgg
-from tiny_style import train_style
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.nets.style_file import FORMAT_KEY
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,20 @@ def test_strip_renders_each_alpha_side_by_side(styles, ends, image, tmp_path):
     assert torch.equal(content, image)  # the photo is exactly the image the end outputs were made from
     strip_path = tmp_path / "strip.png"
     rc = main(
-        ["interpolate", str(a), str(b), "--strip", str(photo), "--alphas", "0,0.5,1", "--include_content",
-         "--output", str(strip_path), "--postprocess", "contrast"]
+        [
+            "interpolate",
+            str(a),
+            str(b),
+            "--strip",
+            str(photo),
+            "--alphas",
+            "0,0.5,1",
+            "--include_content",
+            "--output",
+            str(strip_path),
+            "--postprocess",
+            "contrast",
+        ]
     )
     assert rc == 0
     strip = torch.from_numpy(np.array(Image.open(strip_path).convert("RGB"))).permute(2, 0, 1).float().div(255)

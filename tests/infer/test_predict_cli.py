@@ -13,12 +13,12 @@ import pytest
 import torch
 from PIL import Image
 from predict_support import he_checkpoint, make_inputs, output_name, trained_checkpoint, with_vgg_source
+from support import make_photo
 
+from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-from clipstyler_fast.cli.main import main
 from clipstyler_fast.io.images import open_image
-from support import make_photo
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu", "--data.num_workers", "0"]
@@ -52,9 +52,23 @@ def test_every_image_kind_gets_an_output_and_every_bad_file_is_listed(
     assert not Path(load_checkpoint_file(style)["hyper_parameters"]["clip_model"]).exists(), "CLIP is never needed"
     out = tmp_path / "stylized"
     status, stdout, stderr = predict(
-        capsys, "--ckpt_path", str(style), "--data.path", str(tmp_path / "photos"), "--output.dir", str(out),
-        "--data.max_pixels", "1000000", "--data.batch_size", "3", "--trainer.enable_progress_bar", "false",
-        "--trainer.accelerator", "cpu", "--data.num_workers", "1",
+        capsys,
+        "--ckpt_path",
+        str(style),
+        "--data.path",
+        str(tmp_path / "photos"),
+        "--output.dir",
+        str(out),
+        "--data.max_pixels",
+        "1000000",
+        "--data.batch_size",
+        "3",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.accelerator",
+        "cpu",
+        "--data.num_workers",
+        "1",
     )
     assert status == 1, stderr
     for relative, (width, height, mode) in good.items():
@@ -130,7 +144,10 @@ def test_tiled_and_untiled_cli_outputs_agree(he_style: Path, tmp_path: Path, cap
     # 8-bit outputs (test_tiling bounds the float difference): mean below 0.25 level, at most
     # 2% of values off by more than one level, none by more than 10 (measured: 0.03, 0.5%, 6).
     assert difference.mean() < 0.25 and (difference > 1).mean() < 0.02 and difference.max() <= 10, (
-        difference.mean(), (difference > 1).mean(), difference.max())
+        difference.mean(),
+        (difference > 1).mean(),
+        difference.max(),
+    )
     assert difference.max() > 0, "the tile options took effect"
     assert whole.std() > 10
 
@@ -144,9 +161,25 @@ def test_options_resize_and_formats(style: Path, tmp_path: Path, capsys: pytest.
     rgba.save(photos / "a.png")
     rgba.save(photos / "b.png")
     status, stdout, stderr = predict(
-        capsys, "--ckpt_path", str(style), "--data.path", str(photos), "--output.dir", str(tmp_path / "jpg"),
-        "--output.format", "jpg", "--output.quality", "80", "--size", "32", "--postprocess", "contrast",
-        "--trainer.accelerator", "cpu", "--data.num_workers", "0",
+        capsys,
+        "--ckpt_path",
+        str(style),
+        "--data.path",
+        str(photos),
+        "--output.dir",
+        str(tmp_path / "jpg"),
+        "--output.format",
+        "jpg",
+        "--output.quality",
+        "80",
+        "--size",
+        "32",
+        "--postprocess",
+        "contrast",
+        "--trainer.accelerator",
+        "cpu",
+        "--data.num_workers",
+        "0",
     )
     assert status == 0, stderr
     assert "images/s=" in stdout + stderr, "the progress bar shows the image rate"
@@ -155,7 +188,18 @@ def test_options_resize_and_formats(style: Path, tmp_path: Path, capsys: pytest.
         assert image.format == "JPEG" and image.size == (32, 20)
     with Image.open(tmp_path / "jpg" / "a.jpg") as image:
         assert image.mode == "RGB" and image.size == (32, 32)
-    status, _, _ = predict(capsys, "--ckpt_path", str(style), "--data.path", str(photos / "a.png"), "--output.dir", str(tmp_path / "webp"), "--output.format", "webp", *QUIET)
+    status, _, _ = predict(
+        capsys,
+        "--ckpt_path",
+        str(style),
+        "--data.path",
+        str(photos / "a.png"),
+        "--output.dir",
+        str(tmp_path / "webp"),
+        "--output.format",
+        "webp",
+        *QUIET,
+    )
     with Image.open(tmp_path / "webp" / "a.webp") as image:
         assert status == 0 and image.format == "WEBP" and image.mode == "RGBA" and image.size == (20, 20)
         alpha = np.asarray(image)[..., 3].astype(int)
@@ -187,7 +231,9 @@ def test_folder_and_checkpoint_problems_are_one_line_errors(
         assert "Traceback" not in stderr
     assert sorted(p.name for p in photos.iterdir()) == ["p.png"] and not (tmp_path / "o").exists()
     # The offline override makes the moved checkpoint usable.
-    status, _, _ = predict(capsys, *common, "--ckpt_path", str(moved), "--model.vgg_weights", str(vgg_path), "--output.dir", str(tmp_path / "o"))
+    status, _, _ = predict(
+        capsys, *common, "--ckpt_path", str(moved), "--model.vgg_weights", str(vgg_path), "--output.dir", str(tmp_path / "o")
+    )
     assert status == 0 and (tmp_path / "o" / "p.png").exists()
 
 
@@ -208,11 +254,34 @@ def test_two_cpu_processes_write_each_image_exactly_once(style: Path, tmp_path: 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [
-            sys.executable, "-m", "clipstyler_fast", "predict", "--ckpt_path", str(style), "--data.path", str(photos),
-            "--output.dir", str(out), "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
-            "--data.num_workers", "0", "--data.batch_size", "1", "--trainer.enable_progress_bar", "false",
+            sys.executable,
+            "-m",
+            "clipstyler_fast",
+            "predict",
+            "--ckpt_path",
+            str(style),
+            "--data.path",
+            str(photos),
+            "--output.dir",
+            str(out),
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.devices",
+            "2",
+            "--trainer.strategy",
+            "ddp",
+            "--data.num_workers",
+            "0",
+            "--data.batch_size",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
         ],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in done.stderr + done.stdout, "two processes ran"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from support import make_photo
 
 from clipstyler_fast.errors import ImageReadError
 from clipstyler_fast.infer.predict.data import deal_batches, plan_batches, probe_size
-from support import make_photo
 
 
 def test_batches_hold_one_size_and_respect_the_pixel_budget() -> None:

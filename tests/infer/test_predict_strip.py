@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from support import make_photo
+from tiny_style import train_style
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.blend import STRIP_PADDING, render_strip
-
-from support import make_photo
-from tiny_style import train_style
 
 
 def test_predict_strip_mode_writes_one_strip_per_image(
@@ -47,7 +46,9 @@ def test_predict_strip_mode_refuses_an_output_inside_the_input(tmp_path: Path, c
     photos = tmp_path / "photos"
     photos.mkdir()
     make_photo(16, 16, 0).save(photos / "x.png")
-    rc = main(["predict", "--ckpt_path", "a.ckpt", "--strip_with", "b.ckpt", "--data.path", str(photos), "--output.dir", str(photos / "out")])
+    rc = main(
+        ["predict", "--ckpt_path", "a.ckpt", "--strip_with", "b.ckpt", "--data.path", str(photos), "--output.dir", str(photos / "out")]
+    )
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "inside the input folder" in err and "\n" not in err

@@ -90,7 +90,9 @@ def test_predict_and_training_report_the_probe_reasons(files, tmp_path):
     assert {name: skipped[name] for name in bad} == reasons
 
 
-@pytest.mark.parametrize(("height", "width", "long_side", "size"), [(37, 53, 20, (14, 20)), (30, 41, 100, (73, 100)), (5, 200, 64, (2, 64)), (9, 9, 3, (3, 3))])
+@pytest.mark.parametrize(
+    ("height", "width", "long_side", "size"), [(37, 53, 20, (14, 20)), (30, 41, 100, (73, 100)), (5, 200, 64, (2, 64)), (9, 9, 3, (3, 3))]
+)
 def test_long_side_keeps_the_aspect_ratio_with_the_same_rounding(height, width, long_side, size):
     assert long_side_size(height, width, long_side) == size
     assert long_side_size(height, width, None) == (height, width)

@@ -11,12 +11,11 @@ import pytest
 import torch
 from PIL import Image
 from predict_support import he_checkpoint, trained_checkpoint, with_vgg_source
-
-from clipstyler_fast.infer.stylizer import Stylizer
-from clipstyler_fast.errors import CheckpointError
-from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-from clipstyler_fast.errors import WeightsUnavailableError
 from support import make_photo
+
+from clipstyler_fast.errors import CheckpointError, WeightsUnavailableError
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 
 # bf16 autocast + channels-last against fp32, He-initialised networks: largest difference below
 # 3% of the output's value range, mean below 0.5% (measured: about 1.1% and 0.14% at 512x512).

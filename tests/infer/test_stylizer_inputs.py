@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import make_photo
 from PIL import Image
 from predict_support import trained_checkpoint
+from support import make_photo
 
 from clipstyler_fast.errors import ClipstylerError, StylizerInputError
 from clipstyler_fast.infer.stylizer import Stylizer

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 from predict_support import he_checkpoint, trained_checkpoint
+from support import make_photo
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.infer.tiling import axis_weights, stylize_tiled, tile_spans
-from support import make_photo
 
 # Tiled (the default 128-pixel overlap) vs untiled on a mid-size image, He-initialised networks,
 # fp32: the largest difference must stay below 1.5% of the output's value range and the mean

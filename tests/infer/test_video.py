@@ -10,10 +10,10 @@ import av.video.reformatter
 import numpy as np
 import pytest
 import torch
+from tiny_style import train_style
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.stylizer import Stylizer
-from tiny_style import train_style
 
 Colorspace = av.video.reformatter.Colorspace
 
@@ -35,7 +35,9 @@ def make_video(path: Path, audio: bool = True) -> Path:
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
     for i in range(FRAMES):
         rgb = np.stack([(x * 4 + i * 10) % 256, (y * 5) % 256, ((x + y) * 3 + i * 20) % 256], -1).astype(np.uint8)
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=1)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=1
+        )
         for packet in video.encode(frame):
             container.mux(packet)
     for packet in video.encode(None):
@@ -90,7 +92,23 @@ def clip_with_sound(tmp_path_factory) -> Path:
 def test_video_round_trip_keeps_frames_rate_size_and_audio(style, clip_with_sound, tmp_path, capsys):
     target = tmp_path / "out" / "styled.mp4"
     # Batches of 5 over 12 frames: the last batch is partial.
-    rc = main(["video", "--data.path", str(clip_with_sound), "--output", str(target), "--ckpt_path", str(style), "--postprocess", "contrast", "--data.batch_size", "5", "--trainer.accelerator", "cpu"])
+    rc = main(
+        [
+            "video",
+            "--data.path",
+            str(clip_with_sound),
+            "--output",
+            str(target),
+            "--ckpt_path",
+            str(style),
+            "--postprocess",
+            "contrast",
+            "--data.batch_size",
+            "5",
+            "--trainer.accelerator",
+            "cpu",
+        ]
+    )
     assert rc == 0
     assert f"{FRAMES}/{FRAMES}" in capsys.readouterr().err  # the progress bar reached the end
     assert [p.name for p in target.parent.iterdir()] == ["styled.mp4"]  # no temporary file left
@@ -118,7 +136,26 @@ def test_video_round_trip_keeps_frames_rate_size_and_audio(style, clip_with_soun
 
 def test_video_without_audio_option(style, clip_with_sound, tmp_path):
     target = tmp_path / "silent.mkv"
-    assert main(["video", "--data.path", str(clip_with_sound), "--output", str(target), "--ckpt_path", str(style), "--audio", "false", "--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                "--data.path",
+                str(clip_with_sound),
+                "--output",
+                str(target),
+                "--ckpt_path",
+                str(style),
+                "--audio",
+                "false",
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.accelerator",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     frames, _, info = decode(target)
     assert len(frames) == FRAMES and info["audio"] == []
 
@@ -127,7 +164,9 @@ def test_unreadable_video_is_a_one_line_error_and_leaves_nothing(style, tmp_path
     bogus = tmp_path / "notes.mp4"
     bogus.write_text("not a video")
     target = tmp_path / "out.mp4"
-    assert main(["video", "--data.path", str(bogus), "--output", str(target), "--ckpt_path", str(style), "--trainer.accelerator", "cpu"]) == 2
+    assert (
+        main(["video", "--data.path", str(bogus), "--output", str(target), "--ckpt_path", str(style), "--trainer.accelerator", "cpu"]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and str(bogus) in err
     assert list(tmp_path.iterdir()) == [bogus]

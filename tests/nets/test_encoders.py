@@ -13,15 +13,14 @@ import torch
 import torch.nn.functional as F
 from support import adain_decoder_network, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
 
-from clipstyler_fast.infer.stylizer import Stylizer
-from clipstyler_fast.nets.style_file import FORMAT_KEY
-from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.cli.main import main
+from clipstyler_fast.errors import CheckpointError, WeightsUnavailableError
+from clipstyler_fast.infer.blend import StyleBlend
+from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.decoder_init import load_decoder_weights
-from clipstyler_fast.infer.blend import StyleBlend
+from clipstyler_fast.nets.style_file import FORMAT_KEY
 from clipstyler_fast.nets.vgg import load_vgg_encoder
-from clipstyler_fast.errors import WeightsUnavailableError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,14 +75,20 @@ def test_adain_decoder_file_is_our_decoder(decoder_path: Path) -> None:
 def test_wrong_files_are_refused_in_one_line_naming_the_option(
     vgg_path: Path, torchvision_vgg_path: Path, decoder_path: Path, clip_path: Path
 ) -> None:
-    with pytest.raises(WeightsUnavailableError, match=r"vgg19-random.pth: holds torchvision VGG-19 weights, not AdaIN's vgg_normalised.*--model.encoder torchvision"):
+    with pytest.raises(
+        WeightsUnavailableError,
+        match=r"vgg19-random.pth: holds torchvision VGG-19 weights, not AdaIN's vgg_normalised.*--model.encoder torchvision",
+    ):
         load_vgg_encoder(torchvision_vgg_path, "adain")
     with pytest.raises(WeightsUnavailableError, match=r"vgg_normalised.pth: holds AdaIN's vgg_normalised .*--model.encoder adain"):
         load_vgg_encoder(vgg_path, "torchvision")
     with pytest.raises(WeightsUnavailableError, match=r"decoder.pth: holds decoder weights .*--model.vgg_weights"):
         load_vgg_encoder(decoder_path, "adain")
     for wrong in (torchvision_vgg_path, vgg_path):
-        with pytest.raises(WeightsUnavailableError, match=rf"{wrong.name}: holds .*VGG-19 weights, not a decoder; pass AdaIN's decoder.pth.*--model.decoder_init") as error:
+        with pytest.raises(
+            WeightsUnavailableError,
+            match=rf"{wrong.name}: holds .*VGG-19 weights, not a decoder; pass AdaIN's decoder.pth.*--model.decoder_init",
+        ) as error:
             load_decoder_weights(build_decoder(), wrong)
         assert "\n" not in str(error.value)
     with pytest.raises(WeightsUnavailableError, match="imagenet names torchvision's VGG-19"):
@@ -92,11 +97,36 @@ def test_wrong_files_are_refused_in_one_line_naming_the_option(
 
 def fit_args(root: Path, clip_path: Path, content_dir: Path, *extra: str) -> list[str]:
     return [
-        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(clip_path), "--model.num_views", "2",
-        "--model.preview_every_n_steps", "0", "--data.path", str(content_dir), "--data.crop_size", "32",
-        "--data.batch_size", "2", "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
-        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-        "--checkpoint.root", str(root / "checkpoints"), *extra,
+        "fit",
+        "--model.prompt",
+        "Mosaic",
+        "--model.clip_model",
+        str(clip_path),
+        "--model.num_views",
+        "2",
+        "--model.preview_every_n_steps",
+        "0",
+        "--data.path",
+        str(content_dir),
+        "--data.crop_size",
+        "32",
+        "--data.batch_size",
+        "2",
+        "--data.num_workers",
+        "0",
+        "--trainer.max_steps",
+        "1",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+        "--checkpoint.root",
+        str(root / "checkpoints"),
+        *extra,
     ]
 
 
@@ -114,7 +144,11 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
     elsewhere.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "clipstyler_fast", *fit_args(tmp_path, clip_path, content_dir, "--model.lr", "0")],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"decoder initialised from {cache / 'decoder.pth'}" in result.stderr
@@ -129,16 +163,36 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
 
     make_photo(40, 32, seed=9).save(photo)
     result = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", "predict", "--ckpt_path", str(style), "--data.path", str(photo.parent),
-         "--output.dir", str(tmp_path / "out"), "--trainer.accelerator", "cpu", "--trainer.precision", "32-true"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "clipstyler_fast",
+            "predict",
+            "--ckpt_path",
+            str(style),
+            "--data.path",
+            str(photo.parent),
+            "--output.dir",
+            str(tmp_path / "out"),
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.precision",
+            "32-true",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
 
     produced = torch.from_numpy(__import__("numpy").asarray(Image.open(tmp_path / "out" / "photo.png"))).permute(2, 0, 1).float()
     encoder, decoder = vgg_normalised_network()[:31], adain_decoder_network()
-    encoder.load_state_dict({k: v for k, v in torch.load(cache / "vgg_normalised.pth", weights_only=True).items() if int(k.split(".")[0]) < 31})
+    encoder.load_state_dict(
+        {k: v for k, v in torch.load(cache / "vgg_normalised.pth", weights_only=True).items() if int(k.split(".")[0]) < 31}
+    )
     decoder.load_state_dict(torch.load(cache / "decoder.pth", weights_only=True))
     x = torch.from_numpy(__import__("numpy").asarray(Image.open(photo))).permute(2, 0, 1).float()[None] / 255
     expected = (decoder(encoder(x))[0].clamp(0, 1) * 255).round()
@@ -148,16 +202,34 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
 def test_offline_fit_lists_every_missing_file_at_once(tmp_path: Path) -> None:
     env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
     result = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / "configs/default.yaml"),
-         "--model.clip_download_root", str(tmp_path / "clip"), "--checkpoint.root", str(tmp_path / "checkpoints"),
-         "--data.path", str(REPO / "data" / "samples")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "clipstyler_fast",
+            "fit",
+            "--config",
+            str(REPO / "configs/default.yaml"),
+            "--model.clip_download_root",
+            str(tmp_path / "clip"),
+            "--checkpoint.root",
+            str(tmp_path / "checkpoints"),
+            "--data.path",
+            str(REPO / "data" / "samples"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-3000:]
-    err = result.stderr[result.stderr.index("error: "):]
+    err = result.stderr[result.stderr.index("error: ") :]
     assert err.startswith("error: 3 weight files are missing:")
-    for file, option in [("ViT-B-32.pt", "--model.clip_model PATH"), ("vgg_normalised.pth", "--model.vgg_weights PATH"),
-                         ("decoder.pth", "--model.decoder_init PATH")]:
+    for file, option in [
+        ("ViT-B-32.pt", "--model.clip_model PATH"),
+        ("vgg_normalised.pth", "--model.vgg_weights PATH"),
+        ("decoder.pth", "--model.decoder_init PATH"),
+    ]:
         line = next(line for line in err.splitlines() if file in line)
         assert "could not download" in line and "https://" in line and option in line
     assert "Traceback" not in result.stderr
@@ -167,10 +239,30 @@ def test_offline_fit_lists_every_missing_file_at_once(tmp_path: Path) -> None:
 def test_checkpoints_record_their_encoder_and_older_ones_keep_working(
     tmp_path: Path, clip_path: Path, torchvision_vgg_path: Path, vgg_path: Path, decoder_path: Path, content_dir: Path
 ) -> None:
-    assert main(fit_args(tmp_path / "a", clip_path, content_dir, "--model.encoder", "torchvision",
-                         "--model.vgg_weights", str(torchvision_vgg_path), "--model.decoder_init", "random")) == 0
-    assert main(fit_args(tmp_path / "b", clip_path, content_dir, "--model.vgg_weights", str(vgg_path),
-                         "--model.decoder_init", str(decoder_path))) == 0
+    assert (
+        main(
+            fit_args(
+                tmp_path / "a",
+                clip_path,
+                content_dir,
+                "--model.encoder",
+                "torchvision",
+                "--model.vgg_weights",
+                str(torchvision_vgg_path),
+                "--model.decoder_init",
+                "random",
+            )
+        )
+        == 0
+    )
+    assert (
+        main(
+            fit_args(
+                tmp_path / "b", clip_path, content_dir, "--model.vgg_weights", str(vgg_path), "--model.decoder_init", str(decoder_path)
+            )
+        )
+        == 0
+    )
     torchvision_style = tmp_path / "a" / "checkpoints" / "mosaic" / "style.ckpt"
     adain_style = tmp_path / "b" / "checkpoints" / "mosaic" / "style.ckpt"
     assert torch.load(torchvision_style, weights_only=True)[FORMAT_KEY]["encoder"] == "torchvision"
@@ -191,6 +283,9 @@ def test_checkpoints_record_their_encoder_and_older_ones_keep_working(
     with pytest.raises(CheckpointError, match=r"cannot be blended: encoders differ \('torchvision' vs 'adain'\)"):
         StyleBlend(torchvision_style, adain_style)
     # So is starting an adain run from a decoder trained on torchvision's encoder.
-    status = main(fit_args(tmp_path / "c", clip_path, content_dir, "--model.vgg_weights", str(vgg_path),
-                           "--model.decoder_init", str(torchvision_style)))
+    status = main(
+        fit_args(
+            tmp_path / "c", clip_path, content_dir, "--model.vgg_weights", str(vgg_path), "--model.decoder_init", str(torchvision_style)
+        )
+    )
     assert status == 2

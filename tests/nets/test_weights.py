@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from clipstyler_fast.nets.clip_model import load_clip
 from clipstyler_fast.cli.main import main
-from clipstyler_fast.nets.vgg import load_vgg_encoder
 from clipstyler_fast.errors import WeightsUnavailableError
+from clipstyler_fast.nets.clip_model import load_clip
+from clipstyler_fast.nets.vgg import load_vgg_encoder
 
 
 def test_local_clip_file_loads_and_encodes_any_size(clip_path: Path) -> None:
@@ -51,21 +51,43 @@ def test_missing_or_wrong_local_files_are_one_line_errors(tmp_path: Path, clip_p
 
 
 def test_failed_downloads_name_the_file_the_source_and_the_option(
-    tmp_path: Path, content_dir: Path, vgg_path: Path, decoder_path: Path, clip_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path,
+    content_dir: Path,
+    vgg_path: Path,
+    decoder_path: Path,
+    clip_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     """No network here: the real download code runs, fails, and says what to do instead."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.chdir(tmp_path)
     common = [
-        "fit", "--model.prompt", "Mosaic", "--data.path", str(content_dir), "--data.crop_size", "32",
-        "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
-        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+        "fit",
+        "--model.prompt",
+        "Mosaic",
+        "--data.path",
+        str(content_dir),
+        "--data.crop_size",
+        "32",
+        "--data.num_workers",
+        "0",
+        "--trainer.max_steps",
+        "1",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--trainer.enable_progress_bar",
+        "false",
     ]
     # The encoder from its (unreachable) default, AdaIN's release.
     status = main([*common, "--model.clip_model", str(clip_path), "--model.decoder_init", str(decoder_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
-    assert err[-1].startswith("error: could not download VGG-19 vgg_normalised weights (AdaIN) (vgg_normalised.pth from https://github.com/naoto0804/pytorch-AdaIN/")
+    assert err[-1].startswith(
+        "error: could not download VGG-19 vgg_normalised weights (AdaIN) (vgg_normalised.pth from https://github.com/naoto0804/pytorch-AdaIN/"
+    )
     assert "--model.vgg_weights PATH" in err[-1]
 
     status = main([*common, "--model.clip_model", str(clip_path), "--model.encoder", "torchvision", "--model.decoder_init", "random"])
@@ -73,8 +95,19 @@ def test_failed_downloads_name_the_file_the_source_and_the_option(
     assert status == 2
     assert err[-1].startswith("error: could not download VGG-19 ImageNet weights (torchvision) (vgg19-dcbb9e9d.pth from https://")
 
-    status = main([*common, "--model.vgg_weights", str(vgg_path), "--model.clip_model", "ViT-B/32",
-                   "--model.decoder_init", str(decoder_path), "--model.clip_download_root", str(tmp_path / "clip-cache")])
+    status = main(
+        [
+            *common,
+            "--model.vgg_weights",
+            str(vgg_path),
+            "--model.clip_model",
+            "ViT-B/32",
+            "--model.decoder_init",
+            str(decoder_path),
+            "--model.clip_download_root",
+            str(tmp_path / "clip-cache"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2
     assert err[-1].startswith("error: could not download CLIP ViT-B/32 (ViT-B-32.pt from https://")

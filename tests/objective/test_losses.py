@@ -69,9 +69,7 @@ def test_global_directional_loss_matches_formula(gen: torch.Generator) -> None:
     batch, dim = 4, 12
     out, src = torch.randn(batch, dim, generator=gen), torch.randn(batch, dim, generator=gen)
     direction = torch.tensor(_norm(torch.randn(dim, generator=gen).tolist()))
-    expected = sum(
-        1 - _cos(_norm(_sub(_norm(out[b].tolist()), _norm(src[b].tolist()))), direction.tolist()) for b in range(batch)
-    ) / batch
+    expected = sum(1 - _cos(_norm(_sub(_norm(out[b].tolist()), _norm(src[b].tolist()))), direction.tolist()) for b in range(batch)) / batch
     assert losses.global_directional_loss(out, src, direction).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -17,8 +17,14 @@ def test_held_out_loss_drops_by_at_least_20_percent(clip_path: Path, torchvision
     # layers, which makes the 20% bar meaningful; the claim does not depend on the encoder.
     L.seed_everything(0)
     model = StyleTransfer(
-        "Mosaic", clip_model=str(clip_path), encoder="torchvision", vgg_weights=str(torchvision_vgg_path), decoder_init="random",
-        num_views=8, lr=1e-3, preview_every_n_steps=0,
+        "Mosaic",
+        clip_model=str(clip_path),
+        encoder="torchvision",
+        vgg_weights=str(torchvision_vgg_path),
+        decoder_init="random",
+        num_views=8,
+        lr=1e-3,
+        preview_every_n_steps=0,
     )
     data = ContentDataModule(str(content_dir), batch_size=2, crop_size=32, num_workers=0, num_holdout=2)
 

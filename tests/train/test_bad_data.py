@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from clipstyler_fast.cli.main import main
-
 from support import fit_args as small_fit
 from support import make_photo
+
+from clipstyler_fast.cli.main import main
 
 
 def truncated_jpeg(path: Path, seed: int) -> Path:
@@ -38,13 +37,30 @@ def bad_files(folder: Path) -> dict[str, Path]:
 
 def fit_args(tmp_path: Path, clip: Path, vgg: Path, data: Path, workers: int = 1) -> list[str]:
     return small_fit(
-        clip, vgg, data, "--seed_everything", "0", "--data.num_holdout", "0", "--trainer.val_check_interval", "2",
-        "--trainer.default_root_dir", str(tmp_path / "runs"), checkpoints=tmp_path / "checkpoints", steps=5, batch=1, workers=workers,
+        clip,
+        vgg,
+        data,
+        "--seed_everything",
+        "0",
+        "--data.num_holdout",
+        "0",
+        "--trainer.val_check_interval",
+        "2",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+        checkpoints=tmp_path / "checkpoints",
+        steps=5,
+        batch=1,
+        workers=workers,
     )
 
 
 def test_damaged_and_non_image_files_are_skipped_once_each_and_training_finishes(
-    tmp_path: Path, clip_path: Path, vgg_path: Path, capfd: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    capfd: pytest.CaptureFixture,
+    caplog: pytest.LogCaptureFixture,
     recwarn: pytest.WarningsRecorder,
 ) -> None:
     folder = tmp_path / "photos"
@@ -75,9 +91,7 @@ def test_damaged_and_non_image_files_are_skipped_once_each_and_training_finishes
     assert "Traceback" not in err
 
 
-def test_a_folder_without_a_readable_image_fails_before_any_model_loads(
-    tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
+def test_a_folder_without_a_readable_image_fails_before_any_model_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "broken"
     bad_files(folder)
     # The weight files do not exist: had a model been loaded first, that error would show instead.
@@ -85,8 +99,7 @@ def test_a_folder_without_a_readable_image_fails_before_any_model_loads(
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
-        f"error: {folder}: none of the 5 image files can be read (see the warnings above); "
-        "put readable images in the content folder"
+        f"error: {folder}: none of the 5 image files can be read (see the warnings above); put readable images in the content folder"
     )
     # Only truncated files, which all pass the header check: still refused up front.
     only_cut = tmp_path / "only-cut"

@@ -17,17 +17,17 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
-
 from support import fit_args as small_fit
-from clipstyler_fast.nets.style_file import FORMAT_KEY
-from clipstyler_fast.errors import CheckpointError
-from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
-from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+
 from clipstyler_fast.cli.main import main
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.nets.style_file import FORMAT_KEY
+from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint, probe_writable
+from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
 from clipstyler_fast.train.data import ContentDataModule
 from clipstyler_fast.train.model import StyleTransfer
-from clipstyler_fast.infer.stylizer import Stylizer
-from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint, probe_writable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,12 +36,18 @@ REPO = Path(__file__).resolve().parents[2]
 def trained(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> SimpleNamespace:
     """One training step through the Python API, with a plain Trainer (no checkpoint plugin given)."""
     root = tmp_path_factory.mktemp("trained")
-    model = StyleTransfer("Mosaic", clip_model=str(clip_path), vgg_weights=str(vgg_path), decoder_init="random",
-                          num_views=2, preview_every_n_steps=0)
+    model = StyleTransfer(
+        "Mosaic", clip_model=str(clip_path), vgg_weights=str(vgg_path), decoder_init="random", num_views=2, preview_every_n_steps=0
+    )
     data = ContentDataModule(str(content_dir), batch_size=2, crop_size=32, num_workers=0)
     trainer = L.Trainer(
-        max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, default_root_dir=root,
+        max_steps=1,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=root,
         callbacks=[StyleCheckpoint(root=str(root / "checkpoints"), prompt="Mosaic", every_n_train_steps=1)],
     )
     trainer.fit(model, datamodule=data)
@@ -52,8 +58,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path:
 def cli_args(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> list[str]:
     """The options after ``fit``."""
     return small_fit(
-        clip_path, vgg_path, content_dir, "--trainer.num_sanity_val_steps", "0", "--trainer.default_root_dir", str(tmp_path / "runs"),
-        checkpoints=tmp_path / "checkpoints", steps=2,
+        clip_path,
+        vgg_path,
+        content_dir,
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+        checkpoints=tmp_path / "checkpoints",
+        steps=2,
     )[1:]
 
 
@@ -82,7 +95,12 @@ def test_training_writes_through_the_atomic_safe_io_even_without_the_cli(trained
 
 @pytest.mark.parametrize("keep", ["nothing", "1 byte", "64 bytes", "half", "all but the last byte"])
 def test_a_truncated_checkpoint_is_refused_in_one_line(
-    keep: str, trained: SimpleNamespace, tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path,
+    keep: str,
+    trained: SimpleNamespace,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    content_dir: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
     data = trained.style.read_bytes()
@@ -113,12 +131,16 @@ class RunsCode:
 
 @pytest.mark.parametrize("how", ["os.system", "exec"])
 def test_a_checkpoint_whose_pickle_runs_code_is_refused_and_the_code_never_runs(
-    how: str, trained: SimpleNamespace, tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path,
+    how: str,
+    trained: SimpleNamespace,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    content_dir: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
     marker = tmp_path / "payload-ran"
-    payload = (RunsCode(os.system, f"touch '{marker}'") if how == "os.system"
-               else RunsCode(exec, f"open({str(marker)!r}, 'w').write('ran')"))
+    payload = RunsCode(os.system, f"touch '{marker}'") if how == "os.system" else RunsCode(exec, f"open({str(marker)!r}, 'w').write('ran')")
     checkpoint = load_checkpoint_file(trained.style)
     checkpoint["hyper_parameters"]["prompt"] = payload  # hidden among the real contents
     evil = tmp_path / "evil.ckpt"
@@ -138,7 +160,11 @@ def test_a_checkpoint_whose_pickle_runs_code_is_refused_and_the_code_never_runs(
 
 
 def test_a_checkpoint_of_another_architecture_or_format_is_refused_saying_what_differs(
-    trained: SimpleNamespace, tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path,
+    trained: SimpleNamespace,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    content_dir: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
     args = cli_args(tmp_path, clip_path, vgg_path, content_dir)
@@ -147,12 +173,17 @@ def test_a_checkpoint_of_another_architecture_or_format_is_refused_saying_what_d
     narrower["state_dict"]["decoder.1.weight"] = torch.zeros(128, 512, 3, 3)
     path = tmp_path / "narrower.ckpt"
     torch.save(narrower, path)
-    with pytest.raises(CheckpointError, match=r"decoder architecture differs: 1\.weight has shape \(128, 512, 3, 3\), this version expects \(256, 512, 3, 3\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"decoder architecture differs: 1\.weight has shape \(128, 512, 3, 3\), this version expects \(256, 512, 3, 3\)",
+    ):
         Stylizer.from_checkpoint(path)
     # Resuming from it fails before training, naming the file and the tensor.
     assert main(["fit", *args, "--ckpt_path", str(path)]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line == f"error: {path}: decoder architecture differs: 1.weight has shape (128, 512, 3, 3), this version expects (256, 512, 3, 3)"
+    assert (
+        line == f"error: {path}: decoder architecture differs: 1.weight has shape (128, 512, 3, 3), this version expects (256, 512, 3, 3)"
+    )
     assert not (tmp_path / "checkpoints" / "mosaic" / "last.ckpt").exists()
 
     shallower = dict(checkpoint, state_dict={k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("decoder.28.")})
@@ -169,7 +200,11 @@ def test_a_checkpoint_of_another_architecture_or_format_is_refused_saying_what_d
 
 
 def test_resuming_from_a_weights_only_file_says_what_to_do_instead(
-    trained: SimpleNamespace, tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path,
+    trained: SimpleNamespace,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    content_dir: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
     args = cli_args(tmp_path, clip_path, vgg_path, content_dir)
@@ -219,10 +254,27 @@ def test_an_unwritable_checkpoint_folder_fails_at_start_up_before_any_model_load
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     args = [
-        "fit", "--model.prompt", "Mosaic", "--model.clip_model", str(tmp_path / "no-clip.pt"),
-        "--model.vgg_weights", str(tmp_path / "no-vgg.pth"), "--data.path", str(content_dir),
-        "--data.crop_size", "32", "--data.num_workers", "0", "--trainer.accelerator", "cpu", "--trainer.logger", "false",
-        "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.root", str(blocker / "checkpoints"),
+        "fit",
+        "--model.prompt",
+        "Mosaic",
+        "--model.clip_model",
+        str(tmp_path / "no-clip.pt"),
+        "--model.vgg_weights",
+        str(tmp_path / "no-vgg.pth"),
+        "--data.path",
+        str(content_dir),
+        "--data.crop_size",
+        "32",
+        "--data.num_workers",
+        "0",
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
+        "--checkpoint.root",
+        str(blocker / "checkpoints"),
     ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()

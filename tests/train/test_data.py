@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from support import make_photo
 
 from clipstyler_fast.cli.main import main
-from clipstyler_fast.train.data import ContentDataModule
-from clipstyler_fast.train.sampling import EpochSampler
-from clipstyler_fast.train.datasets import RandomCropDataset
 from clipstyler_fast.errors import DataError
 from clipstyler_fast.io.images import list_images, read_rgb
-
-from support import make_photo
+from clipstyler_fast.train.data import ContentDataModule
+from clipstyler_fast.train.datasets import RandomCropDataset
+from clipstyler_fast.train.sampling import EpochSampler
 
 
 def test_missing_and_empty_folders_fail_before_any_model_is_loaded(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -23,9 +22,20 @@ def test_missing_and_empty_folders_fail_before_any_model_is_loaded(tmp_path: Pat
     empty.mkdir()
     (empty / "notes.txt").write_text("not an image")
     # The weight sources do not exist: had a model been loaded first, that error would show instead.
-    common = ["--model.prompt", "Mosaic", "--model.clip_model", str(tmp_path / "no-clip.pt"),
-              "--model.vgg_weights", str(tmp_path / "no-vgg.pth"), "--trainer.accelerator", "cpu",
-              "--trainer.logger", "false", "--checkpoint.root", str(tmp_path / "ck")]
+    common = [
+        "--model.prompt",
+        "Mosaic",
+        "--model.clip_model",
+        str(tmp_path / "no-clip.pt"),
+        "--model.vgg_weights",
+        str(tmp_path / "no-vgg.pth"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.logger",
+        "false",
+        "--checkpoint.root",
+        str(tmp_path / "ck"),
+    ]
     for folder, message in [(tmp_path / "absent", "folder does not exist"), (empty, "no images found")]:
         assert main(["fit", "--data.path", str(folder), *common]) == 2
         lines = capsys.readouterr().err.strip().splitlines()

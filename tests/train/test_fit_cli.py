@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from support import fit_args as small_fit
-from clipstyler_fast.nets.style_file import FORMAT_KEY, FORMAT_VERSION
+
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.nets.style_file import FORMAT_KEY, FORMAT_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,8 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 def fit_args(clip_path: Path, vgg_path: Path, content_dir: Path, root: Path, steps: int = 2) -> list[str]:
     """The options after ``fit`` (tests add the command word themselves)."""
     return small_fit(
-        clip_path, vgg_path, content_dir, "--trainer.default_root_dir", str(root / "runs"),
-        checkpoints=root / "checkpoints", prompt="Sketch with black pencil", steps=steps, views=4, previews=1,
+        clip_path,
+        vgg_path,
+        content_dir,
+        "--trainer.default_root_dir",
+        str(root / "runs"),
+        checkpoints=root / "checkpoints",
+        prompt="Sketch with black pencil",
+        steps=steps,
+        views=4,
+        previews=1,
     )[1:]
 
 
@@ -33,7 +41,11 @@ def test_fit_writes_a_small_checkpoint_with_prompt_direction_and_hparams(
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     result = subprocess.run(
         [sys.executable, "-m", "clipstyler_fast", "fit", *fit_args(clip_path, vgg_path, content_dir, tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RANDOM weights" in result.stderr  # no pre-trained decoder here: said clearly
@@ -82,19 +94,38 @@ def test_fit_refuses_to_overwrite_an_earlier_run(
 
 
 def test_fit_help_documents_every_option() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", "fit", "--help"], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-m", "clipstyler_fast", "fit", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     text = result.stdout
     for option in [
-        "--model.prompt", "--model.source_text", "--model.clip_model", "--model.clip_download_root",
-        "--model.vgg_weights", "--model.decoder_init", "--model.lambda_content", "--model.lambda_patch",
-        "--model.lambda_dir", "--model.lambda_tv", "--model.num_views", "--model.distortion",
-        "--model.threshold", "--model.lr", "--model.lr_decay", "--model.preview_every_n_steps",
-        "--data.path", "--data.batch_size", "--data.crop_size", "--data.num_holdout", "--data.num_workers",
-        "--trainer.max_steps", "--trainer.precision", "--checkpoint.root", "--checkpoint.every_n_train_steps",
-        "--ckpt_path", "--config", "--print_config",
+        "--model.prompt",
+        "--model.source_text",
+        "--model.clip_model",
+        "--model.clip_download_root",
+        "--model.vgg_weights",
+        "--model.decoder_init",
+        "--model.lambda_content",
+        "--model.lambda_patch",
+        "--model.lambda_dir",
+        "--model.lambda_tv",
+        "--model.num_views",
+        "--model.distortion",
+        "--model.threshold",
+        "--model.lr",
+        "--model.lr_decay",
+        "--model.preview_every_n_steps",
+        "--data.path",
+        "--data.batch_size",
+        "--data.crop_size",
+        "--data.num_holdout",
+        "--data.num_workers",
+        "--trainer.max_steps",
+        "--trainer.precision",
+        "--checkpoint.root",
+        "--checkpoint.every_n_train_steps",
+        "--ckpt_path",
+        "--config",
+        "--print_config",
     ]:
         assert option in text, option
     # Options are explained, not just listed.
@@ -105,7 +136,10 @@ def test_fit_help_documents_every_option() -> None:
 def test_configs_parse_and_hold_the_reference_recipe() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / "configs/default.yaml"), "--print_config"],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     import yaml
@@ -119,15 +153,16 @@ def test_configs_parse_and_hold_the_reference_recipe() -> None:
     for name, prompt in [("sketch", "Sketch with black pencil"), ("mosaic", "Mosaic"), ("watercolor", "Watercolor painting")]:
         result = subprocess.run(
             [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / f"configs/{name}.yaml"), "--print_config"],
-            capture_output=True, text=True, timeout=120, cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert yaml.safe_load(result.stdout)["model"]["prompt"] == prompt
 
 
-def test_previews_go_to_tensorboard_when_it_is_installed(
-    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
-) -> None:
+def test_previews_go_to_tensorboard_when_it_is_installed(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     args = fit_args(clip_path, vgg_path, content_dir, tmp_path)
@@ -144,9 +179,7 @@ def test_previews_go_to_tensorboard_when_it_is_installed(
     assert {"train/loss", "train/patch", "train/dir", "train/content", "train/tv"} <= set(accumulator.Tags()["scalars"])
 
 
-def test_resuming_does_not_reinitialise_the_decoder(
-    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
-) -> None:
+def test_resuming_does_not_reinitialise_the_decoder(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
     args = fit_args(clip_path, vgg_path, content_dir, tmp_path, steps=1)
     with warnings.catch_warnings(record=True) as first:
         warnings.simplefilter("always")

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from support import fit_args as small_fit
-from clipstyler_fast.cli.main import main
-
 from support import make_photo
+
+from clipstyler_fast.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parents[1]
@@ -33,9 +32,22 @@ SLUG = "mosaic"
 
 def fit_args(root: Path, clip: Path, vgg: Path, data: Path, steps: int = STEPS, every: int = 1, workers: int = 0) -> list[str]:
     return small_fit(
-        clip, vgg, data, "--seed_everything", "0", "--trainer.val_check_interval", "3", "--trainer.num_sanity_val_steps", "0",
-        "--trainer.default_root_dir", str(root / "runs"), "--checkpoint.every_n_train_steps", str(every),
-        checkpoints=root / "checkpoints", steps=steps, workers=workers,
+        clip,
+        vgg,
+        data,
+        "--seed_everything",
+        "0",
+        "--trainer.val_check_interval",
+        "3",
+        "--trainer.num_sanity_val_steps",
+        "0",
+        "--trainer.default_root_dir",
+        str(root / "runs"),
+        "--checkpoint.every_n_train_steps",
+        str(every),
+        checkpoints=root / "checkpoints",
+        steps=steps,
+        workers=workers,
     )
 
 
@@ -96,8 +108,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_pat
     """An uninterrupted run, saving every step, with a copy of last.ckpt taken before each step."""
     root = tmp_path_factory.mktemp("reference")
     args = fit_args(root, clip_path, vgg_path, three_batch_epochs)
-    snapshot = ["--trainer.callbacks+=resume_callbacks.SnapshotLast",
-                "--trainer.callbacks.last", str(last_ckpt(root)), "--trainer.callbacks.into", str(root / "snapshots")]
+    snapshot = [
+        "--trainer.callbacks+=resume_callbacks.SnapshotLast",
+        "--trainer.callbacks.last",
+        str(last_ckpt(root)),
+        "--trainer.callbacks.into",
+        str(root / "snapshots"),
+    ]
     assert main([*args, *snapshot]) == 0
     assert sorted(p.name for p in (root / "snapshots").iterdir()) == [f"step{k}.ckpt" for k in range(1, STEPS)]
     return root
@@ -114,8 +131,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_pat
     ],
 )
 def test_resume_from_a_checkpoint_mid_epoch_or_after_validation_is_exact(
-    start: int, end: int, workers: int, extra: list[str], reference: Path, tmp_path: Path, clip_path: Path,
-    vgg_path: Path, three_batch_epochs: Path,
+    start: int,
+    end: int,
+    workers: int,
+    extra: list[str],
+    reference: Path,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    three_batch_epochs: Path,
 ) -> None:
     snapshot = at_step(reference, start)
     assert load(snapshot)["global_step"] == start
@@ -135,18 +159,22 @@ def test_training_longer_after_a_finished_run_is_exact(
     assert_same_training_state(last_ckpt(tmp_path), at_step(reference, 4), 4)
 
 
-def test_resume_when_every_batch_is_a_whole_epoch_is_exact(
-    tmp_path: Path, clip_path: Path, vgg_path: Path, one_batch_epochs: Path
-) -> None:
+def test_resume_when_every_batch_is_a_whole_epoch_is_exact(tmp_path: Path, clip_path: Path, vgg_path: Path, one_batch_epochs: Path) -> None:
     ref, run = tmp_path / "ref", tmp_path / "run"
-    snapshot = ["--trainer.callbacks+=resume_callbacks.SnapshotLast",
-                "--trainer.callbacks.last", str(last_ckpt(ref)), "--trainer.callbacks.into", str(ref / "snapshots")]
+    snapshot = [
+        "--trainer.callbacks+=resume_callbacks.SnapshotLast",
+        "--trainer.callbacks.last",
+        str(last_ckpt(ref)),
+        "--trainer.callbacks.into",
+        str(ref / "snapshots"),
+    ]
     holdout = ["--data.num_holdout", "2"]
     # --ckpt_path last with nothing to resume starts a new run, so a job script can always pass it.
     assert main([*fit_args(ref, clip_path, vgg_path, one_batch_epochs, steps=3), *holdout, *snapshot, "--ckpt_path", "last"]) == 0
     assert sorted(p.name for p in (ref / "snapshots").iterdir()) == ["step1.ckpt", "step2.ckpt"]
-    resumed = resume_from(ref / "snapshots" / "step1.ckpt", run,
-                          [*fit_args(run, clip_path, vgg_path, one_batch_epochs, steps=3, every=100), *holdout])
+    resumed = resume_from(
+        ref / "snapshots" / "step1.ckpt", run, [*fit_args(run, clip_path, vgg_path, one_batch_epochs, steps=3, every=100), *holdout]
+    )
     assert_same_training_state(resumed, last_ckpt(ref), 3)
 
 
@@ -160,8 +188,12 @@ def _start(args: list[str], log: Path, new_session: bool = False) -> subprocess.
     """The real command in a subprocess; its output goes to ``log`` (a pipe could fill up and stall it)."""
     with log.open("w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "clipstyler_fast", *args], cwd=log.parent, env=_subprocess_env(),
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=new_session,
+            [sys.executable, "-m", "clipstyler_fast", *args],
+            cwd=log.parent,
+            env=_subprocess_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
 
 
@@ -225,15 +257,27 @@ def test_sigterm_to_the_process_group_saves_a_checkpoint_and_says_how_to_resume(
 
 
 def test_ctrl_c_finishes_the_step_saves_and_exits_with_130(
-    reference: Path, tmp_path: Path, clip_path: Path, vgg_path: Path, three_batch_epochs: Path,
+    reference: Path,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    three_batch_epochs: Path,
     capfd: pytest.CaptureFixture,
 ) -> None:
     """SIGINT during step 3 of a run that would only save every 100 steps."""
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs, steps=4, every=100)
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(SystemExit) as stop:
-        main([*args, "--trainer.callbacks+=resume_callbacks.SignalAtStep",
-              "--trainer.callbacks.step", "2", "--trainer.callbacks.signum", str(int(signal.SIGINT))])
+        main(
+            [
+                *args,
+                "--trainer.callbacks+=resume_callbacks.SignalAtStep",
+                "--trainer.callbacks.step",
+                "2",
+                "--trainer.callbacks.signum",
+                str(int(signal.SIGINT)),
+            ]
+        )
     assert stop.value.code == 128 + signal.SIGINT
     assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
     assert load(last_ckpt(tmp_path))["global_step"] == 3  # the step under way when the signal came
@@ -244,7 +288,11 @@ def test_ctrl_c_finishes_the_step_saves_and_exits_with_130(
 
 
 def test_a_new_run_refuses_to_replace_an_earlier_one_before_writing_anything(
-    reference: Path, tmp_path: Path, clip_path: Path, vgg_path: Path, three_batch_epochs: Path,
+    reference: Path,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    three_batch_epochs: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs)
@@ -264,12 +312,26 @@ def test_a_new_run_refuses_to_replace_an_earlier_one_before_writing_anything(
 
 
 def test_a_second_ctrl_c_stops_at_once_with_130_and_no_lightning_shutdown_text(
-    tmp_path: Path, clip_path: Path, vgg_path: Path, three_batch_epochs: Path, capfd: pytest.CaptureFixture,
+    tmp_path: Path,
+    clip_path: Path,
+    vgg_path: Path,
+    three_batch_epochs: Path,
+    capfd: pytest.CaptureFixture,
 ) -> None:
     args = fit_args(tmp_path, clip_path, vgg_path, three_batch_epochs, steps=4, every=100)
     with pytest.raises(SystemExit) as stop:
-        main([*args, "--trainer.callbacks+=resume_callbacks.SignalAtStep", "--trainer.callbacks.step", "2",
-              "--trainer.callbacks.signum", str(int(signal.SIGINT)), "--trainer.callbacks.times", "2"])
+        main(
+            [
+                *args,
+                "--trainer.callbacks+=resume_callbacks.SignalAtStep",
+                "--trainer.callbacks.step",
+                "2",
+                "--trainer.callbacks.signum",
+                str(int(signal.SIGINT)),
+                "--trainer.callbacks.times",
+                "2",
+            ]
+        )
     assert stop.value.code == 130
     out = capfd.readouterr()
     assert "graceful shutdown" not in out.err + out.out

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from clipstyler_fast.cli.main import main as cli_main
-from clipstyler_fast.train.sampling import seeded_generator
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.train.model import StyleTransfer
+from clipstyler_fast.train.sampling import seeded_generator
 
 # bf16 keeps 8 significant bits (relative rounding 2**-9, 0.2%); through the frozen networks the
 # loss terms move by far less than 2% (measured: 0.1% on the total, at most 0.4% on a term).
@@ -160,24 +160,42 @@ def test_cli_trains_with_the_reference_exact_path(clip_path: Path, vgg_path: Pat
     code = cli_main(
         [
             "fit",
-            "--model.prompt", "Mosaic",
-            "--model.clip_model", str(clip_path),
-            "--model.vgg_weights", str(vgg_path),
-            "--model.decoder_init", "random",
-            "--model.num_views", "4",
-            "--model.preview_every_n_steps", "0",
-            "--model.frozen_precision", "fp32",
-            "--model.channels_last", "false",
-            "--data.path", str(content_dir),
-            "--data.crop_size", "32",
-            "--data.batch_size", "2",
-            "--data.num_workers", "0",
-            "--trainer.max_steps", "1",
-            "--trainer.accelerator", "cpu",
-            "--trainer.enable_progress_bar", "false",
-            "--trainer.logger", "false",
-            "--trainer.default_root_dir", str(tmp_path),
-            "--checkpoint.root", str(tmp_path / "checkpoints"),
+            "--model.prompt",
+            "Mosaic",
+            "--model.clip_model",
+            str(clip_path),
+            "--model.vgg_weights",
+            str(vgg_path),
+            "--model.decoder_init",
+            "random",
+            "--model.num_views",
+            "4",
+            "--model.preview_every_n_steps",
+            "0",
+            "--model.frozen_precision",
+            "fp32",
+            "--model.channels_last",
+            "false",
+            "--data.path",
+            str(content_dir),
+            "--data.crop_size",
+            "32",
+            "--data.batch_size",
+            "2",
+            "--data.num_workers",
+            "0",
+            "--trainer.max_steps",
+            "1",
+            "--trainer.accelerator",
+            "cpu",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--checkpoint.root",
+            str(tmp_path / "checkpoints"),
         ]
     )
     assert code == 0

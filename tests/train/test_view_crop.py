@@ -11,7 +11,12 @@ from support import fit_args
 
 
 def fit(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "clipstyler_fast", *fit_args(clip_path, vgg_path, content_dir, *extra, checkpoints=tmp_path / "ck", views=3)]
+    command = [
+        sys.executable,
+        "-m",
+        "clipstyler_fast",
+        *fit_args(clip_path, vgg_path, content_dir, *extra, checkpoints=tmp_path / "ck", views=3),
+    ]
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
 

@@ -9,9 +9,10 @@ exactly one process (nothing is repeated to even out the counts).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import lightning as L
 import torch

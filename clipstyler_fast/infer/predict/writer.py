@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -208,7 +209,10 @@ class StylizedImageWriter(BasePredictionWriter):
         if alpha is not None and self.suffix == ".jpg":
             if not self._warned_alpha:
                 self._warned_alpha = True
-                print("warning: JPEG has no transparency; the alpha channel of inputs is dropped (use --output.format png or webp to keep it)", file=sys.stderr)
+                print(
+                    "warning: JPEG has no transparency; the alpha channel of inputs is dropped (use --output.format png or webp to keep it)",
+                    file=sys.stderr,
+                )
             alpha = None
         assert self._pool is not None
         image = to_pil(pixels, alpha)
