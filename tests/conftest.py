@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
+import lightning.pytorch  # noqa: F401  (creates Lightning's log handlers, re-pointed below)
 import pytest
 from support import make_photo, write_adain_decoder, write_tiny_clip, write_vgg, write_vgg_normalised
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:clip.clip")
+
+
+class _CurrentStderr:
+    """A stream that writes to whatever ``sys.stderr`` is now.
+
+    Lightning's log handlers keep the ``sys.stderr`` of the moment Lightning was imported; under
+    pytest that is one test's capture buffer, and every later test would lose Lightning's lines
+    (the product's own info messages among them). Writing through this keeps each test's output
+    in that test's capture.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+for _name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+    for _handler in logging.getLogger(_name).handlers:
+        if type(_handler) is logging.StreamHandler:
+            _handler.setStream(_CurrentStderr())  # type: ignore[arg-type]
 
 # The synthetic world's session fixtures (its CLIP, start decoder and photos).
 pytest_plugins = ["world_fixtures"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -14,6 +16,18 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
+
+
+@pytest.fixture(autouse=True)
+def lightning_log_levels_restored() -> Iterator[None]:
+    """The script quiets Lightning's loggers for its own output; put their levels back afterwards
+    (through setLevel, which also clears logging's cache), so that later tests in this process
+    still see Lightning's messages."""
+    names = ("lightning.pytorch", "lightning.fabric", "lightning")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def load_script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
