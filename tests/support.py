@@ -149,12 +149,12 @@ def make_photo(width: int, height: int, seed: int) -> Image.Image:
 
 def fit_args(
     clip: Path | str,
-    vgg: Path | str,
+    vgg: Path | str | None,
     data: Path | str,
     *extra: str,
     checkpoints: Path | str | None = None,
     prompt: str = "Mosaic",
-    decoder: Path | str = "random",
+    decoder: Path | str | None = "random",
     steps: int = 1,
     views: int = 2,
     crop: int = 32,
@@ -165,38 +165,19 @@ def fit_args(
     progress: bool = False,
 ) -> list[str]:
     """The arguments of a small, fast ``fit`` on CPU (tiny crops, few views): the one place
-    tests spell them. ``extra`` options come last, so they override these."""
-    args = [
-        "fit",
-        "--model.prompt",
-        prompt,
-        "--model.clip_model",
-        str(clip),
-        "--model.vgg_weights",
-        str(vgg),
-        "--model.decoder_init",
-        str(decoder),
-        "--model.num_views",
-        str(views),
-        "--model.preview_every_n_steps",
-        str(previews),
-        "--data.path",
-        str(data),
-        "--data.crop_size",
-        str(crop),
-        "--data.batch_size",
-        str(batch),
-        "--data.num_workers",
-        str(workers),
-        "--trainer.max_steps",
-        str(steps),
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.enable_progress_bar",
-        str(progress).lower(),
-        "--trainer.enable_model_summary",
-        "false",
-    ]
+    tests spell them. ``vgg`` or ``decoder`` None leaves that option at its default (the
+    download); ``extra`` options come last, so they override these."""
+    args = ["fit", "--model.prompt", prompt, "--model.clip_model", str(clip)]
+    if vgg is not None:
+        args += ["--model.vgg_weights", str(vgg)]
+    if decoder is not None:
+        args += ["--model.decoder_init", str(decoder)]
+    args += [
+        "--model.num_views", str(views), "--model.preview_every_n_steps", str(previews),
+        "--data.path", str(data), "--data.crop_size", str(crop), "--data.batch_size", str(batch), "--data.num_workers", str(workers),
+        "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
+        "--trainer.enable_progress_bar", str(progress).lower(), "--trainer.enable_model_summary", "false",
+    ]  # fmt: skip
     if not logger:
         args += ["--trainer.logger", "false"]
     if checkpoints is not None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from support import adain_decoder_network, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
+from support import fit_args as small_fit
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.errors import CheckpointError, WeightsUnavailableError
@@ -96,38 +97,8 @@ def test_wrong_files_are_refused_in_one_line_naming_the_option(
 
 
 def fit_args(root: Path, clip_path: Path, content_dir: Path, *extra: str) -> list[str]:
-    return [
-        "fit",
-        "--model.prompt",
-        "Mosaic",
-        "--model.clip_model",
-        str(clip_path),
-        "--model.num_views",
-        "2",
-        "--model.preview_every_n_steps",
-        "0",
-        "--data.path",
-        str(content_dir),
-        "--data.crop_size",
-        "32",
-        "--data.batch_size",
-        "2",
-        "--data.num_workers",
-        "0",
-        "--trainer.max_steps",
-        "1",
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.logger",
-        "false",
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.enable_model_summary",
-        "false",
-        "--checkpoint.root",
-        str(root / "checkpoints"),
-        *extra,
-    ]
+    """A small fit that leaves the encoder and decoder options at their defaults unless ``extra`` sets them."""
+    return small_fit(clip_path, None, content_dir, *extra, checkpoints=root / "checkpoints", decoder=None)
 
 
 def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_encoder(

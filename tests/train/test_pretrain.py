@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import fit_args as small_fit
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.nets.decoder import build_decoder
@@ -68,39 +69,7 @@ def test_pretrain_exports_a_decoder_that_fit_starts_from_in_any_working_folder(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         status = main(
-            [
-                "fit",
-                "--model.prompt",
-                "Mosaic",
-                "--model.clip_model",
-                str(clip_path),
-                "--model.encoder",
-                "torchvision",
-                "--model.vgg_weights",
-                str(torchvision_vgg_path),
-                "--model.num_views",
-                "2",
-                "--model.lr",
-                "0",
-                "--model.preview_every_n_steps",
-                "0",
-                "--data.path",
-                str(content_dir),
-                "--data.crop_size",
-                "32",
-                "--data.batch_size",
-                "2",
-                "--data.num_workers",
-                "0",
-                "--trainer.max_steps",
-                "1",
-                "--trainer.accelerator",
-                "cpu",
-                "--trainer.logger",
-                "false",
-                "--trainer.enable_progress_bar",
-                "false",
-            ]
+            small_fit(clip_path, torchvision_vgg_path, content_dir, "--model.encoder", "torchvision", "--model.lr", "0", decoder=None)
         )
     assert status == 0
     assert not any("RANDOM weights" in str(w.message) for w in caught)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import fit_args as small_fit
 
 from clipstyler_fast.cli.main import main as cli_main
 from clipstyler_fast.nets.decoder import build_decoder
@@ -158,45 +159,19 @@ def test_unknown_frozen_precision_is_refused() -> None:
 
 def test_cli_trains_with_the_reference_exact_path(clip_path: Path, vgg_path: Path, content_dir: Path, tmp_path: Path) -> None:
     code = cli_main(
-        [
-            "fit",
-            "--model.prompt",
-            "Mosaic",
-            "--model.clip_model",
-            str(clip_path),
-            "--model.vgg_weights",
-            str(vgg_path),
-            "--model.decoder_init",
-            "random",
-            "--model.num_views",
-            "4",
-            "--model.preview_every_n_steps",
-            "0",
+        small_fit(
+            clip_path,
+            vgg_path,
+            content_dir,
             "--model.frozen_precision",
             "fp32",
             "--model.channels_last",
             "false",
-            "--data.path",
-            str(content_dir),
-            "--data.crop_size",
-            "32",
-            "--data.batch_size",
-            "2",
-            "--data.num_workers",
-            "0",
-            "--trainer.max_steps",
-            "1",
-            "--trainer.accelerator",
-            "cpu",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.logger",
-            "false",
             "--trainer.default_root_dir",
             str(tmp_path),
-            "--checkpoint.root",
-            str(tmp_path / "checkpoints"),
-        ]
+            checkpoints=tmp_path / "checkpoints",
+            views=4,
+        )
     )
     assert code == 0
     checkpoint = torch.load(tmp_path / "checkpoints" / "mosaic" / "style.ckpt", weights_only=True)
