@@ -15,18 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-TINY_CLIP = dict(
-    embed_dim=32,
-    image_resolution=32,
-    vision_layers=1,
-    vision_width=64,
-    vision_patch_size=16,
-    context_length=77,
-    vocab_size=49408,
-    transformer_width=64,
-    transformer_heads=1,
-    transformer_layers=1,
-)
+from benchmarks.common import TINY_CLIP
 
 
 def write_tiny_clip(path: Path, seed: int = 0) -> Path:

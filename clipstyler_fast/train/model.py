@@ -133,17 +133,21 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
 
     # ----------------------------------------------------------------- frozen networks
     def setup(self, stage: str) -> None:
+        hp = self.hparams
+        vgg_source, clip_source = hp.vgg_weights, hp.clip_model
         if stage in ("fit", "validate") and self.clip is None:
             # Every missing file in one message, before any network loads. Whether the run
             # resumes (and so needs no decoder start) is only known here when the command line
-            # said so; otherwise the decoder start is settled in on_fit_start.
-            hp = self.hparams
+            # said so; otherwise the decoder start is settled in on_fit_start. The networks then
+            # load from the settled files (a downloaded CLIP is hash-checked once, not twice).
             need_decoder = self.resumes is False
-            settle_weight_files(hp.clip_model, hp.clip_download_root, hp.encoder, hp.vgg_weights, hp.decoder_init if need_decoder else None)
+            clip_source, vgg_source, *_ = settle_weight_files(
+                hp.clip_model, hp.clip_download_root, hp.encoder, hp.vgg_weights, hp.decoder_init if need_decoder else None
+            )
         if self.encoder is None:
-            self.encoder = load_vgg_encoder(self.hparams.vgg_weights, self.hparams.encoder)
+            self.encoder = load_vgg_encoder(vgg_source, hp.encoder)
         if stage in ("fit", "validate") and self.clip is None:
-            self.clip = load_clip(self.hparams.clip_model, self.hparams.clip_download_root)
+            self.clip = load_clip(clip_source, hp.clip_download_root)
             direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
             self.text_direction = direction.to(self.text_direction.device)
         if stage == "fit" and self._trainer is None:
