@@ -166,3 +166,22 @@ def resolve(args: argparse.Namespace) -> Any:
             f"--trainer.accelerator {args.accelerator} --trainer.devices {args.devices}: no such device on this machine; "
             "use --trainer.accelerator cpu"
         ) from None
+
+
+def take_repeated(argv: list[str], name: str) -> tuple[list[str], list[str]]:
+    """The values of a repeatable option (``--name A --name B`` or ``--name=A``) and the other arguments."""
+    values: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == name:
+            value = next(args, None)
+            if value is None:
+                rest.append(arg)  # the parser reports the missing value
+            else:
+                values.append(value)
+        elif arg.startswith(name + "="):
+            values.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    return values, rest

@@ -26,6 +26,7 @@ from clipstyler_fast.cli import options
 from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help
 from clipstyler_fast.cli.predict_strip import run_strips
 from clipstyler_fast.errors import CheckpointError, DataError
+from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.predict.data import PredictDataModule
 from clipstyler_fast.infer.predict.module import StylizerModule
 from clipstyler_fast.infer.predict.writer import (
@@ -39,6 +40,7 @@ from clipstyler_fast.infer.stylizer import (
     default_precision,
 )
 from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.train.checkpoint_callback import slugify
 
 
 class ImageRateProgressBar(TQDMProgressBar):
@@ -63,7 +65,9 @@ class PredictCLI(LightningCLI):
     """LightningCLI for ``predict`` only: model = :class:`StylizerModule`, data = :class:`PredictDataModule`,
     outputs = :class:`StylizedImageWriter` (``--output.*``)."""
 
-    def __init__(self, args: list[str], run: bool = True) -> None:
+    def __init__(self, args: list[str], run: bool = True, prompt_folders: bool = False) -> None:
+        # With --prompt, outputs go to <output.dir>/<prompt-slug>/, one folder per prompt.
+        self.prompt_folders = prompt_folders
         super().__init__(
             StylizerModule,
             PredictDataModule,
@@ -91,6 +95,13 @@ class PredictCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(StylizedImageWriter, "output")
+        parser.add_argument(
+            "--prompt",
+            type=str | None,
+            default=None,
+            help="the style, in words, for an any-prompt checkpoint; repeat it for several styles in one run "
+            "(outputs go to one folder per prompt under --output.dir)",
+        )
         parser.add_argument(
             "--postprocess",
             type=Literal["clamp", "contrast"],
@@ -122,6 +133,7 @@ class PredictCLI(LightningCLI):
         parser.add_argument(
             "--include_content", type=bool, default=False, help="with --strip_with: put the input image first in each strip"
         )
+        parser.link_arguments("prompt", "model.prompt")
         parser.link_arguments("postprocess", "model.postprocess")
         parser.link_arguments("size", "data.long_side")
         parser.link_arguments("tile_size", "model.tile_size")
@@ -146,11 +158,15 @@ class PredictCLI(LightningCLI):
         for root in roots:
             if not root.exists():
                 raise DataError(f"{root}: no such file or folder; pass an image folder or image files with --data.path")
+        if self.prompt_folders and config.get("prompt"):
+            config.output.dir = str(Path(config.output.dir) / slugify(config.prompt))
         check_output_folder(Path(config.output.dir), roots)
         if not config.get("ckpt_path"):
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
-        StyleFile.read(config.ckpt_path).require_style()
+        load_style(config.ckpt_path, config.get("prompt"), config.model.get("clip_model"))
         if config.get("strip_with"):
+            if config.get("prompt"):
+                raise DataError("--strip_with blends two single-style checkpoints; for prompts, use interpolate --prompts A B")
             StyleFile.read(config.strip_with).require_style()
             raise SystemExit(self._strips(config, roots))
         if config.trainer.get("precision") is None:
@@ -244,11 +260,16 @@ class _LinesClearOfBars:
 def main(argv: list[str]) -> int:
     """``clipstyler-fast predict [options]``; returns 0, 1 when some inputs failed, 2 on errors."""
     quiet_predict_warnings()
-    stderr, sys.stderr = sys.stderr, _LinesClearOfBars(sys.stderr)
-    try:
-        cli = PredictCLI(["predict", *argv])
-    except SystemExit as done:  # --help, --print_config, or an option error (already printed)
-        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
-    finally:
-        sys.stderr = stderr
-    return 1 if cli.writer.summary.failed else 0
+    prompts, rest = options.take_repeated(argv, "--prompt")
+    runs = [[*rest, "--prompt", prompt] for prompt in prompts] or [rest]
+    failed = False
+    for args in runs:  # one pass over the inputs per prompt, each into its own folder
+        stderr, sys.stderr = sys.stderr, _LinesClearOfBars(sys.stderr)
+        try:
+            cli = PredictCLI(["predict", *args], prompt_folders=bool(prompts))
+        except SystemExit as done:  # --help, --print_config, or an option error (already printed)
+            return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+        finally:
+            sys.stderr = stderr
+        failed = failed or bool(cli.writer.summary.failed)
+    return 1 if failed else 0

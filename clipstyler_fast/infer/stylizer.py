@@ -18,10 +18,10 @@ from PIL import Image
 from torch import nn
 
 from clipstyler_fast.errors import StylizerInputError
+from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
 from clipstyler_fast.nets.decoder import build_decoder
-from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
 
 POSTPROCESS = ("clamp", "contrast")
@@ -181,17 +181,23 @@ class Stylizer(nn.Module):
         vgg_weights: str | None = None,
         device: str | torch.device = "cpu",
         postprocess: str = "clamp",
+        *,
+        prompt: str | None = None,
+        clip_model: str | None = None,
         **options: Any,
     ) -> Stylizer:
         """Load a ``style.ckpt`` / ``last.ckpt`` (safely, without running pickled code).
 
-        The encoder is the one the checkpoint was trained on (``adain`` or ``torchvision``),
+        An any-prompt checkpoint (``fit --config configs/any_prompt.yaml``) needs ``prompt``: the
+        network is specialised to it (a plain decoder, as fast as a per-prompt one). A prompt of
+        its bank needs no CLIP; another one loads CLIP's text tower once (``clip_model``: a local
+        copy of the CLIP it was trained with) and is cached. The encoder is the one the checkpoint was trained on (``adain`` or ``torchvision``),
         from the weights it records; ``vgg_weights`` gives a local copy instead. CLIP is never
         loaded. ``options`` are the keyword options of the class.
         Problems raise a one-line :class:`~clipstyler_fast.checkpoints.CheckpointError` or
         :class:`~clipstyler_fast.weights.WeightsUnavailableError`.
         """
-        style = StyleFile.read(path).require_style()
+        style = load_style(path, prompt, clip_model)
         decoder = build_decoder()
         decoder.load_state_dict(style.decoder)
         record = style.record

@@ -33,6 +33,9 @@ _MIGRATIONS: dict[int, dict[str, Any]] = {1: {"encoder": "torchvision", "vgg_wei
 ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
 DEFAULT_SOURCE_TEXT = "a Photo"
 DECODER_PREFIX = "decoder."
+# What a checkpoint's network is: a per-prompt decoder, or the any-prompt conditioned decoder.
+DECODER_NETWORK = "decoder"
+CONDITIONED_NETWORK = "conditioned"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class StyleRecord:
 
     ``prompt`` is None for a decoder that reconstructs photos (``pretrain``), not a style.
     ``interpolation`` describes a blend of two styles (``interpolate``).
+    ``network`` is ``decoder`` for a per-prompt style (or reconstruction) and ``conditioned`` for
+    the any-prompt network, whose ``conditioning`` records its design and its prompt bank.
     """
 
     prompt: str | None
@@ -51,13 +56,19 @@ class StyleRecord:
     architecture: str = ARCHITECTURE
     format_version: int = FORMAT_VERSION
     interpolation: dict[str, Any] | None = None
+    network: str = DECODER_NETWORK
+    conditioning: dict[str, Any] | None = None
 
     @property
     def is_style(self) -> bool:
         return self.prompt is not None
 
+    @property
+    def is_conditioned(self) -> bool:
+        return self.network == CONDITIONED_NETWORK
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if not (k == "interpolation" and v is None)}
+        return {k: v for k, v in asdict(self).items() if not (k in ("interpolation", "conditioning") and v is None)}
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleRecord:
@@ -84,6 +95,11 @@ class StyleRecord:
         known["source_text"] = known.get("source_text") or DEFAULT_SOURCE_TEXT
         known["clip_model"] = str(known.get("clip_model") or "")
         known["vgg_weights"] = str(known.get("vgg_weights") or "auto")
+        known["network"] = str(known.get("network") or DECODER_NETWORK)
+        if known["network"] not in (DECODER_NETWORK, CONDITIONED_NETWORK):
+            raise CheckpointError(
+                f"{where}holds a {known['network']!r} network, which this version does not know; use the matching clipstyler-fast release"
+            )
         return cls(**known)
 
 
@@ -119,6 +135,11 @@ class StyleFile:
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleFile:
         record = StyleRecord.from_checkpoint(checkpoint, path)
+        if record.is_conditioned:
+            raise CheckpointError(
+                f'{path}: an any-prompt checkpoint, not a single style; give it a prompt (--prompt "...", '
+                "or Stylizer.from_checkpoint(path, prompt=...)), or refine one prompt into a style with fit --model.init_from"
+            )
         decoder = decoder_weights(checkpoint, path)
         direction = checkpoint["state_dict"].get("text_direction")
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})

@@ -19,11 +19,21 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True)
 
 
-def text_direction(encode_text: Callable[[list[str]], torch.Tensor], prompt: str, source: str = "a Photo") -> torch.Tensor:
-    """``dT = normalize(t - s)``: ``t`` and ``s`` are the normalised means of the template embeddings."""
+def template_embedding(encode_text: Callable[[list[str]], torch.Tensor], text: str) -> torch.Tensor:
+    """``normalize(mean(CLIP(template.format(text)) for template in the 79 templates))``."""
     with torch.no_grad():
-        target = normalize(encode_text(compose(prompt)).float().mean(dim=0))
-        src = normalize(encode_text(compose(source)).float().mean(dim=0))
+        return normalize(encode_text(compose(text)).float().mean(dim=0))
+
+
+def text_direction(
+    encode_text: Callable[[list[str]], torch.Tensor], prompt: str, source: str = "a Photo", source_embedding: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``dT = normalize(t - s)``: ``t`` and ``s`` are the template embeddings of the prompt and the source text.
+
+    ``source_embedding`` is ``s`` when already computed (many prompts, one source).
+    """
+    target = template_embedding(encode_text, prompt)
+    src = template_embedding(encode_text, source) if source_embedding is None else source_embedding
     return normalize(target - src)
 
 
@@ -44,17 +54,19 @@ def patch_directional_loss(
     Args:
         view_features: ``(B, N, D)`` embeddings of ``N`` views of each of ``B`` outputs.
         source_features: ``(B, D)`` embeddings of the ``B`` content images.
-        direction: ``(D,)`` text direction.
+        direction: ``(D,)`` text direction, or ``(B, D)``: one per output (any-prompt training).
         threshold: terms below it are zeroed (already close enough to the text direction).
     """
     src = normalize(source_features.float()).unsqueeze(1)
     image_dir = normalize(normalize(view_features.float()) - src)
-    loss = 1 - F.cosine_similarity(image_dir, direction.float().expand_as(image_dir), dim=-1)
+    per_output = direction.float() if direction.dim() == 1 else direction.float().unsqueeze(1)
+    loss = 1 - F.cosine_similarity(image_dir, per_output.expand_as(image_dir), dim=-1)
     return torch.where(loss < threshold, torch.zeros_like(loss), loss).mean()
 
 
 def global_directional_loss(output_features: torch.Tensor, source_features: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-    """Global CLIP directional loss between whole outputs ``(B, D)`` and their contents ``(B, D)``."""
+    """Global CLIP directional loss between whole outputs ``(B, D)`` and their contents ``(B, D)``,
+    along one text direction ``(D,)`` or one per output ``(B, D)``."""
     image_dir = normalize(normalize(output_features.float()) - normalize(source_features.float()))
     return (1 - F.cosine_similarity(image_dir, direction.float().expand_as(image_dir), dim=-1)).mean()
 

@@ -19,7 +19,8 @@ MAX_PREVIEW_IMAGES = 8
 
 
 class PreviewImages(L.Callback):
-    """Every ``every_n_steps`` (and at the end) log a grid: held-out contents above their stylizations.
+    """Every ``every_n_steps`` (and at the end) log a grid: held-out contents above their stylizations
+    (one row per prompt for an any-prompt network).
 
     The grid goes to TensorBoard when the run logs there, otherwise to PNG files in
     ``<run folder>/previews/``.
@@ -52,8 +53,10 @@ class PreviewImages(L.Callback):
             return
         self._last_step = step
         with torch.no_grad():
-            stylized = pl_module(images.to(pl_module.device)).float().clamp(0, 1).cpu()
-        grid = make_grid(torch.cat([images, stylized]), nrow=len(images), padding=2)
+            device_images = images.to(pl_module.device)
+            rows = pl_module.preview_rows(device_images) if hasattr(pl_module, "preview_rows") else [pl_module(device_images)]
+            stylized = [row.float().clamp(0, 1).cpu() for row in rows]
+        grid = make_grid(torch.cat([images, *stylized]), nrow=len(images), padding=2)
         tensorboard = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tensorboard is not None:
             tensorboard.experiment.add_image("preview", grid, global_step=step)

@@ -7,29 +7,17 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from clipstyler_fast.errors import CheckpointError, ClipstylerError, DataError
-from clipstyler_fast.nets.clip_model import (
-    DEFAULT_CLIP,
-    ClipEncoder,
-    load_clip,
-)
+from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
 from clipstyler_fast.nets.decoder import build_decoder
-from clipstyler_fast.nets.decoder_init import decoder_init_file, load_decoder_weights
 from clipstyler_fast.nets.sources import settle_weight_files
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, decoder_weights
-from clipstyler_fast.nets.vgg import (
-    AUTO,
-    DEFAULT_ENCODER,
-    EncoderKind,
-    VGGEncoder,
-    check_encoder_kind,
-    load_vgg_encoder,
-)
+from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
+from clipstyler_fast.train.decoder_start import start_decoder
 from clipstyler_fast.train.frozen import FrozenNetworksMixin, frozen_autocast_dtype
 from clipstyler_fast.train.sampling import seeded_generator
 from clipstyler_fast.train.schedule import InverseDecay
@@ -56,6 +44,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             decoder.pth, downloaded once; for ``torchvision``, the decoder ``pretrain`` wrote, else
             random weights with a warning), a path (AdaIN's decoder.pth, a decoder state dict or a
             checkpoint), or ``random``.
+        init_from: an any-prompt checkpoint to start from instead (refine): the run begins from
+            that network specialised to ``prompt``, and reaches its loss in far fewer steps.
         lambda_content: weight of the relu4_1 content loss.
         lambda_patch: weight of the patch-wise CLIP directional loss.
         lambda_dir: weight of the global CLIP directional loss.
@@ -95,6 +85,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         encoder: EncoderKind = DEFAULT_ENCODER,
         vgg_weights: str = AUTO,
         decoder_init: str = "auto",
+        init_from: str | None = None,
         lambda_content: float = 1.0,
         lambda_patch: float = 10.0,
         lambda_dir: float = 1.0,
@@ -112,7 +103,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        if not prompt or not prompt.strip():
+        if self.takes_prompt and (not prompt or not prompt.strip()):
             raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
         if not 0.0 < view_crop <= 1.0:
             raise ClipstylerError(
@@ -122,7 +113,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
         check_encoder_kind(encoder)
         clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
-        decoder_init = absolute_if_file(decoder_init)
+        decoder_init, init_from = absolute_if_file(decoder_init), absolute_if_file(init_from)
         self.save_hyperparameters()
         self.decoder = build_decoder()
         self.encoder: VGGEncoder | None = None
@@ -141,19 +132,24 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             # said so; otherwise the decoder start is settled in on_fit_start. The networks then
             # load from the settled files (a downloaded CLIP is hash-checked once, not twice).
             need_decoder = self.resumes is False
+            decoder_source = hp.decoder_init if need_decoder and not hp.init_from else None
             clip_source, vgg_source, *_ = settle_weight_files(
-                hp.clip_model, hp.clip_download_root, hp.encoder, hp.vgg_weights, hp.decoder_init if need_decoder else None
+                hp.clip_model, hp.clip_download_root, hp.encoder, hp.vgg_weights, decoder_source
             )
         if self.encoder is None:
             self.encoder = load_vgg_encoder(vgg_source, hp.encoder)
         if stage in ("fit", "validate") and self.clip is None:
             self.clip = load_clip(clip_source, hp.clip_download_root)
-            direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
-            self.text_direction = direction.to(self.text_direction.device)
+            self.prepare_directions()
         if stage == "fit" and self._trainer is None:
             # Used by hand, outside a Trainer: nothing will restore weights, start from the init now.
-            self._init_decoder()
+            start_decoder(self)
         self._speed_up()
+
+    def prepare_directions(self) -> None:
+        """Compute the text direction(s) the losses use, with the loaded CLIP."""
+        direction = losses.text_direction(self.clip.encode_text, self.hparams.prompt, self.hparams.source_text)
+        self.text_direction = direction.to(self.text_direction.device)
 
     def _speed_up(self) -> None:
         """Apply the memory-layout and compilation options to the networks (once)."""
@@ -187,24 +183,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint
         # (whose weights are already restored and must not be replaced).
         if self.trainer.ckpt_path is None:
-            self._init_decoder()
-
-    def _init_decoder(self) -> None:
-        source = decoder_init_file(self.hparams.decoder_init, self.hparams.encoder)
-        if source is None:
-            encoder = self.hparams.encoder
-            remedy = (
-                "leave --model.decoder_init at auto to start from AdaIN's trained decoder"
-                if encoder == "adain"
-                else f"pre-train it once with `clipstyler-fast pretrain --model.encoder {encoder}`"
-            )
-            rank_zero_warn(
-                f"starting the decoder from RANDOM weights: results need many more steps. To avoid it, {remedy}, "
-                "or train longer with configs/from_scratch.yaml"
-            )
-            return
-        load_decoder_weights(self.decoder, source, self.hparams.encoder)
-        rank_zero_info(f"decoder initialised from {source}")
+            start_decoder(self)
 
     # ----------------------------------------------------------------- state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -230,8 +209,17 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             self.text_direction = torch.empty_like(state["text_direction"], device=self.text_direction.device)
 
     # ----------------------------------------------------------------- the objective
-    def compute_losses(self, content: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """All loss terms and their weighted total for a batch of content images in [0, 1]."""
+    takes_prompt = True
+
+    def decode(self, features: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
+        """The trained network on relu4_1 features (``directions``: per-image text directions, unused here)."""
+        return self.decoder(features)
+
+    def compute_losses(
+        self, content: torch.Tensor, generator: torch.Generator | None = None, directions: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """All loss terms and their weighted total for a batch of content images in [0, 1], and the
+        ``output``; ``directions`` ``(B, D)`` gives every image its own text direction."""
         assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
         hp = self.hparams
         batch = content.shape[0]
@@ -245,7 +233,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             target = self.encoder(content)
             source = self.clip.encode_image(content)
         # The decoder runs in its own precision: frozen features may come out of autocast as bf16.
-        output = self.decoder(target.to(next(self.decoder.parameters()).dtype))
+        output = self.decode(target.to(next(self.decoder.parameters()).dtype), directions)
         with frozen():
             content_term = losses.content_loss(self.encoder(output), target)
         views = perspective_views(output, hp.num_views, hp.distortion, generator, hp.per_sample_views, crop=hp.view_crop)
@@ -258,23 +246,24 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             embedded = self.clip.encode_image(torch.cat([views, whole]))
         view_features = embedded[: batch * hp.num_views].view(batch, hp.num_views, -1)
         output_features = embedded[batch * hp.num_views :]
-        patch = losses.patch_directional_loss(view_features, source, self.text_direction, hp.threshold)
-        glob = losses.global_directional_loss(output_features, source, self.text_direction)
+        direction = self.text_direction if directions is None else directions
+        patch = losses.patch_directional_loss(view_features, source, direction, hp.threshold)
+        glob = losses.global_directional_loss(output_features, source, direction)
         tv = losses.total_variation(output)
         total = hp.lambda_content * content_term + hp.lambda_patch * patch + hp.lambda_dir * glob + hp.lambda_tv * tv
-        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}
+        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv, "output": output}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         # Warps are seeded by the batch's sample indices, so a resumed run draws the same ones.
         generator = seeded_generator(int(batch["index"][0]), 2)
         terms = self.compute_losses(batch["image"], generator)
         self.log("train/loss", terms["loss"], prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k not in ("loss", "output")}, prog_bar=True)
         return terms["loss"]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         terms = self.compute_losses(batch["image"], seeded_generator(VALIDATION_VIEW_SEED, batch_idx))
-        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=False)
+        self.log_dict({f"val/{k}": v for k, v in terms.items() if k != "output"}, prog_bar=False)
         return terms["loss"]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -282,8 +271,15 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         assert self.encoder is not None, "call setup() first"
         return self.decoder(self.encoder(images))
 
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.decoder.parameters())
+
+    def preview_rows(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The stylized rows of a preview grid of ``images`` (here one: this style)."""
+        return [self(images)]
+
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr)
+        optimizer = torch.optim.Adam(self.trained_parameters(), lr=self.hparams.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseDecay(self.hparams.lr_decay))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

@@ -26,6 +26,9 @@ class StylizerModule(L.LightningModule):
 
     Args:
         checkpoint: the style checkpoint (set from ``--ckpt_path``).
+        prompt: the style of an any-prompt checkpoint, in words (set from ``--prompt``).
+        clip_model: a local copy of the CLIP model an any-prompt checkpoint was trained with, for a
+            prompt outside its bank that is not cached yet (only its text tower runs, once).
         vgg_weights: a local copy of the encoder weights the checkpoint was trained on, instead of
             the source it records (offline machines); the file's layout must be that encoder's.
         postprocess: ``clamp`` to [0, 1], or ``contrast`` (the reference's contrast boost and
@@ -39,6 +42,8 @@ class StylizerModule(L.LightningModule):
     def __init__(
         self,
         checkpoint: str | None = None,
+        prompt: str | None = None,
+        clip_model: str | None = None,
         vgg_weights: str | None = None,
         postprocess: Literal["clamp", "contrast"] = "clamp",
         tile_size: int = DEFAULT_TILE_SIZE,
@@ -53,6 +58,8 @@ class StylizerModule(L.LightningModule):
             checkpoint,
             vgg_weights,
             postprocess=postprocess,
+            prompt=prompt,
+            clip_model=clip_model,
             tile_size=tile_size,
             tile_overlap=tile_overlap,
             tile_above=tile_above,

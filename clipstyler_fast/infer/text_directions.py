@@ -1,0 +1,81 @@
+"""Text directions of prompts, computed once per CLIP model and kept in a small disk cache.
+
+An any-prompt network needs a prompt's text direction ``dT`` (the mean CLIP text embedding over
+the 79 templates, minus the source text's). Computing it takes CLIP's text tower; the result is
+kept in ``<torch cache>/clipstyler_fast/text/<model key>.pt`` so that the next run with the same
+prompt needs no CLIP at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from clipstyler_fast.io.atomic import atomic_torch_save
+from clipstyler_fast.nets.weights import cache_dir
+from clipstyler_fast.objective.losses import template_embedding, text_direction
+
+EncodeText = Callable[[list[str]], torch.Tensor]
+
+
+def model_key(clip_model: str) -> str:
+    """What identifies a CLIP model for the cache: its name, or a local file's path, size and time."""
+    path = Path(clip_model).expanduser()
+    if path.is_file():
+        stat = path.stat()
+        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return clip_model
+
+
+class TextDirections:
+    """The text directions of prompts for one CLIP model and source text.
+
+    Args:
+        clip_model: CLIP model name or local file (the one the network was trained with).
+        source_text: the text the content is taken to be ("a Photo").
+        download_root: folder for downloaded CLIP files.
+        folder: cache folder (default: ``clipstyler_fast/text`` in torch's cache).
+    """
+
+    def __init__(self, clip_model: str, source_text: str = "a Photo", download_root: str | None = None, folder: Path | None = None) -> None:
+        self.clip_model = clip_model
+        self.source_text = source_text
+        self.download_root = download_root
+        key = hashlib.sha256(f"{model_key(clip_model)}\n{source_text}".encode()).hexdigest()[:20]
+        self.path = (folder or cache_dir().parent / "clipstyler_fast" / "text") / f"{key}.pt"
+        self.computed = 0
+
+    def _cached(self) -> dict[str, torch.Tensor]:
+        try:
+            stored = torch.load(self.path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, ValueError):
+            return {}  # no cache yet, or a damaged one: it is only a cache
+        return stored if isinstance(stored, dict) else {}
+
+    def get(self, prompts: Sequence[str], encode_text: EncodeText | None = None) -> torch.Tensor:
+        """``(N, D)`` directions of ``prompts``; CLIP's text tower runs only for prompts not cached.
+
+        ``encode_text`` is a loaded CLIP's text encoder to use; without it CLIP is loaded when needed.
+        """
+        cached = self._cached()
+        missing = list(dict.fromkeys(p for p in prompts if p not in cached))
+        if missing:
+            if encode_text is None:
+                from clipstyler_fast.nets.clip_model import load_clip
+
+                encode_text = load_clip(self.clip_model, self.download_root).encode_text
+            source = template_embedding(encode_text, self.source_text)
+            new = {prompt: text_direction(encode_text, prompt, self.source_text, source).cpu() for prompt in missing}
+            self.computed += len(new)
+            # Merge with what another process may have added meanwhile; the write is atomic.
+            cached = {**self._cached(), **new}
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_torch_save(cached, self.path)
+            except OSError:
+                pass  # a read-only cache costs time on the next run, never a result
+            cached.update(new)
+        return torch.stack([cached[p].float() for p in prompts])

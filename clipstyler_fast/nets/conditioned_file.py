@@ -1,0 +1,103 @@
+"""The any-prompt checkpoint as a typed object: the conditioned decoder, its prompt bank, and the
+record of what it was made with; :meth:`ConditionedFile.style_file` turns it into an ordinary
+style for one prompt.
+
+On disk it is the same container as a style file (``nets/style_file.py``)::
+
+    {"state_dict": {"decoder.<key>": ..., "film.<key>": ..., "bank_directions": (N, D)},
+     "hyper_parameters": {...},
+     "clipstyler_fast": {..., "network": "conditioned",
+                         "conditioning": {"design", "embed_dim", "hidden", "bank_size", "bank_sha256", "prompts"}}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.io.checkpoint_file import check_state_dict, load_checkpoint_file
+from clipstyler_fast.nets.conditioning import DESIGN, ConditionedDecoder, ConditioningConfig, specialize
+from clipstyler_fast.nets.style_file import DECODER_NETWORK, DECODER_PREFIX, StyleFile, StyleRecord
+
+FILM_PREFIX = "film."
+BANK_KEY = "bank_directions"
+
+
+def bank_sha256(prompts: Sequence[str]) -> str:
+    """The identity of a prompt bank: SHA-256 of its prompts, one per line, in order."""
+    return hashlib.sha256("\n".join(prompts).encode()).hexdigest()
+
+
+def conditioning_record(config: ConditioningConfig, prompts: Sequence[str]) -> dict[str, Any]:
+    """What a checkpoint records of its conditioning: the design and the prompt bank."""
+    return {**config.to_dict(), "bank_size": len(prompts), "bank_sha256": bank_sha256(prompts), "prompts": list(prompts)}
+
+
+@dataclass
+class ConditionedFile:
+    """An any-prompt checkpoint in memory; read it with :meth:`read`."""
+
+    record: StyleRecord
+    network: ConditionedDecoder
+    bank: list[str]
+    bank_directions: torch.Tensor
+    hyper_parameters: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def config(self) -> ConditioningConfig:
+        return self.network.config
+
+    @classmethod
+    def read(cls, path: str | Path) -> ConditionedFile:
+        """Load and check an any-prompt ``style.ckpt`` or ``last.ckpt`` (without running pickled code)."""
+        return cls.from_checkpoint(load_checkpoint_file(path), path)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> ConditionedFile:
+        record = StyleRecord.from_checkpoint(checkpoint, path)
+        if not record.is_conditioned:
+            raise CheckpointError(
+                f"{path}: a single-style checkpoint, not an any-prompt one; use it without a prompt, "
+                "or train an any-prompt network with fit --config configs/any_prompt.yaml"
+            )
+        meta = record.conditioning or {}
+        if meta.get("design") != DESIGN:
+            raise CheckpointError(f"{path}: conditioning design {meta.get('design')!r} is not this version's {DESIGN!r}")
+        config = ConditioningConfig.from_dict(meta)
+        network = ConditionedDecoder(config)
+        state = checkpoint.get("state_dict") or {}
+        found = {k: v for k, v in state.items() if k.startswith((DECODER_PREFIX, FILM_PREFIX))}
+        check_state_dict(network.state_dict(), found, path, "any-prompt network")
+        network.load_state_dict(found)
+        prompts = [str(p) for p in meta.get("prompts") or []]
+        directions = state.get(BANK_KEY)
+        if not isinstance(directions, torch.Tensor) or directions.shape != (len(prompts), config.embed_dim):
+            raise CheckpointError(f"{path}: its prompt bank is damaged ({len(prompts)} prompts); retrain or use another checkpoint")
+        hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
+        return cls(record, network.eval().requires_grad_(False), prompts, directions.float(), hyper_parameters, path and Path(path))
+
+    def bank_direction(self, prompt: str) -> torch.Tensor | None:
+        """The stored text direction of a prompt of the bank (no CLIP needed), or None."""
+        try:
+            return self.bank_directions[self.bank.index(prompt)]
+        except ValueError:
+            return None
+
+    def style_file(self, prompt: str, direction: torch.Tensor, interpolation: dict[str, Any] | None = None) -> StyleFile:
+        """The ordinary style this network gives for ``prompt`` (whose text direction is ``direction``)."""
+        if direction.shape != (self.config.embed_dim,):
+            raise CheckpointError(
+                f"{self.path}: a text direction of shape {tuple(direction.shape)} does not fit this network "
+                f"(CLIP embedding width {self.config.embed_dim}); use the CLIP model it was trained with ({self.record.clip_model})"
+            )
+        weights = specialize(self.network.decoder, self.network.film, direction.float())
+        record = replace(self.record, prompt=prompt, network=DECODER_NETWORK, conditioning=None, interpolation=interpolation)
+        hyper_parameters = {**self.hyper_parameters, "specialized_from": str(self.path) if self.path else None}
+        return StyleFile(record, weights, direction.float().clone(), hyper_parameters, path=self.path)

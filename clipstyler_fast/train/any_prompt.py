@@ -1,0 +1,143 @@
+"""The LightningModule that trains one network for every prompt of a bank (any-prompt mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.infer.text_directions import TextDirections
+from clipstyler_fast.nets.conditioned_file import BANK_KEY, bank_sha256, conditioning_record
+from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, decode
+from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, FORMAT_KEY, StyleRecord
+from clipstyler_fast.train.model import VALIDATION_VIEW_SEED, StyleTransfer
+from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, read_prompt_bank, split_prompts
+from clipstyler_fast.train.sampling import seeded_generator
+
+# Held-out photos are scored against this many seen and (as many) unseen prompts.
+VALIDATION_PROMPTS = 8
+PREVIEW_PROMPTS = 4
+
+
+class AnyPromptStyleTransfer(StyleTransfer):
+    """Trains one decoder, modulated by the prompt's CLIP text direction (FiLM, see
+    :mod:`clipstyler_fast.nets.conditioning`), for every prompt of a bank at once.
+
+    Every image of a batch draws its own prompt of the bank and is trained along that prompt's
+    direction with the same CLIPstyler losses. The bank's directions are computed once with CLIP's
+    text tower and cached. A seeded set of held-out prompts is never trained on: validation
+    reports the losses on held-out photos for seen prompts (``val/*``) and for those unseen ones
+    (``val_unseen/*``).
+
+    Args:
+        prompts: the prompt bank file (filled in from ``--data.prompts``).
+        holdout_prompts: prompts of the bank kept out of training, for validation (at most a quarter).
+        film_hidden: width of the MLP from the text direction to the FiLM scales and shifts.
+        **kwargs: every option of per-prompt training (``StyleTransfer``) except ``prompt`` and ``init_from``.
+    """
+
+    takes_prompt = False
+
+    def __init__(self, prompts: str = DEFAULT_BANK, holdout_prompts: int = 16, film_hidden: int = 512, **kwargs: Any) -> None:
+        kwargs.pop("prompt", None)
+        super().__init__(prompt=None, **kwargs)
+        self.bank = read_prompt_bank(prompts)
+        self.train_ids, self.held_ids = split_prompts(len(self.bank), holdout_prompts)
+        self.film: FiLM | None = None
+        self.register_buffer(BANK_KEY, torch.empty(0))
+
+    def prepare_directions(self) -> None:
+        """The bank's text directions (cached per CLIP model), and the FiLM sized to their width."""
+        hp = self.hparams
+        directions = TextDirections(str(hp.clip_model), hp.source_text, hp.clip_download_root).get(self.bank, self.clip.encode_text)
+        self.bank_directions = directions.to(self.device)
+        self._build_film(directions.shape[1])
+
+    def _build_film(self, embed_dim: int) -> None:
+        if self.film is None:
+            self.film = FiLM(ConditioningConfig(embed_dim, self.hparams.film_hidden)).to(self.device)
+
+    @property
+    def conditioning(self) -> ConditioningConfig:
+        return ConditioningConfig(int(self.bank_directions.shape[1]), self.hparams.film_hidden)
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        assert self.film is not None, "call setup('fit') first"
+        return [*self.decoder.parameters(), *self.film.parameters()]
+
+    # ----------------------------------------------------------------- the network
+    def decode(self, features: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
+        assert self.film is not None and directions is not None, "the any-prompt network needs per-image directions"
+        return decode(self.decoder, self.film, features, directions)
+
+    def forward(self, images: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
+        """Stylize images along ``directions`` ``(B, D)`` (default: the first seen prompt for all)."""
+        assert self.encoder is not None, "call setup() first"
+        if directions is None:
+            directions = self.bank_directions[self.train_ids[0]].expand(len(images), -1)
+        return self.decode(self.encoder(images), directions)
+
+    def preview_rows(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """One row per prompt: a few seen prompts, then a held-out one when there is one."""
+        chosen = self.train_ids[:PREVIEW_PROMPTS] + self.held_ids[:1]
+        return [self(images, self.bank_directions[i].expand(len(images), -1)) for i in chosen]
+
+    # ----------------------------------------------------------------- steps
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        # Prompts, like the warps, are drawn from the batch's sample indices: a resumed run draws the same.
+        generator = seeded_generator(int(batch["index"][0]), 3)
+        picks = torch.randint(len(self.train_ids), (len(batch["image"]),), generator=generator)
+        ids = torch.tensor(self.train_ids)[picks]
+        terms = self.compute_losses(batch["image"], seeded_generator(int(batch["index"][0]), 2), self.bank_directions[ids])
+        self.log("train/loss", terms["loss"], prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k not in ("loss", "output")}, prog_bar=True)
+        return terms["loss"]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        images = batch["image"]
+        groups = {"val": self.train_ids[:VALIDATION_PROMPTS], "val_unseen": self.held_ids[:VALIDATION_PROMPTS]}
+        total = torch.zeros((), device=self.device)
+        for name, ids in groups.items():
+            if not ids:
+                continue
+            # Every held-out photo meets every prompt of the group over the validation batches.
+            pick = torch.tensor([ids[(i + batch_idx) % len(ids)] for i in range(len(images))])
+            terms = self.compute_losses(images, seeded_generator(VALIDATION_VIEW_SEED, batch_idx), self.bank_directions[pick])
+            output = terms.pop("output").float().clamp(0, 1)
+            terms["clip_direction"] = 1 - terms["dir"]
+            terms["content_ssim"] = structural_similarity_index_measure(output, images.float(), data_range=1.0)
+            self.log_dict({f"{name}/{k}": v for k, v in terms.items()}, prog_bar=False)
+            total = terms["loss"] if name == "val" else total
+        return total
+
+    # ----------------------------------------------------------------- state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        hp = self.hparams
+        record = StyleRecord(
+            prompt=None,
+            encoder=hp.encoder,
+            vgg_weights=str(hp.vgg_weights),
+            clip_model=str(hp.clip_model),
+            source_text=hp.source_text,
+            network=CONDITIONED_NETWORK,
+            conditioning=conditioning_record(self.conditioning, self.bank),
+        )
+        checkpoint[FORMAT_KEY] = record.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        record = StyleRecord.from_checkpoint(checkpoint)
+        if not record.is_conditioned:
+            raise CheckpointError("a single-style checkpoint cannot continue an any-prompt run; resume from the any-prompt run's last.ckpt")
+        meta = record.conditioning or {}
+        if meta.get("bank_sha256") != bank_sha256(self.bank):
+            raise CheckpointError(
+                f"the checkpoint was trained on another prompt bank ({meta.get('bank_size')} prompts) than {self.hparams.prompts} "
+                f"({len(self.bank)}); pass the same file with --data.prompts"
+            )
+        if record.encoder != self.hparams.encoder:
+            raise CheckpointError(f"the checkpoint was trained with the {record.encoder} encoder; pass --model.encoder {record.encoder}")
+        directions = checkpoint["state_dict"][BANK_KEY]
+        self.bank_directions = torch.empty_like(directions, device=self.device)
+        self._build_film(int(meta["embed_dim"]))
