@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import lightning.pytorch  # noqa: F401  (creates Lightning's log handlers, re-pointed below)
@@ -12,6 +13,9 @@ import pytest
 from support import make_photo, write_adain_decoder, write_tiny_clip, write_vgg, write_vgg_normalised
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:clip.clip")
+# Caches the product writes (text directions, pre-trained decoders) go to a folder of this run,
+# never to the user's ~/.cache.
+os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp(prefix="clipstyler-tests-torch-"))
 
 
 class _CurrentStderr:

@@ -142,7 +142,7 @@ def fit_args(
     data: Path | str,
     *extra: str,
     checkpoints: Path | str | None = None,
-    prompt: str = "Mosaic",
+    prompt: str | None = "Mosaic",
     decoder: Path | str | None = "random",
     steps: int = 1,
     views: int = 2,
@@ -155,8 +155,9 @@ def fit_args(
 ) -> list[str]:
     """The arguments of a small, fast ``fit`` on CPU (tiny crops, few views): the one place
     tests spell them. ``vgg`` or ``decoder`` None leaves that option at its default (the
-    download); ``extra`` options come last, so they override these."""
-    args = ["fit", "--model.prompt", prompt, "--model.clip_model", str(clip)]
+    download), ``prompt`` None leaves it out (any-prompt training takes a bank instead);
+    ``extra`` options come last, so they override these."""
+    args = ["fit", *(["--model.prompt", prompt] if prompt is not None else []), "--model.clip_model", str(clip)]
     if vgg is not None:
         args += ["--model.vgg_weights", str(vgg)]
     if decoder is not None:

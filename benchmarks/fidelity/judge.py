@@ -4,6 +4,8 @@ A CLIP-guided decoder can please the CLIP that trained it without making the sty
 texture at the border, a blank page). This judge measures each style by what it is in pixels:
 
 - ``red`` / ``blue``: mean chromaticity ``R / (R + G + B)`` / ``B / (R + G + B)``.
+- the other tints (``green``, ``yellow``, ...): the mean chromaticity's offset from grey
+  projected on the tint's own offset from grey (how far the colour moved toward that hue).
 - ``stripes``: the share of the luminance spectrum's energy (DC removed) that lies in the
   stripe band (periods 3.5-20 px, wide enough for stripes seen zoomed by the training views)
   within the single strongest orientation sector: parallel stripes put it all in one sector.
@@ -28,7 +30,7 @@ import torch
 
 from benchmarks.fidelity import world
 
-STATISTICS: tuple[str, ...] = ("red", "blue", "stripes", "dots", "sketch")
+STATISTICS: tuple[str, ...] = tuple(world.STYLES)
 BAND = (1 / 20, 1 / 3.5)  # cycles per pixel
 SECTORS = 8
 
@@ -37,6 +39,12 @@ def chromaticity(images: torch.Tensor) -> torch.Tensor:
     """``(N, 3)`` mean chromaticity (each channel's share of R + G + B) per image."""
     total = images.sum(1, keepdim=True).clamp_min(0.05)
     return (images / total).mean((2, 3))
+
+
+def hue_projection(chroma: torch.Tensor, colour: tuple[float, float, float]) -> torch.Tensor:
+    """``(N,)``: chromaticity ``(N, 3)`` minus grey, projected on the unit offset of ``colour`` from grey."""
+    target = torch.tensor(colour) / sum(colour) - 1 / 3
+    return (chroma - 1 / 3) @ (target / target.norm())
 
 
 def _sector_band_energy(images: torch.Tensor) -> torch.Tensor:
@@ -91,6 +99,9 @@ def statistics(images: torch.Tensor, content: torch.Tensor) -> dict[str, torch.T
         chroma = chromaticity(imgs)
         out["red" + suffix] = chroma[:, 0]
         out["blue" + suffix] = chroma[:, 2]
+        for name, colour in world.TINTS.items():
+            if name not in ("red", "blue"):
+                out[name + suffix] = hue_projection(chroma, colour)
         out["stripes" + suffix] = stripe_energy(imgs)
         out["dots" + suffix] = dot_energy(imgs)
         out["sketch" + suffix] = sketch_score(imgs, cont)

@@ -2,7 +2,7 @@
 
 Real CLIP and real photos cannot be used here (no downloads), so "does the prompt show up in the
 image?" is asked in a small world where every style is defined by pixels: a colour tint (red,
-blue), a texture (stripes, polka dots) and a line drawing (pencil sketch: dark lines along the
+blue and six more hues), a texture (stripes, polka dots) and a line drawing (pencil sketch: dark lines along the
 content's edges on white paper). A small CLIP of the real architecture is trained on this world
 (``train_clip.py``) and an independent judge (``judge.py``) measures the same styles with pixel
 statistics, never with CLIP.
@@ -27,10 +27,21 @@ import torch.nn.functional as F
 ENCODER = "torchvision"
 SOURCE_TEXT = "a Photo"
 
+# Colour tints: style name -> target RGB. Eight hues, so that a network trained on some of them
+# can be asked for one it never saw (any-prompt training).
+TINTS: dict[str, tuple[float, float, float]] = {
+    "red": (1.0, 0.12, 0.1),
+    "blue": (0.1, 0.25, 1.0),
+    "green": (0.1, 0.8, 0.15),
+    "yellow": (0.95, 0.85, 0.1),
+    "purple": (0.5, 0.1, 0.8),
+    "orange": (1.0, 0.5, 0.05),
+    "cyan": (0.05, 0.8, 0.85),
+    "pink": (1.0, 0.35, 0.7),
+}
 # style name -> the prompt that names it (what `fit --model.prompt` gets).
 PROMPTS: dict[str, str] = {
-    "red": "Red",
-    "blue": "Blue",
+    **{name: name.capitalize() for name in TINTS},
     "stripes": "Stripes",
     "dots": "Polka dots",
     "sketch": "Sketch with black pencil",
@@ -119,12 +130,8 @@ def tint(images: torch.Tensor, colour: tuple[float, float, float], gen: torch.Ge
     return (images * (1 - strength) + tinted * strength).clamp(0, 1)
 
 
-def red(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return tint(images, (1.0, 0.12, 0.1), gen)
-
-
-def blue(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    return tint(images, (0.1, 0.25, 1.0), gen)
+def _tint_style(colour: tuple[float, float, float]) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    return lambda images, gen: tint(images, colour, gen)
 
 
 def _oriented_phase(images: torch.Tensor, period: torch.Tensor, angle: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -181,8 +188,7 @@ def sketch(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 STYLE_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
-    "red": red,
-    "blue": blue,
+    **{name: _tint_style(colour) for name, colour in TINTS.items()},
     "stripes": stripes,
     "dots": dots,
     "sketch": sketch,

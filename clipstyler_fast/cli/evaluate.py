@@ -29,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_data_path(parser, "content image or folder (searched recursively)")
     parser.add_argument("--stylized_dir", help="score these existing stylized images instead of stylizing")
     options.add_output_file(parser, "write the per-image scores to this CSV file", required=False)
-    parser.add_argument("--model.prompt", dest="prompt", help="style prompt to score against (default: the checkpoint's)")
+    parser.add_argument(
+        "--model.prompt",
+        "--prompt",
+        dest="prompt",
+        help="style prompt to score against (default: the checkpoint's); with an any-prompt checkpoint, the style to stylize with",
+    )
     parser.add_argument(
         "--model.source_text", dest="source_text", help="source text of the direction (default: the checkpoint's, else 'a Photo')"
     )
@@ -71,17 +76,20 @@ def main(argv: list[str]) -> int:
         summary_table,
         write_csv,
     )
+    from clipstyler_fast.infer.any_prompt import is_any_prompt, load_style
     from clipstyler_fast.infer.stylizer import Stylizer
     from clipstyler_fast.nets.clip_model import load_clip
-    from clipstyler_fast.nets.style_file import StyleFile
 
     device = options.resolve(args)
-    style = StyleFile.read(args.ckpt_path).require_style() if args.ckpt_path is not None else None
+    prompt = args.prompt if args.ckpt_path is not None and is_any_prompt(args.ckpt_path) else None
+    style = load_style(args.ckpt_path, prompt, args.clip_model) if args.ckpt_path is not None else None
     record = style.record if style is not None else None
     hparams = style.hyper_parameters if style is not None else {}
     stylizer = None
     if args.stylized_dir is None:
-        stylizer = Stylizer.from_checkpoint(args.ckpt_path, args.vgg_weights, device, args.postprocess)
+        stylizer = Stylizer.from_checkpoint(
+            args.ckpt_path, args.vgg_weights, device, args.postprocess, prompt=prompt, clip_model=args.clip_model
+        )
     clip_source = args.clip_model or (record.clip_model if record is not None else "") or options.DEFAULT_CLIP
     clip = load_clip(clip_source, args.clip_download_root or hparams.get("clip_download_root"))
     direction = style_direction(clip, record, args.prompt, args.source_text)

@@ -19,9 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
         "TorchScript and ONNX. Input: float32 RGB in [0, 1], shape (N, 3, H, W), any N, H and W "
         f"at least {EXPORT_MIN_SIDE} (padded to a multiple of 8 and cropped back inside the model). Both files are run after export and must match "
         f"PyTorch within {EXPORT_TOLERANCE:.0e}. ONNX needs: {ONNX_INSTALL_HINT}.",
-        ["clipstyler-fast export --ckpt_path checkpoints/mosaic/style.ckpt --output.dir exported/"],
+        [
+            "clipstyler-fast export --ckpt_path checkpoints/mosaic/style.ckpt --output.dir exported/",
+            'clipstyler-fast export --ckpt_path checkpoints/any-prompt/style.ckpt --prompt "mosaic" --output.dir exported/',
+        ],
     )
     options.add_checkpoint(parser)
+    options.add_prompt(parser)
     options.add_output_dir(parser, "folder for <name>.torchscript.pt, <name>.onnx and <name>.json")
     parser.add_argument("--formats", default=",".join(options.EXPORT_FORMATS), help="comma-separated: torchscript, onnx (default both)")
     parser.add_argument("--name", default="stylizer", help="file name stem of the exported files (default stylizer)")
@@ -37,7 +41,9 @@ def main(argv: list[str]) -> int:
     from clipstyler_fast.infer.export import TOLERANCE, export
 
     formats = tuple(f.strip().lower() for f in args.formats.split(",") if f.strip())
-    meta = export(args.ckpt_path, args.output_dir, formats, args.postprocess, args.vgg_weights, args.opset, args.name)
+    meta = export(
+        args.ckpt_path, args.output_dir, formats, args.postprocess, args.vgg_weights, args.opset, args.name, args.prompt, args.clip_model
+    )
     folder = Path(args.output_dir)
     for fmt, filename in meta["files"].items():
         difference = meta["max_abs_difference_to_pytorch"][fmt]

@@ -13,14 +13,18 @@ def build_parser() -> argparse.ArgumentParser:
         "interpolate",
         "Blend two style checkpoints by interpolating their decoder weights: (1 - alpha) * A + alpha * B. "
         "Both must be trained on the same VGG weights and CLIP model. Writes a new style checkpoint, "
-        "or with --strip renders one image at several alphas side by side.",
+        "or with --strip renders one image at several alphas side by side. With one any-prompt checkpoint and "
+        "--prompts A B, blends the two prompts' text directions instead: normalize((1 - alpha) dA + alpha dB).",
         [
+            'clipstyler-fast interpolate checkpoints/any-prompt/style.ckpt --prompts "mosaic" "a pencil sketch" --alpha 0.3 --output blend.ckpt',
             "clipstyler-fast interpolate mosaic/style.ckpt sketch/style.ckpt --alpha 0.5 --output blend.ckpt",
             "clipstyler-fast interpolate mosaic/style.ckpt sketch/style.ckpt --strip photo.jpg --alphas 0,0.25,0.5,0.75,1 --output strip.png",
         ],
     )
-    parser.add_argument("checkpoint_a", help="style checkpoint at alpha 0")
-    parser.add_argument("checkpoint_b", help="style checkpoint at alpha 1")
+    parser.add_argument("checkpoint_a", help="style checkpoint at alpha 0 (or the any-prompt checkpoint, with --prompts)")
+    parser.add_argument("checkpoint_b", nargs="?", help="style checkpoint at alpha 1 (not with --prompts)")
+    parser.add_argument("--prompts", nargs=2, metavar=("A", "B"), help="with an any-prompt checkpoint: the prompts at alpha 0 and 1")
+    parser.add_argument("--model.clip_model", dest="clip_model", help=options.CLIP_MODEL_HELP)
     options.add_output_file(parser, "checkpoint to write (.ckpt), or the PNG strip with --strip")
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of B in the new checkpoint, in [0, 1] (default 0.5)")
     parser.add_argument(
@@ -48,6 +52,12 @@ def main(argv: list[str]) -> int:
         save_png_atomic,
     )
 
+    if args.prompts:
+        return _blend_prompts(args)
+    if args.checkpoint_b is None:
+        raise InterpolationError(
+            "a second checkpoint is needed; pass two style checkpoints, or an any-prompt checkpoint with --prompts A B"
+        )
     if args.strip:
         strip = render_strip(
             args.checkpoint_a,
@@ -67,4 +77,19 @@ def main(argv: list[str]) -> int:
         raise InterpolationError(f"{args.output}: an image name, but no --strip IMAGE was given; pass --strip or a .ckpt output")
     path = interpolate_checkpoints(args.checkpoint_a, args.checkpoint_b, check_alpha(args.alpha), args.output)
     print(f"wrote {path} (alpha {args.alpha:g}: {1 - args.alpha:g} x {args.checkpoint_a} + {args.alpha:g} x {args.checkpoint_b})")
+    return 0
+
+
+def _blend_prompts(args: argparse.Namespace) -> int:
+    from clipstyler_fast.errors import InterpolationError
+    from clipstyler_fast.infer.any_prompt import blend_prompts
+    from clipstyler_fast.infer.blend import check_alpha
+
+    if args.checkpoint_b is not None or args.strip:
+        raise InterpolationError("--prompts blends within one any-prompt checkpoint; pass that checkpoint alone, without --strip")
+    if Path(args.output).suffix.lower() != ".ckpt":
+        raise InterpolationError(f"{args.output}: --prompts writes a style checkpoint; name it .ckpt")
+    style = blend_prompts(args.checkpoint_a, *args.prompts, check_alpha(args.alpha), args.clip_model)
+    path = style.write(args.output)
+    print(f"wrote {path} (alpha {args.alpha:g}: {style.record.prompt})")
     return 0

@@ -79,6 +79,18 @@ def add_checkpoint(p: argparse.ArgumentParser, required: bool = True, help: str 
     p.add_argument("--ckpt_path", required=required, help=help)
 
 
+PROMPT_HELP = "the style, in words, for an any-prompt checkpoint (fit --config configs/any_prompt.yaml)"
+CLIP_MODEL_HELP = (
+    "a local copy of the CLIP model the any-prompt checkpoint was trained with, for a prompt outside its bank "
+    "(only its text tower runs, once per prompt; then cached); default: the one it records"
+)
+
+
+def add_prompt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", help=PROMPT_HELP)
+    p.add_argument("--model.clip_model", dest="clip_model", help=CLIP_MODEL_HELP)
+
+
 def add_vgg_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model.vgg_weights", dest="vgg_weights", default=None, help=_OFFLINE_VGG)
 

@@ -15,9 +15,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Stylize a video frame by frame with a style checkpoint. Keeps the size and every frame's "
         "timestamp (so the frame rate), copies the audio track without re-encoding, and writes the "
         f"output atomically. Needs PyAV: {VIDEO_INSTALL_HINT}.",
-        ["clipstyler-fast video --data.path clip.mp4 --output clip_mosaic.mp4 --ckpt_path checkpoints/mosaic/style.ckpt"],
+        [
+            "clipstyler-fast video --data.path clip.mp4 --output clip_mosaic.mp4 --ckpt_path checkpoints/mosaic/style.ckpt",
+            'clipstyler-fast video --data.path clip.mp4 --output clip_ink.mp4 --ckpt_path checkpoints/any-prompt/style.ckpt --prompt "ink wash"',
+        ],
     )
     options.add_checkpoint(parser)
+    options.add_prompt(parser)
     options.add_data_path(parser, "video to stylize (any format FFmpeg reads)")
     options.add_output_file(parser, "stylized video to write (.mp4, .mkv, .mov, ...)")
     parser.add_argument(
@@ -42,7 +46,9 @@ def main(argv: list[str]) -> int:
     from clipstyler_fast.infer.video import probe_video, stylize_video
 
     probe_video(args.data_path)
-    stylizer = Stylizer.from_checkpoint(args.ckpt_path, args.vgg_weights, options.resolve(args), args.postprocess)
+    stylizer = Stylizer.from_checkpoint(
+        args.ckpt_path, args.vgg_weights, options.resolve(args), args.postprocess, prompt=args.prompt, clip_model=args.clip_model
+    )
     path = stylize_video(stylizer, args.data_path, args.output, args.batch_size, args.codec, args.crf, args.audio, args.progress)
     print(f"wrote {path}")
     return 0

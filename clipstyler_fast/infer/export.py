@@ -183,8 +183,12 @@ def export(
     vgg_weights: str | None = None,
     opset: int | None = None,
     name: str = "stylizer",
+    prompt: str | None = None,
+    clip_model: str | None = None,
 ) -> dict[str, Any]:
     """Export the checkpoint's inference network; returns the metadata written next to the files.
+
+    An any-prompt checkpoint is exported for one ``prompt`` (the network specialised to it).
 
     Writes ``<name>.torchscript.pt`` and/or ``<name>.onnx`` and ``<name>.json`` into ``output_dir``,
     and raises :class:`ExportError` if an exported model differs from PyTorch by more than
@@ -195,7 +199,7 @@ def export(
         raise ExportError(f"unknown format {unknown[0] if unknown else '(none)'!r}; use --formats with one or more of {','.join(FORMATS)}")
     if "onnx" in formats:
         require_onnx()
-    stylizer = Stylizer.from_checkpoint(ckpt_path, vgg_weights, "cpu")
+    stylizer = Stylizer.from_checkpoint(ckpt_path, vgg_weights, "cpu", prompt=prompt, clip_model=clip_model)
     network = InferenceNetwork(stylizer, mode).eval()
     folder = Path(output_dir).expanduser()
     files: dict[str, Path] = {}

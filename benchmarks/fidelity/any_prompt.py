@@ -1,0 +1,184 @@
+"""Any prompt in the synthetic world: seen prompts, unseen prompts, and refining.
+
+Trains one any-prompt network through ``python -m clipstyler_fast fit --data.prompts`` on a bank
+of the world's colour words without the held-out ones, and per-prompt networks for some seen and
+every held-out word through the same CLI and recipe; predicts the held-out photos with all of
+them through ``predict`` (``--prompt`` for the any-prompt network) and reports the pixel judge's
+shift toward each style (beyond the start decoder, in content spreads). Then it refines the
+any-prompt network to each held-out word (``fit --model.init_from``) and compares its training
+loss curve with the per-prompt run's from the start decoder.
+
+    python -m benchmarks.fidelity.any_prompt --workdir /tmp/anyp
+    python -m benchmarks.fidelity.any_prompt --smoke        # seconds-scale check of the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.fidelity import judge, run, world  # noqa: E402
+
+DEFAULT_HELD_OUT = ("green",)
+DEFAULT_SEEN = ("red", "yellow", "purple")
+SMOOTHING = 10  # steps of the moving average the loss curves are compared with
+
+
+def _without_prompt(args: list[str]) -> list[str]:
+    i = args.index("--model.prompt")
+    return args[:i] + args[i + 2 :]
+
+
+def _logged(args: list[str], folder: Path) -> list[str]:
+    """``args`` with a CSV log of every step's losses in ``folder`` (last: overrides the recipe's no logger)."""
+    logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", str(folder)]
+    return [*args, *logger, "--trainer.log_every_n_steps", "1"]
+
+
+def loss_curve(folder: Path) -> list[float]:
+    """``train/loss`` per optimizer step from a CSVLogger folder."""
+    rows = list(csv.DictReader(next(folder.rglob("metrics.csv")).open()))
+    return [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+
+
+def smoothed(values: list[float], window: int = SMOOTHING) -> list[float]:
+    return [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1]) for i in range(len(values))]
+
+
+def steps_to_reach(curve: list[float], target: float) -> int | None:
+    """First step (1-based) at which the smoothed curve is at or below ``target``."""
+    return next((i + 1 for i, v in enumerate(smoothed(curve)) if v <= target), None)
+
+
+def predict_prompts(setup: run.Setup, ckpt: Path, prompts: list[str], out: Path) -> dict[str, torch.Tensor]:
+    """Held-out photos through ``predict --prompt`` (all prompts in one run), as tensors per prompt."""
+    from clipstyler_fast.train.checkpoint_callback import slugify
+
+    args = ["predict", "--ckpt_path", str(ckpt), "--data.path", str(setup.heldout_dir), "--output.dir", str(out)]
+    for prompt in prompts:
+        args += ["--prompt", prompt]
+    args += ["--model.clip_model", str(setup.clip), "--model.vgg_weights", str(setup.vgg), "--output.overwrite", "true"]
+    args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
+    run.run_cli([*args, "--data.num_workers", "0"], cwd=setup.workdir)
+    names = sorted(p.name for p in setup.heldout_dir.glob("*.png"))
+    return {p: world.load_images([out / slugify(p) / n for n in names]) for p in prompts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--held-out", default=",".join(DEFAULT_HELD_OUT), help="colour words kept out of the bank")
+    parser.add_argument("--seen", default=",".join(DEFAULT_SEEN), help="bank words that also get a per-prompt network")
+    parser.add_argument("--any-steps", type=int, default=1000, help="steps of the any-prompt network")
+    parser.add_argument("--steps", type=int, default=200, help="steps of each per-prompt and refine run (the reference's 200)")
+    parser.add_argument("--clip", type=Path, default=None)
+    parser.add_argument("--clip-steps", type=int, default=600)
+    parser.add_argument("--vgg", type=Path, default=None)
+    parser.add_argument("--decoder", type=Path, default=None)
+    parser.add_argument("--decoder-steps", type=int, default=300)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
+    args = parser.parse_args(argv)
+    sizes = dict(train_photos=24, heldout_photos=12, photo_size=96)
+    if args.smoke:
+        args.any_steps, args.steps, args.clip_steps, args.decoder_steps = 2, 2, 5, 2
+        args.seen = "red"
+        sizes = dict(train_photos=4, heldout_photos=2, photo_size=64)
+    held_out = [s.strip() for s in args.held_out.split(",") if s.strip()]
+    seen = [s.strip() for s in args.seen.split(",") if s.strip()]
+    bank = [world.PROMPTS[name] for name in world.TINTS if name not in held_out]
+
+    with tempfile.TemporaryDirectory(prefix="any-prompt-") as scratch:
+        workdir = (args.workdir or Path(scratch)).resolve()
+        setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, args.clip_steps, args.decoder_steps, **sizes)
+        bank_file = workdir / "bank.txt"
+        bank_file.write_text("\n".join(bank) + "\n")
+        recipe = _without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, []))
+        any_args = [*recipe, "--data.prompts", str(bank_file), "--model.holdout_prompts", "0"]
+        run.run_cli([*any_args, "--trainer.default_root_dir", str(workdir / "runs" / "any")], cwd=workdir)
+        any_ckpt = workdir / "checkpoints" / "any-prompt" / "style.ckpt"
+        names = seen + held_out
+        outputs = {
+            f"{n}:any": img
+            for n, img in zip(names, predict_prompts(setup, any_ckpt, [world.PROMPTS[n] for n in names], workdir / "any-out").values())
+        }
+        curves: dict[str, dict[str, list[float]]] = {}
+        for name in names:
+            logged = _logged(run.fit_command(setup, name, args.steps, 4, 64, []), workdir / "logs" / f"{name}-scratch")
+            run.run_cli(logged, cwd=workdir)
+            per_prompt = run._checkpoint_of(list((workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[name])
+            outputs[f"{name}:per-prompt"] = predict_prompts_single(setup, per_prompt, workdir / "per-prompt-out" / name)
+            if name in held_out:
+                refine = [*run.fit_command(setup, name, args.steps, 4, 64, ["--model.init_from", str(any_ckpt)])]
+                refine = _logged([*refine, "--checkpoint.root", str(workdir / "refined")], workdir / "logs" / f"{name}-refine")
+                run.run_cli(refine, cwd=workdir)
+                curves[name] = {
+                    "scratch": loss_curve(workdir / "logs" / f"{name}-scratch"),
+                    "refine": loss_curve(workdir / "logs" / f"{name}-refine"),
+                }
+        content = run.heldout(setup)
+        baseline = run.decoder_only(setup, content)
+        shifts = judge.shifts(outputs, content, baseline)
+    print(report(shifts, curves, bank, held_out, names, args))
+    if args.json:
+        args.json.write_text(json.dumps({"shifts": shifts, "curves": curves, "bank": bank, "held_out": held_out}, indent=1))
+    return 0
+
+
+def predict_prompts_single(setup: run.Setup, ckpt: Path, out: Path) -> torch.Tensor:
+    """Held-out photos through ``predict`` with a per-prompt checkpoint."""
+    args = ["predict", "--ckpt_path", str(ckpt), "--data.path", str(setup.heldout_dir), "--output.dir", str(out)]
+    args += ["--model.vgg_weights", str(setup.vgg), "--output.overwrite", "true", "--data.num_workers", "0"]
+    args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
+    run.run_cli(args, cwd=setup.workdir)
+    names = sorted(p.name for p in setup.heldout_dir.glob("*.png"))
+    return world.load_images([out / n for n in names])
+
+
+def report(shifts: dict, curves: dict, bank: list[str], held_out: list[str], names: list[str], args: argparse.Namespace) -> str:
+    lines = [
+        f"any-prompt network: {args.any_steps} steps over a bank of {len(bank)} colour words ({', '.join(bank)}); "
+        f"per-prompt and refine runs: {args.steps} steps; held-out photos; shifts of each style's own statistic "
+        "beyond the start decoder, in content spreads",
+        "",
+        "| prompt | in the bank | any-prompt network | per-prompt network | any-prompt / per-prompt |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        a, p = shifts[f"{name}:any"]["vs_decoder"], shifts[f"{name}:per-prompt"]["vs_decoder"]
+        ratio = a / p if abs(p) > 1e-6 else float("nan")
+        lines.append(f"| {world.PROMPTS[name]} | {'no (unseen)' if name in held_out else 'yes'} | {a:+.2f} | {p:+.2f} | {ratio:.2f} |")
+    for name, curve in curves.items():
+        scratch, refine = curve["scratch"], curve["refine"]
+        target = sum(scratch[-SMOOTHING:]) / len(scratch[-SMOOTHING:])
+        reached = steps_to_reach(refine, target)
+        lines += [
+            "",
+            f"Refine {world.PROMPTS[name]!r}: the per-prompt run from the start decoder ends at a training loss of {target:.3f} "
+            f"(mean of its last {SMOOTHING} steps); starting from the any-prompt network, the run's {SMOOTHING}-step mean "
+            f"reaches it at step {reached} of {len(refine)}"
+            + (f" ({reached / len(scratch):.0%} of the steps)" if reached else " (not reached)"),
+            "",
+            "| step | " + " | ".join(str(s) for s in _marks(len(scratch))) + " |",
+            "| --- |" + " ---: |" * len(_marks(len(scratch))),
+            "| from the start decoder | " + " | ".join(f"{smoothed(scratch)[s - 1]:.3f}" for s in _marks(len(scratch))) + " |",
+            "| refined from any-prompt | " + " | ".join(f"{smoothed(refine)[s - 1]:.3f}" for s in _marks(len(refine))) + " |",
+        ]
+    return "\n".join(lines)
+
+
+def _marks(steps: int) -> list[int]:
+    return sorted({max(1, round(steps * f)) for f in (0.05, 0.1, 0.25, 0.5, 0.75, 1.0)})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Any-prompt training through ``clipstyler-fast fit --data.prompts``: one network for a bank of
+prompts, resumed exactly, recorded in its checkpoint, and refined into an ordinary style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from support import fit_args
+
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.infer.any_prompt import load_style
+from clipstyler_fast.nets.conditioned_file import ConditionedFile, bank_sha256
+from clipstyler_fast.nets.conditioning import DESIGN
+from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleFile
+
+BANK = ["Red", "Blue", "Mosaic", "Watercolor", "Sketch", "Stripes", "Neon", "Gold"]
+
+
+def any_prompt_args(root: Path, clip: Path, vgg: Path, data: Path, bank: Path, steps: int, *extra: str) -> list[str]:
+    return fit_args(
+        clip,
+        vgg,
+        data,
+        "--data.prompts",
+        str(bank),
+        "--model.holdout_prompts",
+        "2",
+        "--seed_everything",
+        "0",
+        "--trainer.val_check_interval",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+        "--checkpoint.every_n_train_steps",
+        "1",
+        *extra,
+        prompt=None,
+        checkpoints=root / "checkpoints",
+        steps=steps,
+        batch=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def bank_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bank") / "bank.txt"
+    path.write_text("# styles\n" + "\n".join(BANK) + "\n\nRed\n")  # a comment, a blank line and a repeat
+    return path
+
+
+@pytest.fixture(scope="module")
+def any_prompt_run(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path) -> Path:
+    """Four steps of any-prompt training; the run's folder."""
+    root = tmp_path_factory.mktemp("any")
+    assert main(any_prompt_args(root, clip_path, vgg_path, content_dir, bank_file, 4)) == 0
+    return root / "checkpoints" / "any-prompt"
+
+
+def test_the_checkpoint_records_the_bank_the_clip_model_and_the_conditioning(any_prompt_run: Path, clip_path: Path) -> None:
+    network = ConditionedFile.read(any_prompt_run / "style.ckpt")
+    meta = torch.load(any_prompt_run / "style.ckpt", weights_only=True)[FORMAT_KEY]
+    assert meta["network"] == "conditioned"
+    assert meta["conditioning"]["bank_size"] == len(BANK)  # comment, blank line and repeat dropped
+    assert meta["conditioning"]["bank_sha256"] == bank_sha256(BANK)
+    assert meta["conditioning"]["design"] == DESIGN
+    assert meta["clip_model"] == str(clip_path)
+    assert network.bank == BANK and network.bank_directions.shape == (len(BANK), network.config.embed_dim)
+    # Training moved the modulation away from its zero start: prompts now differ.
+    assert network.network.film.net[-1].weight.abs().sum() > 0
+
+
+def test_a_per_prompt_tool_given_an_any_prompt_checkpoint_says_so_in_one_line(any_prompt_run: Path) -> None:
+    with pytest.raises(Exception, match=r"an any-prompt checkpoint, not a single style; give it a prompt") as caught:
+        StyleFile.read(any_prompt_run / "style.ckpt")
+    assert "\n" not in str(caught.value)
+
+
+def test_resuming_an_any_prompt_run_is_exact(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path, any_prompt_run: Path
+) -> None:
+    first = any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 2)
+    assert main(first) == 0
+    assert main([*any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 4), "--ckpt_path", "last"]) == 0
+    resumed = torch.load(tmp_path / "checkpoints" / "any-prompt" / "last.ckpt", weights_only=True)
+    straight = torch.load(any_prompt_run / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == straight["global_step"] == 4
+    differ = [k for k, v in straight["state_dict"].items() if not torch.equal(resumed["state_dict"][k], v)]
+    assert not differ, f"resumed weights differ: {differ[:5]}"
+    for index, state in straight["optimizer_states"][0]["state"].items():
+        assert torch.equal(resumed["optimizer_states"][0]["state"][index]["exp_avg"], state["exp_avg"])
+
+
+def test_resuming_with_another_bank_is_refused(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 1)) == 0
+    other = tmp_path / "other.txt"
+    other.write_text("Red\nBlue\nGreen\n")
+    assert main([*any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, other, 2), "--ckpt_path", "last"]) == 2
+    assert "trained on another prompt bank" in capsys.readouterr().err
+
+
+def test_an_unreadable_or_tiny_bank_is_a_one_line_error_naming_the_file(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = tmp_path / "one.txt"
+    one.write_text("Red\n")
+    for bank, expected in ((tmp_path / "missing.txt", "cannot read the prompt bank"), (one, "needs at least 2 prompts")):
+        assert main(any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank, 1)) == 2
+        err = capsys.readouterr().err
+        assert expected in err and str(bank) in err
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_refining_starts_from_the_network_specialised_to_the_prompt_and_writes_an_ordinary_style(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, any_prompt_run: Path
+) -> None:
+    any_ckpt = any_prompt_run / "style.ckpt"
+    # A zero learning rate leaves the start weights as they were: the checkpoint shows the start.
+    args = fit_args(
+        clip_path, vgg_path, content_dir, "--model.init_from", str(any_ckpt), "--model.lr", "0",
+        checkpoints=tmp_path / "checkpoints", prompt="Mosaic",
+    )  # fmt: skip
+    assert main(args) == 0
+    refined = StyleFile.read(tmp_path / "checkpoints" / "mosaic" / "style.ckpt")
+    expected = load_style(any_ckpt, "Mosaic")
+    assert refined.record.prompt == "Mosaic" and not refined.record.is_conditioned
+    for key, value in expected.decoder.items():
+        torch.testing.assert_close(refined.decoder[key], value, rtol=0, atol=1e-6)
+
+
+def test_refining_from_a_single_style_checkpoint_is_refused_in_one_line(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, any_prompt_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    single = tmp_path / "single.ckpt"
+    load_style(any_prompt_run / "style.ckpt", "Red").write(single)
+    args = fit_args(clip_path, vgg_path, content_dir, "--model.init_from", str(single), checkpoints=tmp_path / "checkpoints")
+    assert main(args) == 2
+    assert "a single-style checkpoint, not an any-prompt one" in capsys.readouterr().err
