@@ -103,6 +103,19 @@ class PredictCLI(LightningCLI):
             default=None,
             help="resize every image so its longer side has this many pixels (aspect ratio kept); default: own size",
         )
+        parser.add_argument(
+            "--strength",
+            type=float,
+            default=1.0,
+            help="how much of the style, in [0, 1]: 0 writes the photos unchanged, 1 the full style (default), "
+            "in between the blend photo + strength * (stylized - photo)",
+        )
+        parser.add_argument(
+            "--preserve_colors",
+            type=bool,
+            default=False,
+            help="keep each photo's colours: the style's luminance with the photo's chroma (YCbCr)",
+        )
         parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
         parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
         parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
@@ -123,6 +136,8 @@ class PredictCLI(LightningCLI):
             "--include_content", type=bool, default=False, help="with --strip_with: put the input image first in each strip"
         )
         parser.link_arguments("postprocess", "model.postprocess")
+        parser.link_arguments("strength", "model.strength")
+        parser.link_arguments("preserve_colors", "model.preserve_colors")
         parser.link_arguments("size", "data.long_side")
         parser.link_arguments("tile_size", "model.tile_size")
         parser.link_arguments("tile_overlap", "model.tile_overlap")
