@@ -93,7 +93,7 @@ class JobStore:
         self.root = Path(tempfile.mkdtemp(prefix="clipstyler-demo-"))
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[Job, Item, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Job, Item] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="clipstyler-demo-worker", daemon=True)
         self._worker.start()
 
@@ -123,7 +123,8 @@ class JobStore:
 
     def add(self, job_id: str, name: str, data: bytes) -> Item:
         """Read one uploaded photo into ``job_id`` and queue it; a bad photo becomes a failed item with the reason."""
-        from clipstyler_fast.io.images import open_image, probe_image
+        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
+        from clipstyler_fast.io.images import open_image, probe_image, to_tensors
 
         job = self.get(job_id)
         with self._lock:
@@ -134,16 +135,18 @@ class JobStore:
         upload = job.folder / f"{item.index}.upload"
         upload.write_bytes(data)
         try:
-            width, height = probe_image(upload, self.max_pixels, verify=True, option="--data.max_pixels")
+            probe_image(upload, self.max_pixels, verify=True, option="--data.max_pixels")
             image = open_image(upload, self.max_pixels)
-            image.save(job.folder / f"{item.index}.photo.png")
         except ImageReadError as error:
             item.state, item.error = "failed", f"{item.name}: {error.reason}"
             return item
         finally:
             upload.unlink(missing_ok=True)
-        item.width, item.height = width, height
-        self._queue.put((job, item, image))
+        # Any mode (CMYK, 16-bit, palette, ...) becomes the 8-bit RGB or RGBA photo that is shown and stylized.
+        rgb, alpha = to_tensors(image)
+        to_pil(to_uint8(rgb), alpha).save(job.folder / f"{item.index}.photo.png")
+        item.width, item.height = image.size
+        self._queue.put((job, item))
         return item
 
     def photo(self, job_id: str, index: Any) -> Path:
@@ -197,12 +200,12 @@ class JobStore:
 
     def _work(self) -> None:
         while (task := self._queue.get()) is not None:
-            job, item, image = task
+            job, item = task
             if job.id not in self._jobs:  # expired or closed meanwhile
                 continue
             item.state = "working"
             try:
-                self._stylize(job, image).save(job.folder / f"{item.index}.png")
+                self._stylize(job, job.folder / f"{item.index}.photo.png").save(job.folder / f"{item.index}.png")
                 item.state = "done"
             except ClipstylerError as error:
                 item.state, item.error = "failed", f"{item.name}: {error}"
@@ -210,15 +213,17 @@ class JobStore:
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 item.state, item.error = "failed", f"{item.name}: stylization failed ({first})"
 
-    def _stylize(self, job: Job, image: Any) -> Any:
+    def _stylize(self, job: Job, photo_file: Path) -> Any:
         import torch
+        from PIL import Image
 
         from clipstyler_fast.infer.controls import apply_controls
         from clipstyler_fast.infer.stylizer import to_pil, to_uint8
         from clipstyler_fast.io.images import to_tensors
 
         stylizer = self.catalog.stylizer(job.style, job.prompt)
-        rgb, alpha = to_tensors(image)
+        with Image.open(photo_file) as image:
+            rgb, alpha = to_tensors(image)
         with torch.inference_mode():
             photo = rgb[None].to(stylizer.device)
             out = apply_controls(photo, stylizer(photo), job.strength, job.preserve_colors)

@@ -55,12 +55,15 @@ def test_bad_uploads_are_answered_with_the_reason_and_the_server_keeps_serving(s
     for name, (data, expected, message) in bad.items():
         status, answer = call_json(server.url, "POST", f"/api/jobs/{job}/images?name={name}", body=data)
         assert status == expected and message in (answer.get("error") or ""), (name, answer)
-    status, answer = call_json(server.url, "POST", f"/api/jobs/{job}/images?name=good.png", body=png_bytes(40, 24, seed=3))
+    cmyk = io.BytesIO()
+    image(png_bytes(40, 24, seed=3)).convert("CMYK").save(cmyk, "JPEG")
+    status, answer = call_json(server.url, "POST", f"/api/jobs/{job}/images?name=good.jpg", body=cmyk.getvalue())
     assert status == 200, answer
     state = wait_for_job(server.url, job)
     assert [item["state"] for item in state["items"]] == ["failed"] * 4 + ["done"]
-    status, data, _ = call(server.url, "GET", f"/api/jobs/{job}/images/4/result")
-    assert status == 200 and image(data).size == (40, 24)
+    for kind in ("photo", "result"):
+        status, data, _ = call(server.url, "GET", f"/api/jobs/{job}/images/4/{kind}")
+        assert status == 200 and (image(data).size, image(data).mode) == ((40, 24), "RGB")
     for settings, message in (({"strength": 3}, "strength 3 is outside [0, 1]"), ({"style": "nope"}, "unknown style")):
         status, answer = call_json(server.url, "POST", "/api/jobs", {"style": styles(server)["Mosaic"], **settings})
         assert status == 400 and message in answer["error"]
