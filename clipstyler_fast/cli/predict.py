@@ -166,6 +166,8 @@ class PredictCLI(LightningCLI):
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
         StyleFile.read(config.ckpt_path).require_style()
         if config.get("strip_with"):
+            if config.strength != 1 or config.preserve_colors:
+                raise DataError("--strength and --preserve_colors apply to stylized images, not to --strip_with strips; drop them")
             StyleFile.read(config.strip_with).require_style()
             raise SystemExit(self._strips(config, roots))
         if config.trainer.get("precision") is None:
