@@ -76,6 +76,37 @@ def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
     return ckpt, vgg
 
 
+def quick_style(root: Path, prompt: str = "Mosaic", seed: int = 2) -> Path:
+    """A style file written directly, without training: a He-initialised VGG file, which it
+    records, and a He-initialised decoder whose last layer is rescaled so that each output channel
+    has mean 0.5 and standard deviation 0.2 on a sample photo (a colourful texture, rarely clipped).
+
+    Returns ``root/<seed>/style.ckpt``; the VGG file is shared by every style under ``root``.
+    """
+    from support import vgg_normalised_network
+
+    from clipstyler_fast.nets.decoder import build_decoder
+    from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
+    from clipstyler_fast.nets.vgg import load_vgg_encoder
+
+    vgg, style = root / "he-vgg.pth", root / str(seed) / "style.ckpt"
+    if not vgg.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        torch.save(he_init(vgg_normalised_network(), seed=1).state_dict(), vgg)
+    if not style.exists():
+        style.parent.mkdir(parents=True, exist_ok=True)
+        decoder = he_init(build_decoder(), seed)
+        sample = torch.from_numpy(np.array(make_photo(64, 64, seed=seed))).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            raw = decoder(load_vgg_encoder(str(vgg), "adain")(sample))
+            scale = 0.2 / raw.std(dim=(0, 2, 3))
+            last = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            last.weight.mul_(scale.view(3, 1, 1, 1))
+            last.bias.copy_((last.bias - raw.mean(dim=(0, 2, 3))) * scale + 0.5)
+        StyleFile(StyleRecord(prompt=prompt, vgg_weights=str(vgg)), decoder.state_dict()).write(style)
+    return style
+
+
 def with_vgg_source(style: Path, target: Path, vgg_source: str) -> Path:
     """A copy of ``style`` that records ``vgg_source`` as its VGG weights."""
     checkpoint = load_checkpoint_file(style)

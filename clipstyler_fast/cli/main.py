@@ -21,6 +21,7 @@ COMMANDS = {
     "interpolate": "interpolate",
     "video": "video",
     "export": "export",
+    "demo": "demo",
 }
 
 # Commands whose options come from LightningCLI; their --help text ships as files.
@@ -40,10 +41,12 @@ commands:
   interpolate  blend two style checkpoints into a new one
   video        stylize a video file frame by frame
   export       write the inference network as TorchScript and ONNX
+  demo         a web page to stylize photos with your checkpoints (localhost)
 
 examples:
   clipstyler-fast fit --config configs/default.yaml --model.prompt "a watercolor painting"
   clipstyler-fast predict --ckpt_path checkpoints/a-watercolor-painting/style.ckpt --data.path photos/ --output.dir stylized/
+  clipstyler-fast demo --ckpt_dir checkpoints/
 
 Run `clipstyler-fast COMMAND --help` for the options of a command.
 """

@@ -104,6 +104,34 @@ def add_postprocess(p: argparse.ArgumentParser, choices: tuple[str, ...] = POSTP
     )
 
 
+def strength(text: str) -> float:
+    """A style strength in [0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give one in [0, 1]") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{value:g} is outside [0, 1]; 0 gives the photo unchanged, 1 the full style")
+    return value
+
+
+STRENGTH_HELP = "how much of the style, in [0, 1]: 0 gives the photo unchanged, 1 the full style (default)"
+PRESERVE_COLORS_HELP = "keep the photo's colours: the style's luminance with the photo's chroma (YCbCr)"
+
+
+def add_controls(p: argparse.ArgumentParser, what: str = "photo") -> None:
+    """``--strength S`` and ``--preserve_colors [true|false]``."""
+    p.add_argument("--strength", type=strength, default=1.0, help=STRENGTH_HELP.replace("photo", what))
+    p.add_argument(
+        "--preserve_colors",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help=PRESERVE_COLORS_HELP.replace("photo", what) + "; alone or with true, false (default false)",
+    )
+
+
 def add_size(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--size", type=positive_int, default=None, help=help)
 

@@ -114,6 +114,19 @@ class PredictCLI(LightningCLI):
             default=None,
             help="resize every image so its longer side has this many pixels (aspect ratio kept); default: own size",
         )
+        parser.add_argument(
+            "--strength",
+            type=float,
+            default=1.0,
+            help="how much of the style, in [0, 1]: 0 writes the photos unchanged, 1 the full style (default), "
+            "in between the blend photo + strength * (stylized - photo)",
+        )
+        parser.add_argument(
+            "--preserve_colors",
+            type=bool,
+            default=False,
+            help="keep each photo's colours: the style's luminance with the photo's chroma (YCbCr)",
+        )
         parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
         parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
         parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
@@ -135,6 +148,8 @@ class PredictCLI(LightningCLI):
         )
         parser.link_arguments("prompt", "model.prompt")
         parser.link_arguments("postprocess", "model.postprocess")
+        parser.link_arguments("strength", "model.strength")
+        parser.link_arguments("preserve_colors", "model.preserve_colors")
         parser.link_arguments("size", "data.long_side")
         parser.link_arguments("tile_size", "model.tile_size")
         parser.link_arguments("tile_overlap", "model.tile_overlap")
@@ -167,6 +182,8 @@ class PredictCLI(LightningCLI):
         if config.get("strip_with"):
             if config.get("prompt"):
                 raise DataError("--strip_with blends two single-style checkpoints; for prompts, use interpolate --prompts A B")
+            if config.strength != 1 or config.preserve_colors:
+                raise DataError("--strength and --preserve_colors apply to stylized images, not to --strip_with strips; drop them")
             StyleFile.read(config.strip_with).require_style()
             raise SystemExit(self._strips(config, roots))
         if config.trainer.get("precision") is None:

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_postprocess(
         parser, help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)"
     )
+    options.add_controls(parser, "frame")
     options.add_vgg_weights(parser)
     options.add_device(parser)
     options.add_progress(parser)
@@ -47,7 +48,14 @@ def main(argv: list[str]) -> int:
 
     probe_video(args.data_path)
     stylizer = Stylizer.from_checkpoint(
-        args.ckpt_path, args.vgg_weights, options.resolve(args), args.postprocess, prompt=args.prompt, clip_model=args.clip_model
+        args.ckpt_path,
+        args.vgg_weights,
+        options.resolve(args),
+        args.postprocess,
+        prompt=args.prompt,
+        clip_model=args.clip_model,
+        strength=args.strength,
+        preserve_colors=args.preserve_colors,
     )
     path = stylize_video(stylizer, args.data_path, args.output, args.batch_size, args.codec, args.crf, args.audio, args.progress)
     print(f"wrote {path}")

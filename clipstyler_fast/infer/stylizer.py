@@ -19,6 +19,7 @@ from torch import nn
 
 from clipstyler_fast.errors import StylizerInputError
 from clipstyler_fast.infer.any_prompt import load_style
+from clipstyler_fast.infer.controls import apply_controls, check_strength
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
 from clipstyler_fast.nets.decoder import build_decoder
@@ -137,6 +138,11 @@ class Stylizer(nn.Module):
         precision: ``auto`` (``bf16-mixed`` where the device computes bf16 natively, else
             ``32-true``; see :func:`default_precision`), ``32-true``, ``bf16-mixed`` or
             ``16-mixed``. An outer autocast (Lightning's ``--trainer.precision``) takes precedence.
+        strength: how much of the style, in [0, 1]: 0 returns the photo, 1 the full stylization,
+            between them the pixel blend ``photo + strength * (styled - photo)``
+            (see :mod:`clipstyler_fast.infer.controls`).
+        preserve_colors: keep the photo's colours: the output takes the stylization's luminance
+            and the photo's chroma (YCbCr).
     """
 
     def __init__(
@@ -151,6 +157,8 @@ class Stylizer(nn.Module):
         tile_above: int = DEFAULT_TILE_ABOVE,
         channels_last: bool = True,
         precision: str = "auto",
+        strength: float = 1.0,
+        preserve_colors: bool = False,
     ) -> None:
         super().__init__()
         if postprocess not in POSTPROCESS:
@@ -171,6 +179,8 @@ class Stylizer(nn.Module):
         self.tile_above = tile_above
         self.channels_last = channels_last
         self.precision = precision
+        self.strength = check_strength(strength)
+        self.preserve_colors = bool(preserve_colors)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -235,7 +245,8 @@ class Stylizer(nn.Module):
         return out[..., :height, :width]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return postprocess(self.stylize(images), self.postprocess)
+        styled = postprocess(self.stylize(images), self.postprocess)
+        return apply_controls(images, styled, self.strength, self.preserve_colors)
 
     @overload
     def __call__(self, images: torch.Tensor) -> torch.Tensor: ...

@@ -177,3 +177,16 @@ def test_missing_pyav_names_the_extra(style, clip_with_sound, tmp_path, capsys, 
     assert main(["video", "--data.path", str(clip_with_sound), "--output", str(tmp_path / "o.mp4"), "--ckpt_path", str(style)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'pip install "clipstyler-fast[video]"' in err
+
+
+def test_video_strength_zero_keeps_the_frames_and_bad_strength_is_refused(style, clip_with_sound, tmp_path, capsys):
+    target = tmp_path / "unstyled.mp4"
+    args = ["video", "--data.path", str(clip_with_sound), "--output", str(target), "--ckpt_path", str(style)]
+    quiet = ["--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu"]
+    assert main([*args, *quiet, "--strength", "0", "--preserve_colors"]) == 0
+    frames, _, _ = decode(target)
+    originals, _, _ = decode(clip_with_sound)
+    assert np.abs(np.stack(frames).astype(int) - np.stack(originals).astype(int)).mean() < 4, "only 4:2:0 re-encoding differences"
+    with pytest.raises(SystemExit):
+        main([*args, *quiet, "--strength", "1.5"])
+    assert "--strength: 1.5 is outside [0, 1]" in capsys.readouterr().err

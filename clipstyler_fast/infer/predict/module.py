@@ -37,6 +37,8 @@ class StylizerModule(L.LightningModule):
         tile_overlap: overlap of neighbouring tiles (multiple of 8, at most a third of the tile).
         tile_above: images with more pixels than this are stylized in tiles.
         channels_last: channels-last memory layout for the convolutions.
+        strength: how much of the style, in [0, 1] (0: the photo, 1: the full style).
+        preserve_colors: keep the photo's colours (the style's luminance, the photo's chroma).
     """
 
     def __init__(
@@ -50,6 +52,8 @@ class StylizerModule(L.LightningModule):
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         tile_above: int = DEFAULT_TILE_ABOVE,
         channels_last: bool = True,
+        strength: float = 1.0,
+        preserve_colors: bool = False,
     ) -> None:
         super().__init__()
         if not checkpoint:
@@ -64,6 +68,8 @@ class StylizerModule(L.LightningModule):
             tile_overlap=tile_overlap,
             tile_above=tile_above,
             channels_last=channels_last,
+            strength=strength,
+            preserve_colors=preserve_colors,
             # The trainer's precision plugin (--trainer.precision) decides the autocast.
             precision="32-true",
         )

@@ -1,0 +1,238 @@
+"""The demo's work: jobs of uploaded photos, stylized one at a time by a worker thread.
+
+Each press of "Stylize" is a job with a random, unguessable id and its own folder inside one
+temporary folder, which :meth:`JobStore.close` removes. Files in it are named by the server
+(``<index>.photo.png``, ``<index>.png``), never after anything a client sent. Jobs older than
+``ttl`` seconds are removed as new ones arrive.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clipstyler_fast.demo.styles import DemoError, Style, StyleCatalog
+from clipstyler_fast.errors import ClipstylerError, ImageReadError
+
+DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_IMAGES = 100
+
+
+def safe_name(name: str, suffix: str = ".png") -> str:
+    """A download name built from an uploaded file's name: its stem in ``[A-Za-z0-9._-]``, then ``suffix``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(name).replace("\\", "/")).stem).strip("._") or "image"
+    return stem[:80] + suffix
+
+
+@dataclass
+class Item:
+    """One uploaded photo of a job."""
+
+    index: int
+    name: str
+    state: str = "queued"  # queued, working, done or failed
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "state": self.state,
+            "error": self.error,
+            "width": self.width,
+            "height": self.height,
+        }
+
+
+@dataclass
+class Job:
+    id: str
+    style: Style
+    strength: float
+    preserve_colors: bool
+    prompt: str | None
+    folder: Path
+    items: list[Item] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)
+
+    def to_json(self) -> dict[str, Any]:
+        items = [item.to_json() for item in self.items]
+        finished = sum(item["state"] in ("done", "failed") for item in items)
+        return {"id": self.id, "style": self.style.id, "items": items, "finished": finished, "total": len(items)}
+
+
+class JobStore:
+    """Jobs, their files and the worker that stylizes them.
+
+    Args:
+        catalog: the styles on offer (and their loaded stylizers).
+        max_pixels: the largest photo accepted, in pixels (larger ones are refused unread).
+        max_images: the most photos one job takes.
+        ttl: seconds after which a job and its files are removed.
+    """
+
+    def __init__(
+        self, catalog: StyleCatalog, max_pixels: int = DEFAULT_MAX_PIXELS, max_images: int = DEFAULT_MAX_IMAGES, ttl: float = 3600
+    ) -> None:
+        self.catalog = catalog
+        self.max_pixels = max_pixels
+        self.max_images = max_images
+        self.ttl = ttl
+        self.root = Path(tempfile.mkdtemp(prefix="clipstyler-demo-"))
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Job, Item] | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="clipstyler-demo-worker", daemon=True)
+        self._worker.start()
+
+    def create(self, style_id: Any, strength: Any = 1.0, preserve_colors: Any = False, prompt: Any = None) -> Job:
+        """A new job for one style and the controls, or a :class:`DemoError` saying what is wrong."""
+        from clipstyler_fast.infer.controls import check_strength
+
+        style = self.catalog.get(style_id)
+        text = str(prompt).strip() if prompt is not None else ""
+        if style.takes_prompt and not text:
+            raise DemoError(f"the style {style.label} takes a prompt: type the style you want")
+        job_id = secrets.token_urlsafe(16)
+        folder = self.root / job_id
+        job = Job(job_id, style, check_strength(strength), bool(preserve_colors), text or None, folder)
+        self._expire()
+        folder.mkdir()
+        with self._lock:
+            self._jobs[job_id] = job
+        return job
+
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise DemoError("unknown or expired job; press Stylize again")
+        return job
+
+    def add(self, job_id: str, name: str, data: bytes) -> Item:
+        """Read one uploaded photo into ``job_id`` and queue it; a bad photo becomes a failed item with the reason."""
+        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
+        from clipstyler_fast.io.images import open_image, probe_image, to_tensors
+
+        job = self.get(job_id)
+        with self._lock:
+            if len(job.items) >= self.max_images:
+                raise DemoError(f"a job takes at most {self.max_images} photos; stylize the others in another round")
+            item = Item(len(job.items), Path(str(name).replace("\\", "/")).name or "image")
+            job.items.append(item)
+        upload = job.folder / f"{item.index}.upload"
+        upload.write_bytes(data)
+        try:
+            probe_image(upload, self.max_pixels, verify=True, option="--data.max_pixels")
+            image = open_image(upload, self.max_pixels)
+        except ImageReadError as error:
+            item.state, item.error = "failed", f"{item.name}: {error.reason}"
+            return item
+        finally:
+            upload.unlink(missing_ok=True)
+        # Any mode (CMYK, 16-bit, palette, ...) becomes the 8-bit RGB or RGBA photo that is shown and stylized.
+        rgb, alpha = to_tensors(image)
+        to_pil(to_uint8(rgb), alpha).save(job.folder / f"{item.index}.photo.png")
+        item.width, item.height = image.size
+        self._queue.put((job, item))
+        return item
+
+    def photo(self, job_id: str, index: Any) -> Path:
+        """The uploaded photo (decoded, upright) as PNG."""
+        return self._file(job_id, index, "photo.png")
+
+    def result(self, job_id: str, index: Any) -> tuple[Path, str]:
+        """The stylized photo as PNG, and its download name."""
+        job, item = self._item(job_id, index)
+        if item.state != "done":
+            raise DemoError(f"{item.name}: not stylized yet")
+        return job.folder / f"{item.index}.png", safe_name(item.name, "-stylized.png")
+
+    def archive(self, job_id: str) -> bytes:
+        """A zip of every finished stylization of the job (names made unique)."""
+        job = self.get(job_id)
+        buffer, used = io.BytesIO(), set()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for item in list(job.items):
+                if item.state != "done":
+                    continue
+                name = safe_name(item.name, "-stylized.png")
+                if name in used:
+                    name = safe_name(f"{Path(item.name).stem}-{item.index}", "-stylized.png")
+                used.add(name)
+                archive.write(job.folder / f"{item.index}.png", name)
+        return buffer.getvalue()
+
+    def _item(self, job_id: str, index: Any) -> tuple[Job, Item]:
+        job = self.get(job_id)
+        try:
+            return job, job.items[int(index)]
+        except (ValueError, IndexError):
+            raise DemoError("no such photo in this job") from None
+
+    def _file(self, job_id: str, index: Any, suffix: str) -> Path:
+        job, item = self._item(job_id, index)
+        path = job.folder / f"{item.index}.{suffix}"
+        if not path.is_file():
+            raise DemoError(f"{item.name}: no such file")
+        return path
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            old = [job for job in self._jobs.values() if now - job.created > self.ttl]
+            for job in old:
+                del self._jobs[job.id]
+        for job in old:
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _work(self) -> None:
+        while (task := self._queue.get()) is not None:
+            job, item = task
+            if job.id not in self._jobs:  # expired or closed meanwhile
+                continue
+            item.state = "working"
+            try:
+                self._stylize(job, job.folder / f"{item.index}.photo.png").save(job.folder / f"{item.index}.png")
+                item.state = "done"
+            except ClipstylerError as error:
+                item.state, item.error = "failed", f"{item.name}: {error}"
+            except Exception as error:  # out of memory, typically: costs this photo, not the server
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                item.state, item.error = "failed", f"{item.name}: stylization failed ({first})"
+
+    def _stylize(self, job: Job, photo_file: Path) -> Any:
+        import torch
+        from PIL import Image
+
+        from clipstyler_fast.infer.controls import apply_controls
+        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
+        from clipstyler_fast.io.images import to_tensors
+
+        stylizer = self.catalog.stylizer(job.style, job.prompt)
+        with Image.open(photo_file) as image:
+            rgb, alpha = to_tensors(image)
+        with torch.inference_mode():
+            photo = rgb[None].to(stylizer.device)
+            out = apply_controls(photo, stylizer(photo), job.strength, job.preserve_colors)
+        return to_pil(to_uint8(out[0]), alpha)
+
+    def close(self) -> None:
+        """Stop the worker and remove every job's files."""
+        with self._lock:
+            self._jobs.clear()
+        self._queue.put(None)
+        self._worker.join(timeout=30)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,213 @@
+"""The demo's web server: one self-contained page and a small JSON API, on the standard library's
+``ThreadingHTTPServer``.
+
+Routes (nothing else is served; no path from a request ever reaches the file system)::
+
+    GET  /                                  the page (package data: page.html)
+    GET  /api/styles                        the styles on offer, the upload limits
+    POST /api/jobs                          {"style", "strength", "preserve_colors", "prompt"} -> {"id"}
+    POST /api/jobs/<job>/images?name=NAME   one photo as the request body -> its item
+    GET  /api/jobs/<job>                    progress: every item's state
+    GET  /api/jobs/<job>/images/<i>/photo   the photo as PNG
+    GET  /api/jobs/<job>/images/<i>/result  the stylization as PNG (?download=1: as an attachment)
+    GET  /api/jobs/<job>/zip                every finished stylization in one zip
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from clipstyler_fast.demo.jobs import DEFAULT_MAX_PIXELS, JobStore
+from clipstyler_fast.demo.styles import DemoError, StyleCatalog
+from clipstyler_fast.errors import ClipstylerError
+
+DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
+# An over-sized body is read and dropped up to this size (so that the browser sees the answer);
+# beyond it the connection is closed unread.
+_DRAIN_LIMIT = 256 * 1024 * 1024
+# The page fetches nothing from elsewhere; the browser is told to refuse it even if asked.
+_CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"
+
+
+class DemoServer:
+    """The demo: ``with DemoServer(ckpt_dir, port=0) as server: server.serve_forever()``.
+
+    ``port=0`` picks a free port (see :attr:`url`). :meth:`close` stops serving and removes the
+    temporary folder of uploads and results.
+    """
+
+    def __init__(
+        self,
+        ckpt_dir: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        vgg_weights: str | None = None,
+        device: Any = "cpu",
+        max_upload: int = DEFAULT_MAX_UPLOAD,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.catalog = StyleCatalog(ckpt_dir, vgg_weights, device)
+        self.catalog.scan()
+        self.max_upload = max_upload
+        self.jobs = JobStore(self.catalog, max_pixels)
+        self.page = files("clipstyler_fast.demo").joinpath("page.html").read_bytes()
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        except OSError as error:
+            self.jobs.close()
+            raise DemoError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another --port") from None
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> DemoServer:
+        """Serve from a background thread."""
+        self._thread = threading.Thread(target=self.serve_forever, name="clipstyler-demo", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join()
+        self.httpd.server_close()
+        self.jobs.close()
+
+    def __enter__(self) -> DemoServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def styles(self) -> dict[str, Any]:
+        styles = self.catalog.scan()
+        limits = {"max_upload": self.max_upload, "max_pixels": self.jobs.max_pixels, "max_images": self.jobs.max_images}
+        return {"styles": [s.to_json() for s in styles], "problems": self.catalog.problems, "limits": limits}
+
+
+def _handler(demo: DemoServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(_DemoHandler):
+        server_demo = demo
+
+    return Handler
+
+
+class _DemoHandler(BaseHTTPRequestHandler):
+    server_demo: DemoServer
+    server_version = "clipstyler-fast-demo"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        """Requests are not logged: a demo's console shows only its address and errors."""
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, payload: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _error(self, status: int, message: str) -> None:
+        self._json({"error": message}, status)
+
+    def _file(self, path: Path, download: str | None = None) -> None:
+        headers = {"Content-Disposition": f'attachment; filename="{download}"'} if download else None
+        self._send(200, path.read_bytes(), "image/png", headers)
+
+    def _route(self) -> tuple[list[str], dict[str, list[str]]]:
+        url = urlsplit(self.path)
+        return [part for part in url.path.split("/") if part], parse_qs(url.query)
+
+    def do_GET(self) -> None:  # noqa: N802 (the base class's name)
+        parts, query = self._route()
+        demo = self.server_demo
+        try:
+            if not parts:
+                self._send(200, demo.page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
+            elif parts == ["api", "styles"]:
+                self._json(demo.styles())
+            elif len(parts) == 3 and parts[:2] == ["api", "jobs"]:
+                self._json(demo.jobs.get(parts[2]).to_json())
+            elif len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "zip":
+                self._send(
+                    200, demo.jobs.archive(parts[2]), "application/zip", {"Content-Disposition": 'attachment; filename="stylized.zip"'}
+                )
+            elif len(parts) == 6 and parts[:2] == ["api", "jobs"] and parts[3] == "images" and parts[5] == "photo":
+                self._file(demo.jobs.photo(parts[2], parts[4]))
+            elif len(parts) == 6 and parts[:2] == ["api", "jobs"] and parts[3] == "images" and parts[5] == "result":
+                path, name = demo.jobs.result(parts[2], parts[4])
+                self._file(path, name if query.get("download") == ["1"] else None)
+            else:
+                self._error(404, "not found")
+        except DemoError as error:
+            self._error(404, str(error))
+
+    do_HEAD = do_GET
+
+    def _body(self) -> bytes | None:
+        """The request body, or None (after answering 413) when it is larger than the upload limit."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        limit = self.server_demo.max_upload
+        if 0 <= length <= limit:
+            return self.rfile.read(length)
+        if 0 < length <= _DRAIN_LIMIT:
+            while length > 0 and (chunk := self.rfile.read(min(1 << 20, length))):
+                length -= len(chunk)
+        else:
+            self.close_connection = True
+        mb = limit / (1024 * 1024)
+        self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the upload is larger than the limit of {mb:g} MB")
+        return None
+
+    def do_POST(self) -> None:  # noqa: N802 (the base class's name)
+        parts, query = self._route()
+        body = self._body()
+        if body is None:
+            return
+        jobs = self.server_demo.jobs
+        try:
+            if parts == ["api", "jobs"]:
+                try:
+                    settings = json.loads(body or b"{}")
+                except ValueError:
+                    settings = None
+                if not isinstance(settings, dict):
+                    raise DemoError("the job settings are not a JSON object")
+                job = jobs.create(
+                    settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors"), settings.get("prompt")
+                )
+                self._json({"id": job.id})
+            elif len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "images":
+                name = (query.get("name") or ["image"])[0]
+                item = jobs.add(parts[2], name, body)
+                self._json(item.to_json(), 200 if item.state != "failed" else 400)
+            else:
+                self._error(404, "not found")
+        except ClipstylerError as error:  # a bad style, strength or job: said on the page
+            self._error(400, str(error))

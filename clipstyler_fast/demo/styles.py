@@ -1,0 +1,128 @@
+"""The styles the demo offers: every ``style.ckpt`` under one folder, each under an id the server
+hands out, and a small cache of loaded stylizers.
+
+The page only ever names a style by its id; paths never come from the client. A checkpoint that
+resolves outside the folder (through a symbolic link) is not offered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clipstyler_fast.errors import ClipstylerError
+
+STYLE_FILE = "style.ckpt"
+# Networks that take a prompt at stylization time (an any-prompt checkpoint).
+CONDITIONED = "conditioned"
+
+
+class DemoError(ClipstylerError):
+    """A request the demo cannot serve; ``str()`` is the one-line message the page shows."""
+
+
+@dataclass(frozen=True)
+class Style:
+    """One offered checkpoint: ``id`` (what the page sends back), where it lies, what it records."""
+
+    id: str
+    path: Path
+    label: str
+    prompt: str
+    network: str
+
+    @property
+    def takes_prompt(self) -> bool:
+        return self.network == CONDITIONED
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "label": self.label, "prompt": self.prompt, "network": self.network, "takes_prompt": self.takes_prompt}
+
+
+class StyleCatalog:
+    """The ``style.ckpt`` files found recursively under ``root``, re-scanned on every listing.
+
+    Records are read once per file version (path, size, modification time). Loaded stylizers are
+    kept for the ``cache_size`` most recently used (style, prompt) pairs.
+    """
+
+    def __init__(self, root: str | Path, vgg_weights: str | None = None, device: Any = "cpu", cache_size: int = 4) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise DemoError(f"{root}: no such checkpoint folder; pass the folder holding your style.ckpt files with --ckpt_dir")
+        self.vgg_weights = vgg_weights
+        self.device = device
+        self.cache_size = cache_size
+        self._records: dict[tuple[Path, int, int], tuple[str, str] | str] = {}
+        self._styles: dict[str, Style] = {}
+        self._problems: list[str] = []
+        self._stylizers: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _read(self, path: Path) -> tuple[str, str] | str:
+        """``(prompt, network)`` of a checkpoint, or the reason it cannot be offered."""
+        from clipstyler_fast.nets.style_file import StyleFile
+
+        stat = path.stat()
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        if key not in self._records:
+            try:
+                record = StyleFile.read(path).require_style().record
+                self._records[key] = (str(record.prompt), str(getattr(record, "network", "decoder") or "decoder"))
+            except ClipstylerError as error:
+                self._records[key] = str(error).replace(str(self.root), "").lstrip("/")
+        return self._records[key]
+
+    def scan(self) -> list[Style]:
+        """Every offered style, sorted by folder; unusable files are listed in :attr:`problems`."""
+        styles, problems = {}, []
+        with self._lock:
+            for path in sorted(self.root.rglob(STYLE_FILE)):
+                label = path.parent.relative_to(self.root).as_posix()
+                label = "." if label in ("", ".") else label
+                resolved = path.resolve()
+                if not resolved.is_file() or not resolved.is_relative_to(self.root):
+                    continue
+                found = self._read(resolved)
+                if isinstance(found, str):
+                    problems.append(f"{label}/{STYLE_FILE}: {found}")
+                    continue
+                style_id = hashlib.sha256(label.encode()).hexdigest()[:12]
+                styles[style_id] = Style(style_id, resolved, label, *found)
+            self._styles, self._problems = styles, problems
+        return list(styles.values())
+
+    @property
+    def problems(self) -> list[str]:
+        return list(self._problems)
+
+    def get(self, style_id: Any) -> Style:
+        """The style handed out as ``style_id``, or a :class:`DemoError`."""
+        if not isinstance(style_id, str) or style_id not in self._styles:
+            self.scan()
+        style = self._styles.get(style_id) if isinstance(style_id, str) else None
+        if style is None:
+            raise DemoError("unknown style; reload the page to see the styles available now")
+        return style
+
+    def stylizer(self, style: Style, prompt: str | None = None) -> Any:
+        """The loaded :class:`~clipstyler_fast.infer.stylizer.Stylizer` of ``style`` (and ``prompt``, for an
+        any-prompt checkpoint), from the cache when recently used."""
+        from clipstyler_fast.infer.stylizer import Stylizer
+
+        key = (style.id, prompt if style.takes_prompt else None)
+        with self._lock:
+            if key in self._stylizers:
+                self._stylizers.move_to_end(key)
+                return self._stylizers[key]
+        options: dict[str, Any] = {"prompt": prompt} if style.takes_prompt else {}
+        stylizer = Stylizer.from_checkpoint(style.path, self.vgg_weights, self.device, **options)
+        with self._lock:
+            self._stylizers[key] = stylizer
+            while len(self._stylizers) > self.cache_size:
+                self._stylizers.popitem(last=False)
+        return stylizer
