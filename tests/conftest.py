@@ -78,3 +78,22 @@ def content_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target = folder / "nested" if i % 3 == 0 else folder
         make_photo(48 + 8 * (i % 3), 40 + 8 * (i % 4), seed=i).save(target / f"photo_{i}.png")
     return folder
+
+
+ANY_PROMPT_BANK = ["Red", "Blue", "Mosaic", "Watercolor", "Sketch", "Neon"]
+
+
+@pytest.fixture(scope="session")
+def any_prompt_ckpt(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> Path:
+    """An any-prompt ``style.ckpt`` trained for two steps through ``fit --data.prompts`` (a large
+    learning rate, so that its prompts give visibly different outputs)."""
+    from support import fit_args
+
+    from clipstyler_fast.cli.main import main
+
+    root = tmp_path_factory.mktemp("any-prompt")
+    bank = root / "bank.txt"
+    bank.write_text("\n".join(ANY_PROMPT_BANK) + "\n")
+    extra = ["--data.prompts", str(bank), "--model.holdout_prompts", "0", "--model.lr", "1e-2", "--trainer.limit_val_batches", "0"]
+    assert main(fit_args(clip_path, vgg_path, content_dir, *extra, prompt=None, steps=2, checkpoints=root / "checkpoints")) == 0
+    return root / "checkpoints" / "any-prompt" / "style.ckpt"

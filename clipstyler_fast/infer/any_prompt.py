@@ -35,7 +35,7 @@ def prompt_directions(network: ConditionedFile, prompts: list[str], clip_model: 
     missing = [p for p, d in zip(prompts, found) if d is None]
     if missing:
         record = network.record
-        directions = TextDirections(clip_model or record.clip_model, record.source_text).get(missing)
+        directions = TextDirections(record.clip_model, record.source_text, load_from=clip_model).get(missing)
         computed = dict(zip(missing, directions))
         found = [d if d is not None else computed[p] for p, d in zip(prompts, found)]
     return torch.stack(found)
@@ -76,7 +76,8 @@ def blend_prompts(path: str | Path, prompt_a: str, prompt_b: str, alpha: float, 
     network = ConditionedFile.read(path)
     a, b = check_prompt(prompt_a, path), check_prompt(prompt_b, path)
     da, db = prompt_directions(network, [a, b], clip_model)
-    direction = F.normalize((1 - alpha) * da + alpha * db, dim=-1)
+    # The ends are the prompts' own directions, exactly (normalising a unit vector again may round).
+    direction = da if alpha == 0 else db if alpha == 1 else F.normalize((1 - alpha) * da + alpha * db, dim=-1)
     name = a if alpha == 0 else b if alpha == 1 else f"{1 - alpha:g} x {a} + {alpha:g} x {b}"
     interpolation = {"prompts": [a, b], "alpha": alpha, "source": str(path)}
     return network.style_file(name, direction, interpolation)

@@ -21,30 +21,31 @@ from clipstyler_fast.objective.losses import template_embedding, text_direction
 EncodeText = Callable[[list[str]], torch.Tensor]
 
 
-def model_key(clip_model: str) -> str:
-    """What identifies a CLIP model for the cache: its name, or a local file's path, size and time."""
-    path = Path(clip_model).expanduser()
-    if path.is_file():
-        stat = path.stat()
-        return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return clip_model
-
-
 class TextDirections:
     """The text directions of prompts for one CLIP model and source text.
 
     Args:
-        clip_model: CLIP model name or local file (the one the network was trained with).
+        clip_model: the CLIP model name or file a network was trained with, as its checkpoint
+            records it: what the cache is kept under.
         source_text: the text the content is taken to be ("a Photo").
         download_root: folder for downloaded CLIP files.
+        load_from: where to load that CLIP from, when not from ``clip_model`` (a local copy).
         folder: cache folder (default: ``clipstyler_fast/text`` in torch's cache).
     """
 
-    def __init__(self, clip_model: str, source_text: str = "a Photo", download_root: str | None = None, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        clip_model: str,
+        source_text: str = "a Photo",
+        download_root: str | None = None,
+        load_from: str | None = None,
+        folder: Path | None = None,
+    ) -> None:
         self.clip_model = clip_model
         self.source_text = source_text
         self.download_root = download_root
-        key = hashlib.sha256(f"{model_key(clip_model)}\n{source_text}".encode()).hexdigest()[:20]
+        self.load_from = load_from or clip_model
+        key = hashlib.sha256(f"{clip_model}\n{source_text}".encode()).hexdigest()[:20]
         self.path = (folder or cache_dir().parent / "clipstyler_fast" / "text") / f"{key}.pt"
         self.computed = 0
 
@@ -66,7 +67,7 @@ class TextDirections:
             if encode_text is None:
                 from clipstyler_fast.nets.clip_model import load_clip
 
-                encode_text = load_clip(self.clip_model, self.download_root).encode_text
+                encode_text = load_clip(self.load_from, self.download_root).encode_text
             source = template_embedding(encode_text, self.source_text)
             new = {prompt: text_direction(encode_text, prompt, self.source_text, source).cpu() for prompt in missing}
             self.computed += len(new)
