@@ -96,7 +96,11 @@ class ClipEncoder(nn.Module):
         import clip
 
         tokens = clip.tokenize(texts, context_length=self.context_length, truncate=True)
-        return self.model.encode_text(tokens.to(self.mean.device))
+        # CLIP's text attention is causal and the embedding is read at each text's end token, so
+        # the padding after the longest text never reaches it: dropping it gives the same
+        # embeddings, several times faster (templated prompts fill about 15 of 77 positions).
+        length = int(tokens.argmax(dim=-1).max()) + 1
+        return self.model.encode_text(tokens[:, :length].to(self.mean.device))
 
 
 def clip_file(source: str | Path = DEFAULT_CLIP, download_root: str | Path | None = None) -> Path:
