@@ -65,14 +65,19 @@ class StyleCatalog:
 
     def _read(self, path: Path) -> tuple[str, str] | str:
         """``(prompt, network)`` of a checkpoint, or the reason it cannot be offered."""
-        from clipstyler_fast.nets.style_file import StyleFile
+        from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+        from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
 
         stat = path.stat()
         key = (path, stat.st_size, stat.st_mtime_ns)
         if key not in self._records:
             try:
-                record = StyleFile.read(path).require_style().record
-                self._records[key] = (str(record.prompt), str(getattr(record, "network", "decoder") or "decoder"))
+                checkpoint = load_checkpoint_file(path)
+                if StyleRecord.from_checkpoint(checkpoint, path).is_conditioned:
+                    self._records[key] = ("any prompt", CONDITIONED)
+                else:
+                    record = StyleFile.from_checkpoint(checkpoint, path).require_style().record
+                    self._records[key] = (str(record.prompt), record.network)
             except ClipstylerError as error:
                 self._records[key] = str(error).replace(str(self.root), "").lstrip("/")
         return self._records[key]

@@ -14,7 +14,6 @@ from demo_support import call, call_json, image, png_bytes, style_folder, wait_f
 from PIL import Image
 
 from clipstyler_fast.demo.server import DemoServer
-from clipstyler_fast.demo.styles import Style
 from clipstyler_fast.infer.stylizer import Stylizer
 
 
@@ -140,24 +139,25 @@ def test_temporary_folder_is_removed_at_shutdown(ckpt_dir: Path) -> None:
     assert not root.exists()
 
 
-def test_an_any_prompt_checkpoint_takes_the_typed_prompt(ckpt_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from clipstyler_fast.demo.styles import StyleCatalog
-
-    catalog = StyleCatalog(ckpt_dir)
-    monkeypatch.setattr(catalog, "_read", lambda path: ("(any)", "conditioned"))
-    style = catalog.scan()[0]
-    assert isinstance(style, Style) and style.to_json()["takes_prompt"]
-    loaded = []
-    monkeypatch.setattr(Stylizer, "from_checkpoint", classmethod(lambda cls, path, *args, **options: loaded.append(options) or object()))
-    catalog.stylizer(style, "a watercolor painting")
-    assert loaded == [{"prompt": "a watercolor painting"}]
-    from clipstyler_fast.demo.jobs import JobStore
-    from clipstyler_fast.demo.styles import DemoError
-
-    jobs = JobStore(catalog)
-    try:
-        with pytest.raises(DemoError, match="takes a prompt"):
-            jobs.create(style.id, prompt="  ")
-        assert jobs.create(style.id, prompt="mosaic").prompt == "mosaic"
-    finally:
-        jobs.close()
+def test_an_any_prompt_checkpoint_stylizes_with_the_typed_prompt(tmp_path: Path, any_prompt_ckpt: Path) -> None:
+    folder = tmp_path / "checkpoints" / "any-prompt"
+    folder.mkdir(parents=True)
+    (folder / "style.ckpt").write_bytes(any_prompt_ckpt.read_bytes())
+    with DemoServer(tmp_path / "checkpoints", port=0).start() as demo:
+        status, listing = call_json(demo.url, "GET", "/api/styles")
+        (style,) = listing["styles"]
+        assert status == 200 and style["takes_prompt"] and style["network"] == "conditioned"
+        status, answer = call_json(demo.url, "POST", "/api/jobs", {"style": style["id"], "prompt": "  "})
+        assert status == 400 and "takes a prompt" in answer["error"]
+        results = {}
+        for prompt in ("Red", "Mosaic"):
+            status, answer = call_json(demo.url, "POST", "/api/jobs", {"style": style["id"], "prompt": prompt})
+            assert status == 200, answer
+            call_json(demo.url, "POST", f"/api/jobs/{answer['id']}/images?name=p.png", body=png_bytes(40, 32, 5))
+            state = wait_for_job(demo.url, answer["id"])
+            assert state["items"][0]["state"] == "done", state
+            status, raw, _ = call(demo.url, "GET", f"/api/jobs/{answer['id']}/images/0/result")
+            results[prompt] = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB")).astype(int)
+    expected = Stylizer.from_checkpoint(any_prompt_ckpt, prompt="Red")(Image.open(io.BytesIO(png_bytes(40, 32, 5))))
+    assert np.abs(results["Red"] - np.asarray(expected).astype(int)).max() <= 1
+    assert np.abs(results["Red"] - results["Mosaic"]).mean() > 0.5
