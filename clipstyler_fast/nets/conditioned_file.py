@@ -21,9 +21,10 @@ from typing import Any
 import torch
 
 from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.io.checkpoint_file import check_state_dict, load_checkpoint_file
 from clipstyler_fast.nets.conditioning import DESIGN, ConditionedDecoder, ConditioningConfig, specialize
-from clipstyler_fast.nets.style_file import DECODER_NETWORK, DECODER_PREFIX, StyleFile, StyleRecord
+from clipstyler_fast.nets.style_file import DECODER_NETWORK, DECODER_PREFIX, FORMAT_KEY, StyleFile, StyleRecord
 
 FILM_PREFIX = "film."
 BANK_KEY = "bank_directions"
@@ -82,6 +83,17 @@ class ConditionedFile:
             raise CheckpointError(f"{path}: its prompt bank is damaged ({len(prompts)} prompts); retrain or use another checkpoint")
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
         return cls(record, network.eval().requires_grad_(False), prompts, directions.float(), hyper_parameters, path and Path(path))
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
+        state[BANK_KEY] = self.bank_directions.detach().clone()
+        record = replace(self.record, conditioning=conditioning_record(self.config, self.bank))
+        return {"state_dict": state, "hyper_parameters": dict(self.hyper_parameters), FORMAT_KEY: record.to_dict()}
+
+    def write(self, path: str | Path) -> Path:
+        """Write atomically to ``path``."""
+        atomic_torch_save(self.to_checkpoint(), path)
+        return Path(path)
 
     def bank_direction(self, prompt: str) -> torch.Tensor | None:
         """The stored text direction of a prompt of the bank (no CLIP needed), or None."""

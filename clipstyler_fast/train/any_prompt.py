@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.nets.conditioned_file import BANK_KEY, bank_sha256, conditioning_record
 from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, decode
@@ -41,7 +41,12 @@ class AnyPromptStyleTransfer(StyleTransfer):
     takes_prompt = False
 
     def __init__(self, prompts: str = DEFAULT_BANK, holdout_prompts: int = 16, film_hidden: int = 512, **kwargs: Any) -> None:
-        kwargs.pop("prompt", None)
+        for option in ("prompt", "init_from"):
+            if kwargs.pop(option, None):
+                raise DataError(
+                    f"an any-prompt run (a prompt bank given with --data.prompts) takes no --model.{option}; "
+                    "to train or refine one style, drop --data.prompts"
+                )
         super().__init__(prompt=None, **kwargs)
         self.bank = read_prompt_bank(prompts)
         self.train_ids, self.held_ids = split_prompts(len(self.bank), holdout_prompts)

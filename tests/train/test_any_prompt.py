@@ -3,10 +3,15 @@ prompts, resumed exactly, recorded in its checkpoint, and refined into an ordina
 
 from __future__ import annotations
 
+import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from support import fit_args
 
 from clipstyler_fast.cli.main import main
@@ -15,6 +20,7 @@ from clipstyler_fast.nets.conditioned_file import ConditionedFile, bank_sha256
 from clipstyler_fast.nets.conditioning import DESIGN
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleFile
 
+REPO = Path(__file__).resolve().parents[2]
 BANK = ["Red", "Blue", "Mosaic", "Watercolor", "Sketch", "Stripes", "Neon", "Gold"]
 
 
@@ -52,10 +58,44 @@ def bank_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def any_prompt_run(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path) -> Path:
-    """Four steps of any-prompt training; the run's folder."""
+    """Four steps of any-prompt training, with a CSV log and preview grids; the run's folder."""
     root = tmp_path_factory.mktemp("any")
-    assert main(any_prompt_args(root, clip_path, vgg_path, content_dir, bank_file, 4)) == 0
+    logged = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", str(root / "logs")]
+    extra = [*logged, "--trainer.log_every_n_steps", "1", "--model.preview_every_n_steps", "2"]
+    assert main(any_prompt_args(root, clip_path, vgg_path, content_dir, bank_file, 4, *extra)) == 0
     return root / "checkpoints" / "any-prompt"
+
+
+def test_validation_scores_held_out_photos_for_seen_and_unseen_prompts(any_prompt_run: Path) -> None:
+    rows = list(csv.DictReader(next((any_prompt_run.parents[1] / "logs").rglob("metrics.csv")).open()))
+    logged = {key for row in rows for key, value in row.items() if value}
+    for group in ("val", "val_unseen"):
+        assert {f"{group}/loss", f"{group}/clip_direction", f"{group}/content_ssim"} <= logged, sorted(logged)
+    unseen = [float(row["val_unseen/clip_direction"]) for row in rows if row.get("val_unseen/clip_direction")]
+    assert len(unseen) == 2 and all(-1 <= v <= 1 for v in unseen)  # validations at steps 2 and 4
+
+
+def test_preview_grids_have_one_row_per_prompt(any_prompt_run: Path) -> None:
+    grids = sorted((any_prompt_run.parents[1] / "logs").rglob("previews/*.png"))
+    assert grids, "no preview grid written"
+    grid = Image.open(grids[-1])
+    # torchvision's make_grid: 2 px padding around 32 px held-out crops; contents + 4 seen + 1 unseen prompt.
+    assert (grid.height - 2) // (32 + 2) == 1 + 4 + 1
+
+
+def test_two_cpu_processes_train_one_any_prompt_network(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path
+) -> None:
+    args = any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 2, "--trainer.devices", "2", "--trainer.strategy", "ddp")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in done.stderr + done.stdout, "two processes ran"
+    network = ConditionedFile.read(tmp_path / "checkpoints" / "any-prompt" / "style.ckpt")
+    assert torch.load(tmp_path / "checkpoints" / "any-prompt" / "last.ckpt", weights_only=True)["global_step"] == 2
+    assert network.network.film.net[-1].weight.abs().sum() > 0
 
 
 def test_the_checkpoint_records_the_bank_the_clip_model_and_the_conditioning(any_prompt_run: Path, clip_path: Path) -> None:
@@ -69,6 +109,15 @@ def test_the_checkpoint_records_the_bank_the_clip_model_and_the_conditioning(any
     assert network.bank == BANK and network.bank_directions.shape == (len(BANK), network.config.embed_dim)
     # Training moved the modulation away from its zero start: prompts now differ.
     assert network.network.film.net[-1].weight.abs().sum() > 0
+
+
+def test_an_any_prompt_file_written_back_reads_the_same(any_prompt_run: Path, tmp_path: Path) -> None:
+    network = ConditionedFile.read(any_prompt_run / "style.ckpt")
+    again = ConditionedFile.read(network.write(tmp_path / "copy.ckpt"))
+    assert again.record == network.record and again.bank == network.bank
+    assert torch.equal(again.bank_directions, network.bank_directions)
+    for key, value in network.network.state_dict().items():
+        assert torch.equal(again.network.state_dict()[key], value)
 
 
 def test_a_per_prompt_tool_given_an_any_prompt_checkpoint_says_so_in_one_line(any_prompt_run: Path) -> None:
@@ -139,3 +188,10 @@ def test_refining_from_a_single_style_checkpoint_is_refused_in_one_line(
     args = fit_args(clip_path, vgg_path, content_dir, "--model.init_from", str(single), checkpoints=tmp_path / "checkpoints")
     assert main(args) == 2
     assert "a single-style checkpoint, not an any-prompt one" in capsys.readouterr().err
+
+
+def test_an_any_prompt_run_refuses_a_single_prompt_option(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 1, "--model.prompt", "Red")) == 2
+    assert "takes no --model.prompt" in capsys.readouterr().err
