@@ -97,7 +97,7 @@ class AnyPromptStyleTransfer(StyleTransfer):
         ids = torch.tensor(self.train_ids)[picks]
         terms = self.compute_losses(batch["image"], seeded_generator(int(batch["index"][0]), 2), self.bank_directions[ids])
         self.log("train/loss", terms["loss"], prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k not in ("loss", "output")}, prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
         return terms["loss"]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -109,8 +109,8 @@ class AnyPromptStyleTransfer(StyleTransfer):
                 continue
             # Every held-out photo meets every prompt of the group over the validation batches.
             pick = torch.tensor([ids[(i + batch_idx) % len(ids)] for i in range(len(images))])
-            terms = self.compute_losses(images, seeded_generator(VALIDATION_VIEW_SEED, batch_idx), self.bank_directions[pick])
-            output = terms.pop("output").float().clamp(0, 1)
+            terms, output = self.losses_and_output(images, seeded_generator(VALIDATION_VIEW_SEED, batch_idx), self.bank_directions[pick])
+            output = output.float().clamp(0, 1)
             terms["clip_direction"] = 1 - terms["dir"]
             terms["content_ssim"] = structural_similarity_index_measure(output, images.float(), data_range=1.0)
             self.log_dict({f"{name}/{k}": v for k, v in terms.items()}, prog_bar=False)

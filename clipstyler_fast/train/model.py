@@ -218,8 +218,14 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
     def compute_losses(
         self, content: torch.Tensor, generator: torch.Generator | None = None, directions: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """All loss terms and their weighted total for a batch of content images in [0, 1], and the
-        ``output``; ``directions`` ``(B, D)`` gives every image its own text direction."""
+        """All loss terms and their weighted total for a batch of content images in [0, 1];
+        ``directions`` ``(B, D)`` gives every image its own text direction."""
+        return self.losses_and_output(content, generator, directions)[0]
+
+    def losses_and_output(
+        self, content: torch.Tensor, generator: torch.Generator | None = None, directions: torch.Tensor | None = None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """:meth:`compute_losses` and the stylized batch they were computed on."""
         assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
         hp = self.hparams
         batch = content.shape[0]
@@ -251,19 +257,19 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         glob = losses.global_directional_loss(output_features, source, direction)
         tv = losses.total_variation(output)
         total = hp.lambda_content * content_term + hp.lambda_patch * patch + hp.lambda_dir * glob + hp.lambda_tv * tv
-        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv, "output": output}
+        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}, output
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         # Warps are seeded by the batch's sample indices, so a resumed run draws the same ones.
         generator = seeded_generator(int(batch["index"][0]), 2)
         terms = self.compute_losses(batch["image"], generator)
         self.log("train/loss", terms["loss"], prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k not in ("loss", "output")}, prog_bar=True)
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
         return terms["loss"]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         terms = self.compute_losses(batch["image"], seeded_generator(VALIDATION_VIEW_SEED, batch_idx))
-        self.log_dict({f"val/{k}": v for k, v in terms.items() if k != "output"}, prog_bar=False)
+        self.log_dict({f"val/{k}": v for k, v in terms.items()}, prog_bar=False)
         return terms["loss"]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
