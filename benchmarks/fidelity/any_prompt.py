@@ -33,7 +33,7 @@ DEFAULT_SEEN = ("red", "yellow", "purple")
 SMOOTHING = 10  # steps of the moving average the loss curves are compared with
 
 
-def _without_prompt(args: list[str]) -> list[str]:
+def without_prompt(args: list[str]) -> list[str]:
     i = args.index("--model.prompt")
     return args[:i] + args[i + 2 :]
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, args.clip_steps, args.decoder_steps, **sizes)
         bank_file = workdir / "bank.txt"
         bank_file.write_text("\n".join(bank) + "\n")
-        recipe = _without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, []))
+        recipe = without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, []))
         any_args = [*recipe, "--data.prompts", str(bank_file), "--model.holdout_prompts", "0"]
         run.run_cli([*any_args, "--trainer.default_root_dir", str(workdir / "runs" / "any")], cwd=workdir)
         any_ckpt = workdir / "checkpoints" / "any-prompt" / "style.ckpt"

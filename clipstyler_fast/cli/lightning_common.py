@@ -16,7 +16,9 @@ CKPT_PATH_HELP = {
 }
 
 DESCRIPTIONS = {
-    "fit": "Train a style network for a text prompt (checkpoints and logs go to <checkpoint.root>/<prompt-slug>/).",
+    "fit": "Train a style network for a text prompt (checkpoints and logs go to <checkpoint.root>/<prompt-slug>/). "
+    "With a prompt bank (--data.prompts FILE, as configs/any_prompt.yaml gives), train one network for any prompt instead "
+    "(to <checkpoint.root>/any-prompt/; its options: clipstyler-fast fit --config configs/any_prompt.yaml --help).",
     "validate": "Losses of a style checkpoint on held-out images.",
     "pretrain": "Pre-train the decoder once by image reconstruction (checkpoints and logs go to <checkpoint.root>/pretrain/).",
     "predict": "Stylize images or folders of images with a style checkpoint.",
