@@ -21,10 +21,11 @@ COMMANDS = {
     "interpolate": "interpolate",
     "video": "video",
     "export": "export",
+    "distill": "distill",
 }
 
 # Commands whose options come from LightningCLI; their --help text ships as files.
-LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict")
+LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict", "distill")
 
 USAGE = """usage: clipstyler-fast COMMAND [options]
 
@@ -40,6 +41,7 @@ commands:
   interpolate  blend two style checkpoints into a new one
   video        stylize a video file frame by frame
   export       write the inference network as TorchScript and ONNX
+  distill      train a small, many times faster student network that reproduces a style
 
 examples:
   clipstyler-fast fit --config configs/default.yaml --model.prompt "a watercolor painting"

@@ -149,12 +149,12 @@ class PredictCLI(LightningCLI):
         check_output_folder(Path(config.output.dir), roots)
         if not config.get("ckpt_path"):
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
-        StyleFile.read(config.ckpt_path).require_style()
+        style = StyleFile.read(config.ckpt_path).require_style()
         if config.get("strip_with"):
             StyleFile.read(config.strip_with).require_style()
             raise SystemExit(self._strips(config, roots))
         if config.trainer.get("precision") is None:
-            config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")))
+            config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")), style.record.network)
 
     def _strips(self, config: Any, roots: list[Path]) -> int:
         from clipstyler_fast.infer.device import resolve_device
