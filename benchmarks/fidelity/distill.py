@@ -115,10 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.steps, args.distill_steps, clip_steps, decoder_steps = 1, 2, 5, 2
         train_photos, heldout_photos, photo_size = 4, 2, 64
-    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
-    unknown = set(styles) - set(world.STYLES)
-    if unknown:
-        parser.error(f"unknown styles {sorted(unknown)}; choose from {', '.join(world.STYLES)}")
+    styles = run.parse_styles(parser, args.styles)
     with tempfile.TemporaryDirectory(prefix="fidelity-distill-") as scratch:
         workdir = (args.workdir or Path(scratch)).resolve()
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, clip_steps, decoder_steps, train_photos, heldout_photos, photo_size)

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from support import make_photo
+from support import fit_args, make_photo
 from tiny_style import train_style
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -124,7 +124,7 @@ def test_predict_and_export_read_the_student(student: Path, content_dir: Path, t
 
 
 def test_a_student_where_a_decoder_is_needed_is_refused_in_one_line(
-    student: Path, style: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    student: Path, style: Path, clip_path: Path, vgg_path: Path, content_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     done = run_cli(["interpolate", str(student), str(style), "--output", str(tmp_path / "blend.ckpt")])
     assert done.returncode == 2
@@ -133,6 +133,10 @@ def test_a_student_where_a_decoder_is_needed_is_refused_in_one_line(
     assert str(style) in lines[0] and not (tmp_path / "blend.ckpt").exists()
     # A student is not a style to distill again either.
     capsys.readouterr()
+    # Nor a decoder to start a style from.
+    assert main(fit_args(clip_path, vgg_path, content_dir, checkpoints=tmp_path / "fit", decoder=student)) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {student}: holds a student") and str(style) in last, last
     assert main(distill_args(student, TESTS, tmp_path / "again", steps=1)) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"error: {student}: holds a student") and "distill a style.ckpt" in last, last
