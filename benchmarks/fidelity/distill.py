@@ -58,11 +58,25 @@ def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:
     return float(-10 * torch.log10(torch.mean((images.float() - reference.float()) ** 2).clamp_min(1e-12)))
 
 
-def measure(setup: run.Setup, style: str, steps: int, distill_steps: int, fit_args: list[str], distill_args: list[str]) -> dict:
-    """Teacher and student of one style, and how close the student comes."""
+def teacher_of(setup: run.Setup, style: str) -> Path | None:
+    """The teacher a run in this workdir already trained for ``style``, if any."""
+    try:
+        return run._checkpoint_of(list((setup.workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[style])
+    except FileNotFoundError:
+        return None
+
+
+def measure(
+    setup: run.Setup, style: str, steps: int, distill_steps: int, fit_args: list[str], distill_args: list[str], reuse: bool = False
+) -> dict:
+    """Teacher and student of one style, and how close the student comes (``reuse``: the teacher already in the workdir)."""
     start = time.time()
-    teacher_out = run.train_and_predict(setup, style, steps, extra=fit_args)
-    teacher = run._checkpoint_of(list((setup.workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[style])
+    teacher = teacher_of(setup, style) if reuse else None
+    if teacher is None:
+        run.train_and_predict(setup, style, steps, extra=fit_args)
+        teacher = teacher_of(setup, style)
+    assert teacher is not None
+    teacher_out = predict(setup, teacher, style)
     trained = time.time()
     run.run_cli(distill_command(setup, teacher, distill_steps, distill_args), cwd=setup.workdir)
     distilled = time.time()
@@ -108,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", type=Path, default=None, help="a world CLIP file (default: train one)")
     parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: seeded random weights)")
     parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
+    parser.add_argument("--reuse-teachers", action="store_true", help="distill the teachers an earlier run left in --workdir")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
     args = parser.parse_args(argv)
@@ -120,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = (args.workdir or Path(scratch)).resolve()
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, clip_steps, decoder_steps, train_photos, heldout_photos, photo_size)
         fit_args, distill_args = shlex.split(args.fit_args), shlex.split(args.distill_args)
-        rows = [measure(setup, style, args.steps, args.distill_steps, fit_args, distill_args) for style in styles]
+        rows = [measure(setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers) for style in styles]
     header = (
         f"teachers: fit {args.steps} steps (reference recipe{' + ' + args.fit_args if args.fit_args else ''}); students: distill "
         f"{args.distill_steps} steps{' + ' + args.distill_args if args.distill_args else ''}; {heldout_photos} held-out photos of "

@@ -98,7 +98,10 @@ class _TrainingCLI(LightningCLI):
                 f"(--ckpt_path last), or start a new run from these weights with --model.decoder_init {path}"
             )
         # Format-1 files predate the encoder option: StyleFile fills in the encoder they were made with.
-        hparams = dict(StyleFile.from_checkpoint(checkpoint, path).hyper_parameters)
+        style = StyleFile.from_checkpoint(checkpoint, path)
+        if self.model_class is StyleTransfer:  # fit and validate train and measure decoders, not distilled students
+            style.require_decoder()
+        hparams = dict(style.hyper_parameters)
         hparams.pop("_instantiator", None)
         hparams.pop("_class_path", None)
         if len(hparams) <= 1:

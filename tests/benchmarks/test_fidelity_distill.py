@@ -12,9 +12,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_fidelity_distill_smoke_prints_the_student_table(tmp_path: Path) -> None:
+def test_fidelity_distill_smoke_prints_the_student_table(
+    tmp_path: Path, world_clip: Path, world_decoder: Path, torchvision_vgg_path: Path
+) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "benchmarks.fidelity.distill", "--smoke", "--styles", "red", "--json", str(tmp_path / "out.json")]
+    # The world's CLIP and start decoder are the session's (shared with the fidelity test), not trained again.
+    weights = ["--clip", str(world_clip), "--vgg", str(torchvision_vgg_path), "--decoder", str(world_decoder)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.fidelity.distill",
+        "--smoke",
+        "--styles",
+        "red",
+        *weights,
+        "--json",
+        str(tmp_path / "out.json"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| prompt | student PSNR vs teacher | student SSIM vs teacher | teacher shift | student shift | ratio |" in done.stdout

@@ -133,10 +133,13 @@ def test_a_student_where_a_decoder_is_needed_is_refused_in_one_line(
     assert str(style) in lines[0] and not (tmp_path / "blend.ckpt").exists()
     # A student is not a style to distill again either.
     capsys.readouterr()
-    # Nor a decoder to start a style from.
+    # Nor a decoder to start a style from, or to validate.
     assert main(fit_args(clip_path, vgg_path, content_dir, checkpoints=tmp_path / "fit", decoder=student)) == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"error: {student}: holds a student") and str(style) in last, last
+    assert main(["validate", "--ckpt_path", str(student), "--data.path", str(content_dir)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, errors
+    for last in errors:
+        assert last.startswith(f"error: {student}: holds a student") and str(style) in last, last
     assert main(distill_args(student, TESTS, tmp_path / "again", steps=1)) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith(f"error: {student}: holds a student") and "distill a style.ckpt" in last, last
