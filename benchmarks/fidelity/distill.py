@@ -73,10 +73,11 @@ def measure(
     start = time.time()
     teacher = teacher_of(setup, style) if reuse else None
     if teacher is None:
-        run.train_and_predict(setup, style, steps, extra=fit_args)
+        teacher_out = run.train_and_predict(setup, style, steps, extra=fit_args)
         teacher = teacher_of(setup, style)
+    else:
+        teacher_out = predict(setup, teacher, style)
     assert teacher is not None
-    teacher_out = predict(setup, teacher, style)
     trained = time.time()
     run.run_cli(distill_command(setup, teacher, distill_steps, distill_args), cwd=setup.workdir)
     distilled = time.time()
