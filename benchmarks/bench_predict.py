@@ -13,6 +13,9 @@ comparison meaningless).
   runs it: ``torch.inference_mode``, channels-last, bf16 autocast where the hardware computes
   bf16 natively (``default_precision``), reflection padding, clamping, and overlapping tiles
   above 2048x2048 pixels.
+* student: the same :class:`~clipstyler_fast.Stylizer` path on a distilled student network
+  (``clipstyler-fast distill``, the default :class:`~clipstyler_fast.nets.student.StudentConfig`,
+  random He-initialised weights), in the precision ``default_precision`` picks for a student.
 
 Every measurement runs in a fresh subprocess so that its peak memory (the process's peak
 resident set, VmHWM) is its own. Images are square random tensors (decoding and encoding files
@@ -32,6 +35,7 @@ Examples::
     python benchmarks/bench_predict.py --sizes 512 1024 --repeats 3
     python benchmarks/bench_predict.py --device cuda --plain-4096
     python benchmarks/bench_predict.py --smoke      # tiny sizes, one iteration, for the tests
+    python benchmarks/bench_predict.py --sizes 512 1024 4096 --threads 2 --no-ablation  # with the student table
 """
 
 from __future__ import annotations
@@ -80,6 +84,19 @@ def _networks(kind: str) -> tuple[Any, Any]:
     return encoder.eval().requires_grad_(False), decoder.eval().requires_grad_(False)
 
 
+def _student() -> Any:
+    import torch
+
+    from clipstyler_fast.nets.student import build_student
+
+    torch.manual_seed(0)
+    student = build_student()
+    for module in student.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return student.eval().requires_grad_(False)
+
+
 def _photo(size: int) -> Any:
     """A smooth photo-like image (gradients, a blob, stripes) as a ``(1, 3, size, size)`` tensor in [0, 1]."""
     import torch
@@ -98,9 +115,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from clipstyler_fast.infer.stylizer import Stylizer, default_precision
+    from clipstyler_fast.nets.decoder import EncoderDecoder
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    encoder, decoder = _networks(args.encoder)
+    # The student is measured alone: the teacher's weights are not in its peak memory.
+    encoder, decoder = _networks(args.encoder) if args.variant != "student" else (None, None)
     if args.variant == "plain":
         encoder, decoder = encoder.to(device), decoder.to(device)
         precision = "32-true"
@@ -113,13 +134,16 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         # The ablation variants switch off one of the product's two speed settings.
         options = {
             "product": {},
+            "student": {},
             "fp32-channels-last": {"precision": "32-true"},
             "bf16-contiguous": {"channels_last": False},
         }[args.variant]
-        stylizer = Stylizer(
-            encoder, decoder, tile_above=args.tile_above, tile_size=args.tile_size, tile_overlap=args.tile_overlap, **options
-        ).to(device)
-        precision = options.get("precision", default_precision(device.type))
+        network = _student() if args.variant == "student" else EncoderDecoder(encoder, decoder)
+        stylizer = Stylizer(network, tile_above=args.tile_above, tile_size=args.tile_size, tile_overlap=args.tile_overlap, **options).to(
+            device
+        )
+        kind = "student" if args.variant == "student" else "decoder"
+        precision = options.get("precision", default_precision(device.type, kind))
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():
@@ -158,13 +182,14 @@ def numerics(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from clipstyler_fast.infer.stylizer import Stylizer, default_precision
+    from clipstyler_fast.nets.decoder import EncoderDecoder
 
     device = torch.device(args.device)
     encoder, decoder = _networks(args.encoder)
     image = _photo(args.size).to(device)
     with torch.no_grad():
         plain = decoder.to(device)(encoder.to(device)(image)).float()
-    stylizer = Stylizer(encoder, decoder).to(device)
+    stylizer = Stylizer(EncoderDecoder(encoder, decoder)).to(device)
     with torch.inference_mode():
         product = stylizer.stylize(image)
     span = (plain.max() - plain.min()).item()
@@ -189,6 +214,7 @@ def _spawn(mode: str, args: argparse.Namespace, **overrides: Any) -> dict[str, A
         "tile_size": args.tile_size,
         "tile_overlap": args.tile_overlap,
         "encoder": args.encoder,
+        "threads": args.threads,
     }
     options.update(overrides)
     for key, value in options.items():
@@ -204,6 +230,20 @@ def _fmt_mib(value: float | None) -> str:
     return "-" if value is None else f"{value / 1024:.2f} GiB" if value >= 1024 else f"{value:.0f} MiB"
 
 
+def _print_student_table(rows: list[Any], student_rows: list[tuple[int, dict[str, Any]]], tiled_from: int) -> None:
+    """The distilled student beside the teacher's two paths, measured in the same run."""
+    print(f"\ndistilled student (default config, {student_rows[0][1]['precision']}), same Stylizer path:\n")
+    print("| image | student images/s | vs plain fp32 | vs product | student peak RSS |")
+    print("|---|---|---|---|---|")
+    for (size, plain, product), (_, student) in zip(rows, student_rows):
+        label = f"{size}x{size}" + (" tiled" if size >= tiled_from else "")
+        rate = 1 / student["seconds"]
+        versus_plain = "-" if plain is None else f"{plain['seconds'] / student['seconds']:.2f}x"
+        print(
+            f"| {label} | {rate:.3f} | {versus_plain} | {product['seconds'] / student['seconds']:.2f}x | {_fmt_mib(student['peak_rss_mib'])} |"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -217,13 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default: 3 up to 512, then 1)")
     parser.add_argument("--plain-4096", action="store_true", help="also run the plain reference at 4096 and above (needs ~10 GiB)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run each: checks the script works")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per measurement (default: torch's own choice)")
+    parser.add_argument("--no-student", action="store_true", help="skip the distilled student's table")
     parser.add_argument("--tile-above", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tile-size", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tile-overlap", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--numerics", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--variant", choices=["plain", "product", "fp32-channels-last", "bf16-contiguous"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--variant", choices=["plain", "product", "student", "fp32-channels-last", "bf16-contiguous"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--no-ablation", action="store_true", help="skip the table of what each speed setting buys")
     parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -246,12 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         args.tile_above, args.tile_size, args.tile_overlap = 48 * 48, 32, 8
     started = time.perf_counter()
     rows = []
+    student_rows: list[tuple[int, dict[str, Any]]] = []
     for size in sizes:
         repeats = args.repeats or (3 if size <= 512 else 1)
         warmup = 0 if args.smoke or size > 1024 else 1  # a warm-up at 2048 and above would cost minutes
         run_plain = size < 4096 or args.plain_4096 or args.smoke
         plain = _spawn("worker", args, size=size, variant="plain", repeats=repeats, warmup=warmup) if run_plain else None
         product = _spawn("worker", args, size=size, variant="product", repeats=repeats, warmup=warmup)
+        if not args.no_student:
+            student_rows.append((size, _spawn("worker", args, size=size, variant="student", repeats=repeats, warmup=warmup)))
         rows.append((size, plain, product))
         print(f"  measured {size}x{size} ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
     check = _spawn("numerics", args, size=32 if args.smoke else 512)
@@ -285,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} | {b_rate:.3f} | {p_rate:.3f} | {p_rate / b_rate:.2f}x | {_fmt_mib(plain['peak_rss_mib'])} | "
             f"{_fmt_mib(product['peak_rss_mib'])} | {product['peak_rss_mib'] / plain['peak_rss_mib']:.2f} |"
         )
+    if student_rows:
+        _print_student_table(rows, student_rows, tiled_from)
     print(
         f"\nproduct vs plain fp32 on a {check['size']}x{check['size']} photo-like image ({check['precision']}): "
         f"max |diff| = {check['max_rel']:.4f}, mean |diff| = {check['mean_rel']:.5f} of the output's value range"

@@ -274,6 +274,15 @@ def evaluate(setup: Setup, outputs: dict[str, torch.Tensor]) -> tuple[str, dict[
     return text, data
 
 
+def parse_styles(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """The comma-separated world styles of ``--styles`` (an unknown one is a usage error)."""
+    styles = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = set(styles) - set(world.STYLES)
+    if unknown:
+        parser.error(f"unknown styles {sorted(unknown)}; choose from {', '.join(world.STYLES)}")
+    return styles
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="where runs, weights and outputs go (default: a temporary folder)")
@@ -298,10 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         args.train_photos, args.heldout_photos, args.photo_size = 4, 2, 64
         if args.styles == parser.get_default("styles"):
             args.styles = "red,stripes"
-    styles = [s.strip() for s in args.styles.split(",") if s.strip()]
-    unknown = set(styles) - set(world.STYLES)
-    if unknown:
-        parser.error(f"unknown styles {sorted(unknown)}; choose from {', '.join(world.STYLES)}")
+    styles = parse_styles(parser, args.styles)
 
     import tempfile
 

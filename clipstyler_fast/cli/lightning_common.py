@@ -12,6 +12,10 @@ CKPT_PATH_HELP = {
         "--model.decoder_init FILE instead.)"
     ),
     "validate": "the checkpoint to validate: a run's style.ckpt or last.ckpt, or 'last' for the run in --checkpoint.root",
+    "distill": (
+        "the style checkpoint to distill (a style.ckpt written by fit); 'last' resumes the run in --checkpoint.root "
+        "(with --model.teacher STYLE.ckpt), or the path of a distillation's last.ckpt"
+    ),
     "predict": "the style checkpoint to stylize with (checkpoints/<style>/style.ckpt, or a blend written by interpolate)",
 }
 
@@ -22,6 +26,10 @@ DESCRIPTIONS = {
     "validate": "Losses of a style checkpoint on held-out images.",
     "pretrain": "Pre-train the decoder once by image reconstruction (checkpoints and logs go to <checkpoint.root>/pretrain/).",
     "predict": "Stylize images or folders of images with a style checkpoint.",
+    "distill": (
+        "Distill a style into a small student network that stylizes many times faster (checkpoints and logs go to "
+        "<checkpoint.root>/<prompt-slug>-student/; the style is given with --ckpt_path STYLE.ckpt)."
+    ),
 }
 
 TRAINER_GROUP_TITLE = "How and where to run (device, precision, steps, logging)"

@@ -22,10 +22,11 @@ COMMANDS = {
     "video": "video",
     "export": "export",
     "demo": "demo",
+    "distill": "distill",
 }
 
 # Commands whose options come from LightningCLI; their --help text ships as files.
-LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict")
+LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict", "distill")
 
 USAGE = """usage: clipstyler-fast COMMAND [options]
 
@@ -42,6 +43,7 @@ commands:
   video        stylize a video file frame by frame
   export       write the inference network as TorchScript and ONNX
   demo         a web page to stylize photos with your checkpoints (localhost)
+  distill      train a small, many times faster student network that reproduces a style
 
 examples:
   clipstyler-fast fit --config configs/default.yaml --model.prompt "a watercolor painting"

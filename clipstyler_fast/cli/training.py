@@ -50,21 +50,28 @@ class StyleCLI(TrainingCLI):
         parser.link_arguments("model.prompt", "checkpoint.prompt")
 
 
-class PretrainCLI(TrainingCLI):
-    """``pretrain``: fit of the decoder reconstruction model."""
+class FitOnlyCLI(TrainingCLI):
+    """A command that only trains (``fit``) :attr:`MODEL` on content photos, with checkpoints by :attr:`CHECKPOINT`."""
+
+    MODEL: type = DecoderPretraining
+    COMMAND = "pretrain"
+    CHECKPOINT: type = StyleCheckpoint
+    # max_steps, val_check_interval, log_every_n_steps
+    SCHEDULE = (10000, 1000, 50)
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+        steps, val_every, log_every = self.SCHEDULE
         super().__init__(
-            DecoderPretraining,
+            self.MODEL,
             ContentDataModule,
             trainer_defaults={
-                "max_steps": 10000,
-                "val_check_interval": 1000,
+                "max_steps": steps,
+                "val_check_interval": val_every,
                 "check_val_every_n_epoch": None,
-                "log_every_n_steps": 50,
+                "log_every_n_steps": log_every,
             },
             save_config_callback=SaveConfigWithCheckpoints,
-            parser_kwargs={"prog": "clipstyler-fast pretrain", "fit": {"description": DESCRIPTIONS["pretrain"]}},
+            parser_kwargs={"prog": f"clipstyler-fast {self.COMMAND}", "fit": {"description": DESCRIPTIONS[self.COMMAND]}},
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -75,7 +82,11 @@ class PretrainCLI(TrainingCLI):
         return {"fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule", "weights_only"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(self.CHECKPOINT, "checkpoint")
+
+
+class PretrainCLI(FitOnlyCLI):
+    """``pretrain``: fit of the decoder reconstruction model."""
 
 
 def main(argv: list[str]) -> int:

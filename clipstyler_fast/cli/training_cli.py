@@ -20,6 +20,7 @@ from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
 from clipstyler_fast.train.callbacks import StepProgressBar, run_logger
 from clipstyler_fast.train.checkpoint_callback import slugify
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
+from clipstyler_fast.train.model import StyleTransfer
 
 
 class SaveConfigWithCheckpoints(SaveConfigCallback):
@@ -96,7 +97,10 @@ class TrainingCLI(LightningCLI):
             hparams = dict(checkpoint.get("hyper_parameters") or {})
         else:
             # Format-1 files predate the encoder option: StyleFile fills in the encoder they were made with.
-            hparams = dict(StyleFile.from_checkpoint(checkpoint, path).hyper_parameters)
+            style = StyleFile.from_checkpoint(checkpoint, path)
+            if self.model_class is StyleTransfer:  # fit and validate train and measure decoders, not distilled students
+                style.require_decoder()
+            hparams = dict(style.hyper_parameters)
         hparams.pop("_instantiator", None)
         hparams.pop("_class_path", None)
         if len(hparams) <= 1:

@@ -25,7 +25,7 @@ from clipstyler_fast.infer.stylizer import (
 )
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.io.images import read_rgb, resize_long_side, to_tensors
-from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.nets.decoder import EncoderDecoder, build_decoder
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
 
@@ -66,7 +66,7 @@ class StyleBlend:
 
     def __init__(self, path_a: str | Path, path_b: str | Path) -> None:
         self.paths = (Path(path_a), Path(path_b))
-        self.styles = tuple(StyleFile.read(p).require_style() for p in self.paths)
+        self.styles = tuple(StyleFile.read(p).require_style().require_decoder() for p in self.paths)
         self._check_compatible()
 
     def _refuse(self, what: str, a: Any, b: Any, fix: str) -> CheckpointError:
@@ -126,7 +126,7 @@ class StyleBlend:
             "checkpoints": [str(p) for p in self.paths],
             "source_texts": [style.record.source_text for style in self.styles],
         }
-        blended = replace(first, decoder=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
+        blended = replace(first, weights=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
         return blended.with_record(prompt=self.label(alpha), interpolation=interpolation)
 
     def checkpoint(self, alpha: float) -> dict[str, Any]:
@@ -142,7 +142,8 @@ class StyleBlend:
         """A :class:`Stylizer` for the blend at ``alpha``."""
         decoder = build_decoder()
         decoder.load_state_dict(self.decoder_state(alpha))
-        return Stylizer(self.encoder(vgg_weights), decoder.eval().requires_grad_(False), self.label(alpha), mode).to(device)
+        network = EncoderDecoder(self.encoder(vgg_weights), decoder.eval().requires_grad_(False))
+        return Stylizer(network, self.label(alpha), mode).to(device)
 
 
 def interpolate_checkpoints(path_a: str | Path, path_b: str | Path, alpha: float, output: str | Path) -> Path:

@@ -1,6 +1,7 @@
 """``clipstyler-fast export``: the inference network as TorchScript and ONNX, checked against PyTorch.
 
-The exported network is ``postprocess(crop(decoder(encoder(pad(images)))))`` for RGB images in
+The exported network is ``postprocess(crop(network(pad(images))))`` (the style's
+``decoder(encoder(x))``, or a distilled student) for RGB images in
 [0, 1], ``float32 (N, 3, H, W)`` with any batch size and any ``H``, ``W`` of at least
 :data:`MIN_SIDE`: inside the graph, the images are padded by reflection at the bottom and right
 to a multiple of 8 and the output is cropped back to ``H x W``, exactly as ``Stylizer`` does, so
@@ -38,18 +39,6 @@ MIN_SIDE = 16
 MAX_SIDE = 32768
 
 
-class Network(nn.Module):
-    """``decoder(encoder(images))`` on sides that are multiples of 8 (no padding, no post-processing)."""
-
-    def __init__(self, stylizer: Stylizer) -> None:
-        super().__init__()
-        self.encoder = stylizer.encoder
-        self.decoder = stylizer.decoder
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(images))
-
-
 class PostProcess(nn.Module):
     """:func:`postprocess` with a fixed mode (``none`` passes the raw output through)."""
 
@@ -83,12 +72,15 @@ class PadCrop(nn.Module):
 
 
 class InferenceNetwork(PadCrop):
-    """The exported computation: ``postprocess(crop(decoder(encoder(pad(images)))))``, as ``Stylizer`` computes it."""
+    """The exported computation: ``postprocess(crop(network(pad(images))))``, as ``Stylizer`` computes it.
+
+    The network is the stylizer's own: ``decoder(encoder(x))``, or a distilled student.
+    """
 
     def __init__(self, stylizer: Stylizer, mode: str = "clamp") -> None:
         if mode not in EXPORT_POSTPROCESS:
             raise ExportError(f"unknown post-processing {mode!r}; use one of {', '.join(EXPORT_POSTPROCESS)}")
-        super().__init__(Network(stylizer), PostProcess(mode))
+        super().__init__(stylizer.network, PostProcess(mode))
         self.mode = mode
 
 

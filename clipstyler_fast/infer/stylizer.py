@@ -1,7 +1,8 @@
-"""Inference: ``decoder(encoder(x))`` at an image's own size, loaded from a style checkpoint.
+"""Inference: a style file's image-to-image network at an image's own size.
 
-Only the VGG encoder and the trained decoder are loaded: CLIP is a training-time network and is
-never touched here. Images above a pixel budget are stylized in overlapping tiles
+The network is ``decoder(encoder(x))`` (the frozen VGG encoder and the trained decoder) for a
+style trained by ``fit``, or the small student network that ``distill`` trained to reproduce one.
+CLIP is a training-time network and is never touched here. Images above a pixel budget are stylized in overlapping tiles
 (:mod:`clipstyler_fast.tiling`) so that memory stays bounded at any size.
 """
 
@@ -22,8 +23,10 @@ from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.controls import apply_controls, check_strength
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
-from clipstyler_fast.nets.decoder import build_decoder
-from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
+from clipstyler_fast.nets.decoder import EncoderDecoder, build_decoder
+from clipstyler_fast.nets.student import build_student
+from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.nets.vgg import load_vgg_encoder
 
 POSTPROCESS = ("clamp", "contrast")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
@@ -38,12 +41,20 @@ MIN_SIDE = 16
 ACCEPTED = "a PIL image, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a list of those"
 
 
-def default_precision(device_type: str) -> str:
+# Networks that run fastest in fp32 on a CPU even where it computes bf16 natively: a distilled
+# student is mostly depthwise and 1x1 convolutions, which bf16 autocast slows down there.
+FP32_ON_CPU = ("student",)
+
+
+def default_precision(device_type: str, network: str = "decoder") -> str:
     """``bf16-mixed`` where the device computes bf16 natively, else ``32-true``.
 
-    On such CPUs (AVX512-BF16 or AMX) bf16 autocast with channels-last roughly doubles
-    throughput; elsewhere bf16 would be emulated and slower.
+    On such CPUs (AVX512-BF16 or AMX) bf16 autocast with channels-last roughly doubles the
+    style network's throughput; elsewhere bf16 would be emulated and slower. ``network`` is the
+    kind of network (a style record's ``network``): a student runs in fp32 on a CPU.
     """
+    if device_type == "cpu" and network in FP32_ON_CPU:
+        return "32-true"
     try:
         if device_type == "cuda":
             return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "32-true"
@@ -114,6 +125,23 @@ def check_tensor(images: Any) -> None:
         raise StylizerInputError(f"Stylizer was given {_describe(images)}; it takes {ACCEPTED} (RGB: 3 channels)")
 
 
+def load_network(style: StyleFile, vgg_weights: str | None = None) -> nn.Module:
+    """The frozen image-to-image network a style file holds (its record's ``network``).
+
+    ``decoder``: the decoder on the VGG encoder the style was trained on (from the weights it
+    records, or ``vgg_weights`` instead); ``student``: the distilled student, which needs no encoder.
+    """
+    record = style.record
+    if record.network == "student":
+        network: nn.Module = build_student(record.student or {})
+        network.load_state_dict(style.weights)
+    else:
+        decoder = build_decoder()
+        decoder.load_state_dict(style.weights)
+        network = EncoderDecoder(load_vgg_encoder(vgg_weights or record.vgg_weights, record.encoder), decoder)
+    return network.eval().requires_grad_(False)
+
+
 class Stylizer(nn.Module):
     """A trained style network: stylizes RGB images in [0, 1] of any size.
 
@@ -124,8 +152,8 @@ class Stylizer(nn.Module):
     :class:`~clipstyler_fast.errors.StylizerInputError`.
 
     Args:
-        encoder: the frozen VGG-19 relu4_1 encoder.
-        decoder: the trained decoder.
+        network: the image-to-image network, for sides that are multiples of 8 (see
+            :func:`load_network`): ``decoder(encoder(x))`` or a distilled student.
         prompt: the style's prompt, for display.
         postprocess: ``clamp`` (to [0, 1]) or ``contrast`` (the reference's contrast boost and
             per-image min-max scaling).
@@ -147,8 +175,7 @@ class Stylizer(nn.Module):
 
     def __init__(
         self,
-        encoder: VGGEncoder,
-        decoder: nn.Module,
+        network: nn.Module,
         prompt: str | None = None,
         postprocess: str = "clamp",
         *,
@@ -170,8 +197,7 @@ class Stylizer(nn.Module):
                 f"tile size {tile_size} and overlap {tile_overlap} must be multiples of {GRID}, "
                 "with the overlap at most a third of the tile size"
             )
-        self.encoder = encoder
-        self.decoder = decoder
+        self.network = network
         self.prompt = prompt
         self.postprocess = postprocess
         self.tile_size = tile_size
@@ -196,40 +222,37 @@ class Stylizer(nn.Module):
         clip_model: str | None = None,
         **options: Any,
     ) -> Stylizer:
-        """Load a ``style.ckpt`` / ``last.ckpt`` (safely, without running pickled code).
+        """Load a ``style.ckpt`` / ``last.ckpt`` or a distilled ``student.ckpt`` (safely, without running pickled code).
 
         An any-prompt checkpoint (``fit --config configs/any_prompt.yaml``) needs ``prompt``: the
         network is specialised to it (a plain decoder, as fast as a per-prompt one). A prompt of
         its bank needs no CLIP; another one loads CLIP's text tower once (``clip_model``: a local
-        copy of the CLIP it was trained with) and is cached. The encoder is the one the checkpoint was trained on (``adain`` or ``torchvision``),
-        from the weights it records; ``vgg_weights`` gives a local copy instead. CLIP is never
-        loaded. ``options`` are the keyword options of the class.
-        Problems raise a one-line :class:`~clipstyler_fast.checkpoints.CheckpointError` or
-        :class:`~clipstyler_fast.weights.WeightsUnavailableError`.
+        copy of the CLIP it was trained with) and is cached. A style's encoder is the one it was
+        trained on (``adain`` or ``torchvision``), from the weights it records; ``vgg_weights``
+        gives a local copy instead (a student needs none). ``options`` are the keyword options
+        of the class. Problems raise a one-line :class:`~clipstyler_fast.errors.CheckpointError`
+        or :class:`~clipstyler_fast.errors.WeightsUnavailableError`.
         """
         style = load_style(path, prompt, clip_model)
-        decoder = build_decoder()
-        decoder.load_state_dict(style.decoder)
-        record = style.record
-        encoder = load_vgg_encoder(vgg_weights or record.vgg_weights, record.encoder)
-        model = cls(encoder, decoder.eval().requires_grad_(False), record.prompt, postprocess, **options)
+        model = cls(load_network(style, vgg_weights), style.record.prompt, postprocess, **options)
         return model.to(device)
 
     @property
     def device(self) -> torch.device:
-        return next(self.decoder.parameters()).device
+        return next(self.network.parameters()).device
 
-    def network(self, images: torch.Tensor) -> torch.Tensor:
-        """``decoder(encoder(x))`` for sizes that are multiples of 8, in float32, without post-processing."""
+    def run_network(self, images: torch.Tensor) -> torch.Tensor:
+        """The network on sizes that are multiples of 8, in float32, without post-processing."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         device_type = images.device.type
-        precision = default_precision(device_type) if self.precision == "auto" else self.precision
+        kind = getattr(self.network, "network_kind", "decoder")
+        precision = default_precision(device_type, kind) if self.precision == "auto" else self.precision
         dtype = PRECISIONS[precision]
         # Under an outer autocast (Lightning's precision plugin) that one decides.
         use_autocast = dtype is not None and not torch.is_autocast_enabled(device_type)
         with torch.autocast(device_type, dtype=dtype) if use_autocast else contextlib.nullcontext():
-            out = self.decoder(self.encoder(images))
+            out = self.network(images)
         return out.float().contiguous()
 
     def stylize(self, images: torch.Tensor) -> torch.Tensor:
@@ -239,9 +262,9 @@ class Stylizer(nn.Module):
         """
         padded, (height, width) = pad_to_multiple(images, GRID, MIN_SIDE)
         if padded.shape[-2] * padded.shape[-1] > self.tile_above:
-            out = stylize_tiled(self.network, padded, self.tile_size, self.tile_overlap)
+            out = stylize_tiled(self.run_network, padded, self.tile_size, self.tile_overlap)
         else:
-            out = self.network(padded)
+            out = self.run_network(padded)
         return out[..., :height, :width]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

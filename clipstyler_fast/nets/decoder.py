@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 # (in_channels, out_channels, upsample_after) for each reflection-padded 3x3 conv, mirroring
@@ -27,3 +28,15 @@ def build_decoder() -> nn.Sequential:
             layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
     layers += [nn.ReflectionPad2d(1), nn.Conv2d(64, 3, 3)]
     return nn.Sequential(*layers)
+
+
+class EncoderDecoder(nn.Module):
+    """The style network as one image-to-image module: ``decoder(encoder(images))``, for sides that are multiples of 8."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(images))

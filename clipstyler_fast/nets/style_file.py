@@ -1,4 +1,4 @@
-"""The style checkpoint (``style.ckpt``) as a typed object: the decoder's weights, the prompt's
+"""The style checkpoint (``style.ckpt``) as a typed object: the network's weights, the prompt's
 text direction, and the record of what they were made with.
 
 Every command reads and writes style files through :class:`StyleFile`; the record
@@ -7,9 +7,14 @@ is brought up to this version's format when an older file is read.
 
 On disk a style file is a ``torch.save`` dict, a subset of a Lightning checkpoint::
 
-    {"state_dict": {"decoder.<key>": tensor, ..., "text_direction": tensor},
+    {"state_dict": {"<network>.<key>": tensor, ..., "text_direction": tensor},
      "hyper_parameters": {...training options...},
      "clipstyler_fast": {...StyleRecord...}}
+
+The record's ``network`` says which network the weights are, and so their prefix: ``decoder``
+(the decoder that runs on the frozen VGG encoder's features; files without the field) or
+``student`` (a network distilled from such a style by ``clipstyler-fast distill``, whose shape
+the record's ``student`` config gives).
 """
 
 from __future__ import annotations
@@ -24,18 +29,23 @@ from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.io.checkpoint_file import check_state_dict, load_checkpoint_file
 from clipstyler_fast.nets.decoder import build_decoder
+from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, build_student
 
 FORMAT_KEY = "clipstyler_fast"
 # Bumped when the meaning of a checkpoint's contents changes incompatibly. Version 2 records the
 # encoder kind ("adain" or "torchvision"); version 1 files were all made with torchvision's VGG-19.
 FORMAT_VERSION = 2
+_OPTIONAL = ("interpolation", "student", "teacher", "conditioning")
 _MIGRATIONS: dict[int, dict[str, Any]] = {1: {"encoder": "torchvision", "vgg_weights": "imagenet"}}
 ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
 DEFAULT_SOURCE_TEXT = "a Photo"
 DECODER_PREFIX = "decoder."
-# What a checkpoint's network is: a per-prompt decoder, or the any-prompt conditioned decoder.
+# Which network a file holds -> the architecture its record must name.
+# A per-prompt decoder, a distilled student, or the any-prompt conditioned decoder (the decoder
+# modulated by the prompt: the same architecture plus its conditioning, see conditioned_file.py).
 DECODER_NETWORK = "decoder"
 CONDITIONED_NETWORK = "conditioned"
+NETWORKS = {DECODER_NETWORK: ARCHITECTURE, "student": STUDENT_ARCHITECTURE, CONDITIONED_NETWORK: ARCHITECTURE}
 
 
 @dataclass(frozen=True)
@@ -44,8 +54,10 @@ class StyleRecord:
 
     ``prompt`` is None for a decoder that reconstructs photos (``pretrain``), not a style.
     ``interpolation`` describes a blend of two styles (``interpolate``).
-    ``network`` is ``decoder`` for a per-prompt style (or reconstruction) and ``conditioned`` for
-    the any-prompt network, whose ``conditioning`` records its design and its prompt bank.
+    ``network`` is the kind of network the weights are (a key of :data:`NETWORKS`); for a
+    ``student``, ``student`` is its :class:`~clipstyler_fast.nets.student.StudentConfig` as a dict
+    and ``teacher`` the style file it was distilled from; for the any-prompt ``conditioned``
+    network, ``conditioning`` records its design and its prompt bank.
     """
 
     prompt: str | None
@@ -57,18 +69,20 @@ class StyleRecord:
     format_version: int = FORMAT_VERSION
     interpolation: dict[str, Any] | None = None
     network: str = DECODER_NETWORK
+    student: dict[str, Any] | None = None
+    teacher: str | None = None
     conditioning: dict[str, Any] | None = None
-
-    @property
-    def is_style(self) -> bool:
-        return self.prompt is not None
 
     @property
     def is_conditioned(self) -> bool:
         return self.network == CONDITIONED_NETWORK
 
+    @property
+    def is_style(self) -> bool:
+        return self.prompt is not None
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if not (k in ("interpolation", "conditioning") and v is None)}
+        return {k: v for k, v in asdict(self).items() if not (k in _OPTIONAL and v is None)}
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleRecord:
@@ -87,32 +101,56 @@ class StyleRecord:
                 f"{where}checkpoint format version {version} is not supported by this version "
                 f"(expects {FORMAT_VERSION}); retrain or use the matching clipstyler-fast release"
             )
-        if meta.get("architecture", ARCHITECTURE) != ARCHITECTURE:
+        network = meta.get("network", "decoder")
+        if network not in NETWORKS:
             raise CheckpointError(
-                f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {ARCHITECTURE!r}"
+                f"{where}holds a {network!r} network, which this version cannot run (it runs {', '.join(NETWORKS)}); "
+                "use the clipstyler-fast release that wrote it"
             )
+        expected = NETWORKS[network]
+        if meta.get("architecture", ARCHITECTURE) != expected:
+            raise CheckpointError(f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {expected!r}")
         known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta}
         known["source_text"] = known.get("source_text") or DEFAULT_SOURCE_TEXT
         known["clip_model"] = str(known.get("clip_model") or "")
         known["vgg_weights"] = str(known.get("vgg_weights") or "auto")
-        known["network"] = str(known.get("network") or DECODER_NETWORK)
-        if known["network"] not in (DECODER_NETWORK, CONDITIONED_NETWORK):
-            raise CheckpointError(
-                f"{where}holds a {known['network']!r} network, which this version does not know; use the matching clipstyler-fast release"
-            )
         return cls(**known)
 
 
-def decoder_weights(checkpoint: dict[str, Any], path: str | Path | None = None) -> dict[str, torch.Tensor]:
-    """The decoder's state dict inside a checkpoint, checked against this version's decoder."""
+def not_a_decoder(record: StyleRecord, path: str | Path | None) -> CheckpointError:
+    """The one-line refusal of a file whose network is not a decoder, where a decoder is needed."""
+    if record.network == "student":
+        teacher = f" ({record.teacher})" if record.teacher else ""
+        return CheckpointError(
+            f"{path}: holds a student distilled by `clipstyler-fast distill`, not a decoder; "
+            f"pass the style checkpoint it was distilled from{teacher} instead"
+        )
+    return CheckpointError(f"{path}: holds a {record.network} network, not a decoder; pass a style.ckpt written by `clipstyler-fast fit`")
+
+
+def network_weights(
+    checkpoint: dict[str, Any], path: str | Path | None = None, record: StyleRecord | None = None
+) -> dict[str, torch.Tensor]:
+    """The state dict of the network a checkpoint's record names, checked against this version's architecture."""
+    record = record or StyleRecord.from_checkpoint(checkpoint, path)
     state = checkpoint.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no model weights in this checkpoint")
-    found = {k.removeprefix(DECODER_PREFIX): v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
+    prefix = f"{record.network}."
+    found = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
-        expected = build_decoder().state_dict()
-    check_state_dict(expected, found, path, "decoder")
+        expected = (build_student(record.student or {}) if record.network == "student" else build_decoder()).state_dict()
+    check_state_dict(expected, found, path, record.network)
     return found
+
+
+def decoder_weights(checkpoint: dict[str, Any], path: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """The decoder's state dict inside a checkpoint, checked against this version's decoder; a one-line
+    :class:`CheckpointError` when the checkpoint holds another network (a student)."""
+    record = StyleRecord.from_checkpoint(checkpoint, path) if FORMAT_KEY in checkpoint else StyleRecord(prompt=None)
+    if record.network != "decoder":
+        raise not_a_decoder(record, path)
+    return network_weights(checkpoint, path, record)
 
 
 @dataclass
@@ -120,7 +158,7 @@ class StyleFile:
     """A style checkpoint in memory: read it with :meth:`read`, write it with :meth:`write`."""
 
     record: StyleRecord
-    decoder: dict[str, torch.Tensor]
+    weights: dict[str, torch.Tensor]
     text_direction: torch.Tensor | None = None
     hyper_parameters: dict[str, Any] = field(default_factory=dict)
     # Other top-level entries of the file (Lightning's version, for instance), kept as they were.
@@ -140,13 +178,13 @@ class StyleFile:
                 f'{path}: an any-prompt checkpoint, not a single style; give it a prompt (--prompt "...", '
                 "or Stylizer.from_checkpoint(path, prompt=...)), or refine one prompt into a style with fit --model.init_from"
             )
-        decoder = decoder_weights(checkpoint, path)
+        weights = network_weights(checkpoint, path, record)
         direction = checkpoint["state_dict"].get("text_direction")
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
         hyper_parameters.setdefault("encoder", record.encoder)
         extra = {k: v for k, v in checkpoint.items() if k in ("pytorch-lightning_version", "hparams_name")}
         usable = direction if isinstance(direction, torch.Tensor) and direction.numel() else None
-        return cls(record, decoder, usable, hyper_parameters, extra, Path(path) if path is not None else None)
+        return cls(record, weights, usable, hyper_parameters, extra, Path(path) if path is not None else None)
 
     def require_style(self) -> StyleFile:
         """This file, or a one-line error when it is a reconstruction decoder rather than a style."""
@@ -157,6 +195,17 @@ class StyleFile:
             )
         return self
 
+    @property
+    def decoder(self) -> dict[str, torch.Tensor]:
+        """The decoder's weights; a one-line :class:`CheckpointError` when the file holds another network."""
+        return self.require_decoder().weights
+
+    def require_decoder(self) -> StyleFile:
+        """This file, or a one-line error when its network is not a decoder (a distilled student)."""
+        if self.record.network != "decoder":
+            raise not_a_decoder(self.record, self.path)
+        return self
+
     def with_record(self, **changes: Any) -> StyleFile:
         return replace(self, record=replace(self.record, **changes))
 
@@ -164,7 +213,7 @@ class StyleFile:
         state: dict[str, torch.Tensor] = {}
         if self.text_direction is not None:
             state["text_direction"] = self.text_direction
-        state.update({f"{DECODER_PREFIX}{k}": v for k, v in self.decoder.items()})
+        state.update({f"{self.record.network}.{k}": v for k, v in self.weights.items()})
         hyper_parameters = {**self.hyper_parameters, "prompt": self.record.prompt}
         return {"state_dict": state, "hyper_parameters": hyper_parameters, FORMAT_KEY: self.record.to_dict(), **self.extra}
 

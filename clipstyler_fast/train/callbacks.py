@@ -20,7 +20,8 @@ MAX_PREVIEW_IMAGES = 8
 
 class PreviewImages(L.Callback):
     """Every ``every_n_steps`` (and at the end) log a grid: held-out contents above their stylizations
-    (one row per prompt for an any-prompt network).
+    (or the rows of the module's ``preview_rows(images)``, when it has one: one row per prompt for
+    an any-prompt network, teacher above student for a distilled one).
 
     The grid goes to TensorBoard when the run logs there, otherwise to PNG files in
     ``<run folder>/previews/``.
@@ -53,10 +54,10 @@ class PreviewImages(L.Callback):
             return
         self._last_step = step
         with torch.no_grad():
-            device_images = images.to(pl_module.device)
-            rows = pl_module.preview_rows(device_images) if hasattr(pl_module, "preview_rows") else [pl_module(device_images)]
-            stylized = [row.float().clamp(0, 1).cpu() for row in rows]
-        grid = make_grid(torch.cat([images, *stylized]), nrow=len(images), padding=2)
+            # A module may show more than its outputs (a distilled student: teacher above student).
+            rows_of = getattr(pl_module, "preview_rows", None)
+            rows = rows_of(images.to(pl_module.device)) if rows_of is not None else [images, pl_module(images.to(pl_module.device))]
+        grid = make_grid(torch.cat([row.float().clamp(0, 1).cpu() for row in rows]), nrow=len(images), padding=2)
         tensorboard = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
         if tensorboard is not None:
             tensorboard.experiment.add_image("preview", grid, global_step=step)

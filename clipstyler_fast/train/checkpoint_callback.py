@@ -28,6 +28,7 @@ from clipstyler_fast.train.preemption import (
 )
 
 STYLE_FILENAME = "style.ckpt"
+STUDENT_FILENAME = "student.ckpt"
 DEFAULT_ROOT = "checkpoints"
 # Adam keeps two tensors per trained weight, so a resumable checkpoint is about three times the weights.
 _OPTIMIZER_COPIES = 2
@@ -189,6 +190,29 @@ class StyleCheckpoint(ModelCheckpoint):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._stop.restore()
         super().teardown(trainer, pl_module, stage)
+
+
+class StudentCheckpoint(StyleCheckpoint):
+    """:class:`StyleCheckpoint` of a distillation: ``last.ckpt`` and ``student.ckpt`` in ``<root>/<prompt-slug>-student/``.
+
+    Args:
+        root: folder that holds one sub-folder per distilled style.
+        prompt: the teacher's prompt the folder is named after (filled in from the teacher).
+        every_n_train_steps: save this often; a killed run loses at most this many steps.
+        overwrite: allow a new run to replace an earlier run's checkpoints in the same folder.
+    """
+
+    def __init__(self, root: str = DEFAULT_ROOT, prompt: str | None = None, every_n_train_steps: int = 50, overwrite: bool = False) -> None:
+        super().__init__(root, student_folder_name(prompt), every_n_train_steps, overwrite)
+
+    @property
+    def style_path(self) -> Path:
+        return Path(self.dirpath) / STUDENT_FILENAME
+
+
+def student_folder_name(prompt: str | None) -> str:
+    """The folder name of a style's student: ``<prompt-slug>-student``."""
+    return f"{slugify(prompt) if prompt else 'style'}-student"
 
 
 def use_safe_checkpoint_io(trainer: L.Trainer) -> None:

@@ -10,7 +10,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-from clipstyler_fast.nets.style_file import StyleRecord, decoder_weights
+from clipstyler_fast.nets.style_file import StyleRecord, network_weights
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class LoadedCheckpoint:
 
 class SafeCheckpointIO(TorchCheckpointIO):
     """Saves through a temporary file and a rename; loads with ``weights_only`` and checks the
-    format and the decoder's shapes before Lightning sees the file."""
+    format and the network's shapes before Lightning sees the file."""
 
     last_loaded: LoadedCheckpoint | None = None
 
@@ -32,7 +32,6 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path: _PATH, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
         checkpoint = load_checkpoint_file(path, map_location=map_location or "cpu")
-        StyleRecord.from_checkpoint(checkpoint, path)
-        decoder_weights(checkpoint, path)
+        network_weights(checkpoint, path, StyleRecord.from_checkpoint(checkpoint, path))
         self.last_loaded = LoadedCheckpoint(str(path), "optimizer_states" in checkpoint)
         return checkpoint

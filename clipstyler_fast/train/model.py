@@ -20,7 +20,7 @@ from clipstyler_fast.objective.views import perspective_views
 from clipstyler_fast.train.decoder_start import start_decoder
 from clipstyler_fast.train.frozen import FrozenNetworksMixin, frozen_autocast_dtype
 from clipstyler_fast.train.sampling import seeded_generator
-from clipstyler_fast.train.schedule import InverseDecay
+from clipstyler_fast.train.schedule import adam_with_inverse_decay
 
 # Validation draws the same views every time so that its losses are comparable across steps.
 VALIDATION_VIEW_SEED = 12345
@@ -285,9 +285,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         return [self(images)]
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.Adam(self.trained_parameters(), lr=self.hparams.lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseDecay(self.hparams.lr_decay))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adam_with_inverse_decay(self.trained_parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
         from clipstyler_fast.eval.metrics import QualityMetrics

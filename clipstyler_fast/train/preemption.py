@@ -21,7 +21,7 @@ from typing import Any
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # How the console command can be named in sys.argv[0] (installed script, or ``python -m clipstyler_fast``).
 _COMMAND_NAMES = ("clipstyler-fast", "__main__.py")
-_TRAINING_COMMANDS = ("fit", "pretrain")
+_TRAINING_COMMANDS = ("fit", "pretrain", "distill")
 
 
 class StopRequested(SystemExit):
@@ -128,10 +128,11 @@ def resume_command(argv: list[str] | None = None) -> str | None:
     args: list[str] = []
     rest = iter(argv[1:])
     for arg in rest:
-        if arg == "--ckpt_path":
-            next(rest, None)
-        elif not arg.startswith("--ckpt_path="):
+        given = next(rest, None) if arg == "--ckpt_path" else arg.removeprefix("--ckpt_path=") if arg.startswith("--ckpt_path=") else None
+        if given is None:
             args.append(arg)
+        elif argv[1] == "distill" and given != "last":  # distill's --ckpt_path STYLE.ckpt names its teacher
+            args += ["--model.teacher", given]
     return shlex.join(["clipstyler-fast", *args, "--ckpt_path", "last"])
 
 

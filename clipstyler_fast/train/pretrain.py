@@ -30,10 +30,11 @@ from clipstyler_fast.nets.vgg import (
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.train.frozen import FrozenNetworksMixin
-from clipstyler_fast.train.schedule import InverseDecay
+from clipstyler_fast.train.schedule import adam_with_inverse_decay
+from clipstyler_fast.train.steps import LossTermSteps
 
 
-class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
+class DecoderPretraining(LossTermSteps, FrozenNetworksMixin, L.LightningModule):
     """Trains the decoder so that ``decoder(encoder(x)) ~ x``.
 
     Args:
@@ -86,23 +87,14 @@ class DecoderPretraining(FrozenNetworksMixin, L.LightningModule):
         assert self.encoder is not None, "call setup() first"
         return self.decoder(self.encoder(images))
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        terms = self.compute_losses(batch["image"])
-        self.log("train/loss", terms["loss"], prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
-        return terms["loss"]
-
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        terms = self.compute_losses(batch["image"])
-        self.log_dict({f"val/{k}": v for k, v in terms.items()})
+        terms = self.validation_terms(batch)
         psnr = -10 * torch.log10(F.mse_loss(self(batch["image"]).clamp(0, 1), batch["image"]))
         self.log("val/psnr", psnr, prog_bar=True)
         return terms["loss"]
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseDecay(self.hparams.lr_decay))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adam_with_inverse_decay(self.decoder.parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
         from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport

@@ -20,3 +20,8 @@ def test_bench_predict_smoke_prints_ratios_and_memory() -> None:
     assert re.fullmatch(r"\d+\.\d\dx", cells[3]) and re.fullmatch(r"[\d.]+ (MiB|GiB)", cells[5])
     match = re.search(r"max \|diff\| = ([\d.]+), mean \|diff\| = ([\d.]+)", done.stdout)
     assert match and 0 < float(match[1]) < 0.05 and float(match[2]) < float(match[1])
+    # The distilled student's table, measured in the same run.
+    assert "| image | student images/s | vs plain fp32 | vs product | student peak RSS |" in done.stdout
+    student = next(line for line in done.stdout.splitlines() if line.startswith("| 64x64 tiled |") and line.count("|") == 6)
+    cells = [c.strip() for c in student.strip("|").split("|")]
+    assert float(cells[1]) > 0 and re.fullmatch(r"\d+\.\d\dx", cells[2]) and re.fullmatch(r"\d+\.\d\dx", cells[3])

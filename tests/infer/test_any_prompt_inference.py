@@ -82,10 +82,10 @@ def test_a_new_prompt_runs_clip_once_then_comes_from_the_cache(
             Stylizer.from_checkpoint(any_prompt_ckpt, str(vgg_path), prompt="Never seen before")
     finally:
         hidden.rename(clip_path)
-    for key, value in first.decoder.state_dict().items():
-        assert torch.equal(again.decoder.state_dict()[key], value)
+    for key, value in first.network.decoder.state_dict().items():
+        assert torch.equal(again.network.decoder.state_dict()[key], value)
     bank = Stylizer.from_checkpoint(any_prompt_ckpt, str(vgg_path), prompt=ANY_PROMPT_BANK[0])
-    assert any(not torch.equal(bank.decoder.state_dict()[k], v) for k, v in first.decoder.state_dict().items())
+    assert any(not torch.equal(bank.network.decoder.state_dict()[k], v) for k, v in first.network.decoder.state_dict().items())
 
 
 def test_prompts_and_checkpoint_kinds_must_match_in_one_line(any_prompt_ckpt: Path, vgg_path: Path, photos: Path, tmp_path: Path) -> None:

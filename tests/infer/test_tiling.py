@@ -63,7 +63,7 @@ def test_tiled_output_agrees_with_untiled_and_network_input_stays_bounded(he_sty
     untiled = Stylizer.from_checkpoint(he_style, **options)
     tiled = Stylizer.from_checkpoint(he_style, tile_above=0, **options)
     seen: list[tuple[int, ...]] = []
-    tiled.encoder.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape)))
+    tiled.network.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape)))
     with torch.inference_mode():
         reference = untiled.stylize(image)
         out = tiled.stylize(image)

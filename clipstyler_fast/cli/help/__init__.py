@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-COMMANDS = ("fit", "validate", "pretrain", "predict")
+COMMANDS = ("fit", "validate", "pretrain", "predict", "distill")
 # The width the files are formatted for, whatever the terminal that generates them.
 COLUMNS = 100
 FOLDER = Path(__file__).resolve().parent
@@ -42,9 +42,9 @@ def print_help(command: str) -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
-    name = "predict" if command == "predict" else "training"
+    name = command if command in ("predict", "distill") else "training"
     module = importlib.import_module(f"clipstyler_fast.cli.{name}")
-    argv = ["--help"] if name == "predict" else [command, "--help"]
+    argv = ["--help"] if name == command else [command, "--help"]
     with contextlib.suppress(SystemExit):
         module.main(argv)
 

@@ -1,0 +1,153 @@
+"""Does a distilled student keep its teacher's style? Measured in the synthetic world, through the CLI.
+
+For each style (default: a colour, ``red``, and a texture, ``stripes``) this trains the teacher
+with ``python -m clipstyler_fast fit`` (the reference recipe, as ``run.py`` does), distills it with
+``python -m clipstyler_fast distill``, stylizes the held-out photos with both through
+``python -m clipstyler_fast predict``, and prints per style: the student's PSNR and SSIM against
+the teacher's outputs, and the pixel judge's shift toward the style (``judge.py``, never CLIP) of
+the teacher's outputs and of the student's, with their ratio.
+
+    python -m benchmarks.fidelity.distill                     # red and stripes, a few minutes on 2 cores
+    python -m benchmarks.fidelity.distill --clip W/world-clip.pt --vgg W/vgg19-random.pth --decoder W/start-decoder.pt
+    python -m benchmarks.fidelity.distill --smoke             # seconds-scale check of the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.fidelity import judge, run, world  # noqa: E402
+
+# Predict options shared by the teacher and the student: exact fp32, no bar, no workers.
+PREDICT_OPTIONS = ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
+
+
+def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str]) -> list[str]:
+    """The ``distill`` arguments of one style (the world's photos are small: 64 px crops), then ``extra``."""
+    return [
+        "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(setup.train_dir),
+        "--data.crop_size", "64", "--data.batch_size", "8", "--data.num_workers", "0", "--seed_everything", "0",
+        "--model.preview_every_n_steps", "0", "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
+        "--trainer.logger", "false", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
+        "--trainer.enable_progress_bar", "false", "--checkpoint.root", str(setup.workdir / "students"),
+        "--checkpoint.overwrite", "true", *extra,
+    ]  # fmt: skip
+
+
+def predict(setup: run.Setup, checkpoint: Path, name: str) -> torch.Tensor:
+    """The held-out photos stylized by ``checkpoint`` through the CLI, as a batch."""
+    out_dir = setup.workdir / "predicted" / name
+    args = ["predict", "--ckpt_path", str(checkpoint), "--data.path", str(setup.heldout_dir), "--output.dir", str(out_dir)]
+    run.run_cli([*args, "--output.overwrite", "true", "--model.vgg_weights", str(setup.vgg), *PREDICT_OPTIONS], cwd=setup.workdir)
+    return world.load_images([out_dir / p.name for p in sorted(setup.heldout_dir.glob("*.png"))])
+
+
+def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB over the whole batch (images in [0, 1])."""
+    return float(-10 * torch.log10(torch.mean((images.float() - reference.float()) ** 2).clamp_min(1e-12)))
+
+
+def teacher_of(setup: run.Setup, style: str) -> Path | None:
+    """The teacher a run in this workdir already trained for ``style``, if any."""
+    try:
+        return run._checkpoint_of(list((setup.workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[style])
+    except FileNotFoundError:
+        return None
+
+
+def measure(
+    setup: run.Setup, style: str, steps: int, distill_steps: int, fit_args: list[str], distill_args: list[str], reuse: bool = False
+) -> dict:
+    """Teacher and student of one style, and how close the student comes (``reuse``: the teacher already in the workdir)."""
+    start = time.time()
+    teacher = teacher_of(setup, style) if reuse else None
+    if teacher is None:
+        teacher_out = run.train_and_predict(setup, style, steps, extra=fit_args)
+        teacher = teacher_of(setup, style)
+    else:
+        teacher_out = predict(setup, teacher, style)
+    assert teacher is not None
+    trained = time.time()
+    run.run_cli(distill_command(setup, teacher, distill_steps, distill_args), cwd=setup.workdir)
+    distilled = time.time()
+    student = next((setup.workdir / "students").glob(f"{teacher.parent.name}-student/student.ckpt"))
+    student_out = predict(setup, student, f"{style}-student")
+    content = run.heldout(setup)
+    baseline = run.decoder_only(setup, content)
+    teacher_shift = judge.shifts({style: teacher_out}, content, baseline)[style]["vs_content"]
+    student_shift = judge.shifts({style: student_out}, content, baseline)[style]["vs_content"]
+    return {
+        "style": style,
+        "psnr": psnr(student_out, teacher_out),
+        "ssim": float(judge.content_ssim(student_out, teacher_out).mean()),
+        "teacher_shift": teacher_shift,
+        "student_shift": student_shift,
+        "shift_ratio": student_shift / teacher_shift if abs(teacher_shift) > 1e-9 else float("nan"),
+        "teacher_s": trained - start,
+        "distill_s": distilled - trained,
+        "student_bytes": student.stat().st_size,
+        "teacher_bytes": teacher.stat().st_size,
+    }
+
+
+def format_table(rows: list[dict]) -> str:
+    text = "| prompt | student PSNR vs teacher | student SSIM vs teacher | teacher shift | student shift | ratio | student file |\n"
+    text += "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    for r in rows:
+        text += (
+            f"| {r['style']} | {r['psnr']:.1f} dB | {r['ssim']:.3f} | {r['teacher_shift']:+.2f} | {r['student_shift']:+.2f} | "
+            f"{r['shift_ratio']:.0%} | {r['student_bytes'] / 1024:.0f} KiB |\n"
+        )
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, default=None, help="where runs, weights and outputs go (default: a temporary folder)")
+    parser.add_argument("--styles", default="red,stripes", help=f"comma-separated, from {', '.join(world.STYLES)}")
+    parser.add_argument("--steps", type=int, default=200, help="fit steps of each teacher (the reference's 200)")
+    parser.add_argument("--distill-steps", type=int, default=600, help="distill steps of each student")
+    parser.add_argument("--fit-args", default="", help="extra fit options, appended last (quoted)")
+    parser.add_argument("--distill-args", default="", help='extra distill options, appended last (quoted), e.g. "--model.width 24"')
+    parser.add_argument("--clip", type=Path, default=None, help="a world CLIP file (default: train one)")
+    parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: seeded random weights)")
+    parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
+    parser.add_argument("--reuse-teachers", action="store_true", help="distill the teachers an earlier run left in --workdir")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
+    parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
+    args = parser.parse_args(argv)
+    clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, 300, 24, 12, 96
+    if args.smoke:
+        args.steps, args.distill_steps, clip_steps, decoder_steps = 1, 2, 5, 2
+        train_photos, heldout_photos, photo_size = 4, 2, 64
+    styles = run.parse_styles(parser, args.styles)
+    with tempfile.TemporaryDirectory(prefix="fidelity-distill-") as scratch:
+        workdir = (args.workdir or Path(scratch)).resolve()
+        setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, clip_steps, decoder_steps, train_photos, heldout_photos, photo_size)
+        fit_args, distill_args = shlex.split(args.fit_args), shlex.split(args.distill_args)
+        rows = [measure(setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers) for style in styles]
+    header = (
+        f"teachers: fit {args.steps} steps (reference recipe{' + ' + args.fit_args if args.fit_args else ''}); students: distill "
+        f"{args.distill_steps} steps{' + ' + args.distill_args if args.distill_args else ''}; {heldout_photos} held-out photos of "
+        f"{photo_size} px; shifts toward each style vs content, in content spreads (judge.py)"
+    )
+    timings = "; ".join(f"{r['style']}: fit+predict {r['teacher_s']:.0f} s, distill {r['distill_s']:.0f} s" for r in rows)
+    print(f"{header}\n{'; '.join(setup.log + [timings])}\n\n{format_table(rows)}")
+    if args.json:
+        args.json.write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The LightningModule that distills a style into a small student network.
+
+The teacher is a trained style (``decoder(encoder(x))``, loaded exactly as ``predict`` loads it,
+through :meth:`Stylizer.from_checkpoint`); the student (:mod:`clipstyler_fast.nets.student`)
+learns to reproduce the teacher's raw output on unlabelled photos. The checkpoint holds only the
+student and the teacher's record (prompt, text direction): a ``student.ckpt`` is read by
+``predict``, ``video``, ``export``, ``evaluate`` and ``Stylizer`` like any style file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
+from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleFile, StyleRecord, network_weights
+from clipstyler_fast.nets.weights import absolute_if_file
+from clipstyler_fast.objective import losses
+from clipstyler_fast.train.schedule import adam_with_inverse_decay
+from clipstyler_fast.train.steps import LossTermSteps
+
+
+class Distillation(LossTermSteps, L.LightningModule):
+    """Trains a student so that ``student(x) ~ teacher(x)`` on content photos.
+
+    Args:
+        teacher: the style checkpoint to distill (a ``style.ckpt`` written by ``fit`` or
+            ``interpolate``); given on the command line as ``--ckpt_path STYLE.ckpt``.
+        vgg_weights: a local copy of the VGG weights the teacher records (default: the recorded ones).
+        teacher_precision: precision of the teacher's forward pass: ``32-true`` (exact targets)
+            or ``auto`` (as ``predict`` runs it: bf16 where the CPU or GPU computes it natively).
+        width: channels of the student's low-resolution body.
+        blocks: depthwise-separable residual blocks of the student.
+        factor: pixels folded into channels per side (1, 2, 4 or 8): the student runs at
+            ``1 / factor`` of the image's resolution.
+        expansion: width multiplier inside each block.
+        dilations: dilations of the blocks' depthwise convolutions, cycled over the blocks.
+        lambda_pixel: weight of the pixel loss (mean squared error to the teacher's output).
+        lambda_feature: weight of the feature loss (mean squared error between the relu4_1
+            features of the student's and the teacher's outputs, in the teacher's own encoder;
+            0 skips it, and its cost).
+        lr: Adam learning rate.
+        lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
+        preview_every_n_steps: log a grid of held-out photos, their teacher and student outputs
+            this often (0 turns previews off).
+    """
+
+    def __init__(
+        self,
+        teacher: str | None = None,
+        vgg_weights: str | None = None,
+        teacher_precision: Literal["32-true", "auto"] = "32-true",
+        width: int = 32,
+        blocks: int = 6,
+        factor: int = 4,
+        expansion: int = 2,
+        dilations: list[int] | None = None,
+        lambda_pixel: float = 1.0,
+        lambda_feature: float = 0.0,
+        lr: float = 2e-3,
+        lr_decay: float = 1e-3,
+        preview_every_n_steps: int = 100,
+    ) -> None:
+        super().__init__()
+        if not teacher:
+            raise CheckpointError("no teacher given; pass the style to distill with --ckpt_path STYLE.ckpt")
+        teacher = absolute_if_file(teacher)
+        vgg_weights = absolute_if_file(vgg_weights) if vgg_weights else None
+        config = StudentConfig(width, blocks, factor, expansion, tuple(dilations or StudentConfig.dilations))
+        self.save_hyperparameters()
+        self.config = config
+        self.teacher_path = teacher
+        self.vgg_weights = vgg_weights
+        self.student = build_student(config)
+        self.style = StyleFile.read(teacher).require_style()
+        if self.style.record.network != "decoder":
+            raise CheckpointError(
+                f"{teacher}: holds a {self.style.record.network}, not a style trained by `clipstyler-fast fit`; distill a style.ckpt"
+            )
+        # The teacher lives outside the module's parameters: never trained, never in a checkpoint.
+        self._teacher: list[Stylizer] = []
+
+    # ----------------------------------------------------------------- teacher
+    def teacher_options(self) -> dict[str, Any]:
+        """The keyword options of :meth:`Stylizer.from_checkpoint` the teacher is loaded with."""
+        return {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
+
+    @property
+    def teacher(self) -> Stylizer:
+        if not self._teacher:
+            self._teacher.append(Stylizer.from_checkpoint(self.teacher_path, **self.teacher_options()))
+        stylizer = self._teacher[0]
+        if stylizer.device != self.device:
+            stylizer.to(self.device)
+        return stylizer
+
+    def setup(self, stage: str) -> None:
+        self.teacher  # noqa: B018  (loads it now: a missing weight file fails before training)
+
+    @torch.no_grad()
+    def targets(self, images: torch.Tensor) -> torch.Tensor:
+        """The teacher's raw output (float32, not post-processed) for images whose sides are multiples of 8."""
+        return self.teacher.run_network(images)
+
+    # ----------------------------------------------------------------- the objective
+    def compute_losses(self, images: torch.Tensor, targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Pixel and feature losses of the student against the teacher, their weighted total, and the PSNR."""
+        targets = self.targets(images) if targets is None else targets
+        output = self.student(images)
+        pixel = F.mse_loss(output, targets)
+        terms = {"pixel": pixel}
+        total = self.hparams.lambda_pixel * pixel
+        if self.hparams.lambda_feature > 0:
+            encoder = self.teacher.network.encoder
+            with torch.no_grad():
+                target_features = encoder(targets)
+            feature = losses.content_loss(encoder(output), target_features)
+            terms["feature"] = feature
+            total = total + self.hparams.lambda_feature * feature
+        with torch.no_grad():
+            shown = F.mse_loss(output.detach().clamp(0, 1), targets.clamp(0, 1))
+            terms["psnr"] = -10 * torch.log10(shown.clamp_min(1e-10))
+        return {"loss": total, **terms}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self.validation_terms(batch)["loss"]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The student's output for RGB images in [0, 1] (sides multiples of 8), not clamped."""
+        return self.student(images)
+
+    def preview_rows(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The rows of a preview grid: the photos, the teacher's outputs, the student's."""
+        return [images, self.targets(images), self.student(images)]
+
+    def configure_optimizers(self) -> Any:
+        return adam_with_inverse_decay(self.student.parameters(), self.hparams.lr, self.hparams.lr_decay)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
+
+        callbacks: list[L.Callback] = [UnreadableImageReport()]
+        if self.hparams.preview_every_n_steps > 0:
+            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
+        return callbacks
+
+    # ----------------------------------------------------------------- state
+    def student_record(self) -> StyleRecord:
+        """The teacher's record, saying that this file holds its student."""
+        record = self.style.record
+        return StyleRecord(
+            prompt=record.prompt,
+            encoder=record.encoder,
+            vgg_weights=record.vgg_weights,
+            clip_model=record.clip_model,
+            source_text=record.source_text,
+            architecture=STUDENT_ARCHITECTURE,
+            interpolation=record.interpolation,
+            network="student",
+            student=self.config.to_dict(),
+            teacher=self.teacher_path,
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[FORMAT_KEY] = self.student_record().to_dict()
+        if self.style.text_direction is not None:
+            checkpoint["state_dict"]["text_direction"] = self.style.text_direction
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        record = StyleRecord.from_checkpoint(checkpoint)
+        if record.network != "student" or StudentConfig.from_dict(record.student or {}) != self.config:
+            raise CheckpointError(
+                f"the checkpoint holds a {record.network} {record.student or ''}, this run trains a student {self.config.to_dict()}; "
+                "resume with the options of the run that wrote it (its config.yaml)"
+            )
+        network_weights(checkpoint, None, record)
+        checkpoint["state_dict"].pop("text_direction", None)

@@ -1,0 +1,168 @@
+"""``clipstyler-fast distill``: a student trained to reproduce a style, read back like any style file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from support import fit_args, make_photo
+from tiny_style import train_style
+from torchvision.transforms.functional import pil_to_tensor
+
+from clipstyler_fast import Stylizer
+from clipstyler_fast.cli.main import main
+from clipstyler_fast.nets.student import StudentConfig, build_student
+from clipstyler_fast.nets.style_file import StyleFile
+
+REPO = Path(__file__).resolve().parents[2]
+TESTS = REPO / "tests"
+STEPS = 20
+
+
+def distill_args(style: Path, data: Path, root: Path, *extra: str, steps: int = STEPS) -> list[str]:
+    """A small, fast distillation on CPU (tiny crops, a narrow student)."""
+    return [
+        "distill", "--ckpt_path", str(style), "--data.path", str(data), "--data.crop_size", "32", "--data.batch_size", "4",
+        "--data.num_workers", "0", "--model.width", "16", "--model.blocks", "3", "--model.lr", "3e-3", "--seed_everything", "0",
+        "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--trainer.logger", "false", "--trainer.num_sanity_val_steps", "0",
+        "--model.preview_every_n_steps", "0", "--checkpoint.root", str(root), *extra,
+    ]  # fmt: skip
+
+
+def run_cli(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO
+    )
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> Path:
+    return train_style(tmp_path_factory.mktemp("teacher"), "Mosaic", clip_path, vgg_path, content_dir)
+
+
+@pytest.fixture(scope="module")
+def student(style: Path, content_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A student distilled through the real command, in a subprocess."""
+    root = tmp_path_factory.mktemp("students")
+    done = run_cli(distill_args(style, content_dir, root, "--model.preview_every_n_steps", "10", "--trainer.default_root_dir", str(root)))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{root / 'mosaic-student' / 'student.ckpt'} (predict)" in done.stderr + done.stdout
+    # Preview grids: a row of held-out photos (2, 32 px crops), the teacher's outputs, the student's.
+    grid = Image.open(root / "previews" / f"step_{STEPS:06d}.png")
+    assert grid.size == (2 * 34 + 2, 3 * 34 + 2)
+    return root / "mosaic-student" / "student.ckpt"
+
+
+def held_out_photos() -> torch.Tensor:
+    """Photos the student never saw (other seeds and sizes than the content folder's)."""
+    return torch.stack([pil_to_tensor(make_photo(64, 48, seed=100 + i)).float() / 255 for i in range(4)])
+
+
+def test_student_file_records_its_network_and_stylizer_runs_it_as_its_own_forward(student: Path, style: Path) -> None:
+    file = StyleFile.read(student)
+    record = file.record
+    assert (record.network, record.prompt, record.teacher) == ("student", "Mosaic", str(style))
+    config = StudentConfig.from_dict(record.student)
+    assert (config.width, config.blocks) == (16, 3)
+    assert file.text_direction is not None and torch.equal(file.text_direction, StyleFile.read(style).text_direction)
+    assert (student.parent / "last.ckpt").is_file() and (student.parent / "config.yaml").is_file()
+    network = build_student(config).eval()
+    network.load_state_dict(file.weights)
+    images = held_out_photos()
+    stylizer = Stylizer.from_checkpoint(student, precision="32-true")
+    with torch.no_grad():
+        expected = network(images).clamp(0, 1)
+    torch.testing.assert_close(stylizer(images), expected, rtol=0, atol=1e-5)
+    # Sides that are not multiples of 8 are padded and cropped back, as for a style.
+    assert stylizer(images[0, :, :45, :61]).shape == (3, 45, 61)
+    assert student.stat().st_size < 1_000_000 < StyleFile.read(style).path.stat().st_size
+
+
+def test_student_fidelity_to_the_teacher_improves_on_held_out_photos(student: Path, style: Path) -> None:
+    images = held_out_photos()
+    teacher = Stylizer.from_checkpoint(style, precision="32-true")(images)
+    start = images.clamp(0, 1)  # the untrained student is the identity
+    trained = Stylizer.from_checkpoint(student, precision="32-true")(images)
+
+    def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(-10 * torch.log10(F.mse_loss(a, b)))
+
+    assert psnr(trained, teacher) > psnr(start, teacher) + 3, (psnr(start, teacher), psnr(trained, teacher))
+
+
+def test_predict_and_export_read_the_student(student: Path, content_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stylized"
+    done = run_cli(["predict", "--ckpt_path", str(student), "--data.path", str(content_dir), "--output.dir", str(out)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    written = sorted(out.rglob("*.png"))
+    assert len(written) == 8
+    from clipstyler_fast.io.images import open_image
+
+    stylizer = Stylizer.from_checkpoint(student)
+    source = next(content_dir.rglob(written[0].relative_to(out).with_suffix(".png").as_posix()))
+    expected = pil_to_tensor(stylizer(open_image(source))).int()
+    assert (pil_to_tensor(open_image(written[0])).int() - expected).abs().max() <= 1
+
+    from clipstyler_fast.infer.export import export
+
+    meta = export(student, tmp_path / "exported")
+    assert set(meta["files"]) == {"torchscript", "onnx"} and meta["prompt"] == "Mosaic"
+    assert max(json.loads((tmp_path / "exported" / "stylizer.json").read_text())["max_abs_difference_to_pytorch"].values()) < 1e-3
+    scripted = torch.jit.load(str(tmp_path / "exported" / "stylizer.torchscript.pt"))
+    images = held_out_photos()[:, :, :45, :61]
+    torch.testing.assert_close(scripted(images), Stylizer.from_checkpoint(student, precision="32-true")(images), rtol=0, atol=1e-5)
+
+
+def test_a_student_where_a_decoder_is_needed_is_refused_in_one_line(
+    student: Path, style: Path, clip_path: Path, vgg_path: Path, content_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = run_cli(["interpolate", str(student), str(style), "--output", str(tmp_path / "blend.ckpt")])
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {student}: holds a student"), done.stderr
+    assert str(style) in lines[0] and not (tmp_path / "blend.ckpt").exists()
+    # A student is not a style to distill again either.
+    capsys.readouterr()
+    # Nor a decoder to start a style from, or to validate.
+    assert main(fit_args(clip_path, vgg_path, content_dir, checkpoints=tmp_path / "fit", decoder=student)) == 2
+    assert main(["validate", "--ckpt_path", str(student), "--data.path", str(content_dir)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, errors
+    for last in errors:
+        assert last.startswith(f"error: {student}: holds a student") and str(style) in last, last
+    assert main(distill_args(student, TESTS, tmp_path / "again", steps=1)) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {student}: holds a student") and "distill a style.ckpt" in last, last
+
+
+def last_state(root: Path) -> dict:
+    return torch.load(root / "mosaic-student" / "last.ckpt", map_location="cpu", weights_only=True)
+
+
+def test_a_stopped_run_resumes_exactly(style: Path, content_dir: Path, tmp_path: Path) -> None:
+    steps = 6
+    assert main(distill_args(style, content_dir, tmp_path / "reference", steps=steps)) == 0
+    stopped = tmp_path / "stopped"
+    signal_at = ["--trainer.callbacks+=resume_callbacks.SignalAtStep", "--trainer.callbacks.step", "3"]
+    first = run_cli(distill_args(style, content_dir, stopped, *signal_at, steps=steps))
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr[-3000:]
+    assert last_state(stopped)["global_step"] == 4  # the step under way when the signal came is finished
+    assert f"--model.teacher {style}" in first.stderr and "--ckpt_path last" in first.stderr
+    resumed = [a for a in distill_args(style, content_dir, stopped, steps=steps) if a != "--ckpt_path"]
+    resumed[resumed.index(str(style))] = "--model.teacher"
+    resumed.insert(resumed.index("--model.teacher") + 1, str(style))
+    assert main([*resumed, "--ckpt_path", "last"]) == 0
+    ours, reference = last_state(stopped), last_state(tmp_path / "reference")
+    assert ours["global_step"] == reference["global_step"] == steps
+    assert all(torch.equal(ours["state_dict"][k], v) for k, v in reference["state_dict"].items())
+    assert ours["optimizer_states"][0]["state"][0]["exp_avg"].equal(reference["optimizer_states"][0]["state"][0]["exp_avg"])
