@@ -19,8 +19,9 @@ if str(REPO) not in sys.path:
 
 from benchmarks.fidelity import run, start_decoder, train_clip, world  # noqa: E402
 
-# Steps of the fixtures, sized for CI; the accuracy test below says they are enough.
-CLIP_STEPS = 250
+# Steps (and images per style and step) of the fixtures, sized for CI; the accuracy test says
+# they are enough.
+CLIP_STEPS, CLIP_PER_CLASS = 250, 8
 DECODER_STEPS = 150
 TIMINGS: dict[str, float] = {}
 
@@ -30,7 +31,7 @@ def world_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The world CLIP (clip-anytorch's ``CLIP``) as an fp16 state-dict file."""
     start = time.time()
     torch.manual_seed(0)
-    model = train_clip.train(CLIP_STEPS, log_every=0)
+    model = train_clip.train(CLIP_STEPS, per_class=CLIP_PER_CLASS, log_every=0)
     path = train_clip.save(model, tmp_path_factory.mktemp("world") / "world-clip.pt")
     TIMINGS["world_clip"] = time.time() - start
     return path

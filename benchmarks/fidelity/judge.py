@@ -5,7 +5,8 @@ texture at the border, a blank page). This judge measures each style by what it 
 
 - ``red`` / ``blue``: mean chromaticity ``R / (R + G + B)`` / ``B / (R + G + B)``.
 - the other tints (``green``, ``yellow``, ...): the mean chromaticity's offset from grey
-  projected on the tint's own offset from grey (how far the colour moved toward that hue).
+  projected on the tint's own offset from grey, minus the part off that direction (how far
+  the colour moved toward that hue, and not toward a neighbouring one).
 - ``stripes``: the share of the luminance spectrum's energy (DC removed) that lies in the
   stripe band (periods 3.5-20 px, wide enough for stripes seen zoomed by the training views)
   within the single strongest orientation sector: parallel stripes put it all in one sector.
@@ -42,9 +43,13 @@ def chromaticity(images: torch.Tensor) -> torch.Tensor:
 
 
 def hue_projection(chroma: torch.Tensor, colour: tuple[float, float, float]) -> torch.Tensor:
-    """``(N,)``: chromaticity ``(N, 3)`` minus grey, projected on the unit offset of ``colour`` from grey."""
+    """``(N,)``: chromaticity ``(N, 3)`` minus grey, projected on the unit offset of ``colour`` from
+    grey, minus what lies off that direction (so that a neighbouring hue scores low)."""
     target = torch.tensor(colour) / sum(colour) - 1 / 3
-    return (chroma - 1 / 3) @ (target / target.norm())
+    unit = target / target.norm()
+    offset = chroma - 1 / 3
+    along = offset @ unit
+    return along - (offset - along[:, None] * unit).norm(dim=1)
 
 
 def _sector_band_energy(images: torch.Tensor) -> torch.Tensor:

@@ -21,12 +21,9 @@ from torch import nn
 from clipstyler_fast.errors import StylizerInputError
 from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.controls import apply_controls, check_strength
+from clipstyler_fast.infer.network import load_network
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
-from clipstyler_fast.nets.decoder import EncoderDecoder, build_decoder
-from clipstyler_fast.nets.student import build_student
-from clipstyler_fast.nets.style_file import StyleFile
-from clipstyler_fast.nets.vgg import load_vgg_encoder
 
 POSTPROCESS = ("clamp", "contrast")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
@@ -123,23 +120,6 @@ def check_tensor(images: Any) -> None:
     channels = images.shape[-3] if images.dim() in (3, 4) else None
     if channels != 3 or not images.is_floating_point() or images.shape[-1] == 0 or images.shape[-2] == 0:
         raise StylizerInputError(f"Stylizer was given {_describe(images)}; it takes {ACCEPTED} (RGB: 3 channels)")
-
-
-def load_network(style: StyleFile, vgg_weights: str | None = None) -> nn.Module:
-    """The frozen image-to-image network a style file holds (its record's ``network``).
-
-    ``decoder``: the decoder on the VGG encoder the style was trained on (from the weights it
-    records, or ``vgg_weights`` instead); ``student``: the distilled student, which needs no encoder.
-    """
-    record = style.record
-    if record.network == "student":
-        network: nn.Module = build_student(record.student or {})
-        network.load_state_dict(style.weights)
-    else:
-        decoder = build_decoder()
-        decoder.load_state_dict(style.weights)
-        network = EncoderDecoder(load_vgg_encoder(vgg_weights or record.vgg_weights, record.encoder), decoder)
-    return network.eval().requires_grad_(False)
 
 
 class Stylizer(nn.Module):
