@@ -13,6 +13,8 @@ comparison meaningless).
   runs it: ``torch.inference_mode``, channels-last, bf16 autocast where the hardware computes
   bf16 natively (``default_precision``), reflection padding, clamping, and overlapping tiles
   above 2048x2048 pixels.
+* any-prompt: :meth:`Stylizer.from_checkpoint` on an any-prompt checkpoint at one of its prompts
+  (the network specialised to the prompt), against the product on a per-prompt checkpoint.
 * student: the same :class:`~clipstyler_fast.Stylizer` path on a distilled student network
   (``clipstyler-fast distill``, the default :class:`~clipstyler_fast.nets.student.StudentConfig`,
   random He-initialised weights), in the precision ``default_precision`` picks for a student.
@@ -97,6 +99,30 @@ def _student() -> Any:
     return student.eval().requires_grad_(False)
 
 
+def _any_prompt_stylizer(kind: str, folder: Path, **options: Any) -> Any:
+    """:meth:`Stylizer.from_checkpoint` on an any-prompt checkpoint at a prompt of its bank: the
+    real loading path (the network specialised to the prompt), from files written here: a full-size
+    FiLM (CLIP ViT-B/32's 512-wide text directions) with random weights, and random VGG-19 weights."""
+    import torch
+
+    from benchmarks.common import write_vgg
+    from clipstyler_fast.infer.stylizer import Stylizer
+    from clipstyler_fast.nets.conditioned_file import ConditionedFile
+    from clipstyler_fast.nets.conditioning import ConditionedDecoder, ConditioningConfig
+    from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, StyleRecord
+
+    torch.manual_seed(0)
+    _, decoder = _networks(kind)
+    network = ConditionedDecoder(ConditioningConfig(embed_dim=512))
+    network.decoder.load_state_dict(decoder.state_dict())
+    torch.nn.init.normal_(network.film.net[-1].weight, std=0.02)
+    bank = ["a watercolor painting", "a mosaic"]
+    directions = torch.nn.functional.normalize(torch.randn(len(bank), 512), dim=-1)
+    record = StyleRecord(prompt=None, encoder=kind, vgg_weights=str(write_vgg(folder / "vgg.pth", kind)), network=CONDITIONED_NETWORK)
+    path = ConditionedFile(record, network, bank, directions).write(folder / "any-prompt.ckpt")
+    return Stylizer.from_checkpoint(path, prompt=bank[0], **options)
+
+
 def _photo(size: int) -> Any:
     """A smooth photo-like image (gradients, a blob, stripes) as a ``(1, 3, size, size)`` tensor in [0, 1]."""
     import torch
@@ -121,7 +147,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     # The student is measured alone: the teacher's weights are not in its peak memory.
-    encoder, decoder = _networks(args.encoder) if args.variant != "student" else (None, None)
+    encoder, decoder = _networks(args.encoder) if args.variant not in ("student", "any-prompt") else (None, None)
     if args.variant == "plain":
         encoder, decoder = encoder.to(device), decoder.to(device)
         precision = "32-true"
@@ -135,13 +161,19 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         options = {
             "product": {},
             "student": {},
+            "any-prompt": {},
             "fp32-channels-last": {"precision": "32-true"},
             "bf16-contiguous": {"channels_last": False},
         }[args.variant]
-        network = _student() if args.variant == "student" else EncoderDecoder(encoder, decoder)
-        stylizer = Stylizer(network, tile_above=args.tile_above, tile_size=args.tile_size, tile_overlap=args.tile_overlap, **options).to(
-            device
-        )
+        tiles = {"tile_above": args.tile_above, "tile_size": args.tile_size, "tile_overlap": args.tile_overlap}
+        if args.variant == "any-prompt":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as folder:
+                stylizer = _any_prompt_stylizer(args.encoder, Path(folder), device=device, **tiles)
+        else:
+            network = _student() if args.variant == "student" else EncoderDecoder(encoder, decoder)
+            stylizer = Stylizer(network, **tiles, **options).to(device)
         kind = "student" if args.variant == "student" else "decoder"
         precision = options.get("precision", default_precision(device.type, kind))
 
@@ -230,6 +262,19 @@ def _fmt_mib(value: float | None) -> str:
     return "-" if value is None else f"{value / 1024:.2f} GiB" if value >= 1024 else f"{value:.0f} MiB"
 
 
+def _print_any_prompt_table(rows: list[Any], any_rows: list[dict[str, Any]], tiled_from: int) -> None:
+    """An any-prompt checkpoint at a prompt beside a per-prompt checkpoint (the product), same run."""
+    print("\nany-prompt checkpoint at a prompt (Stylizer.from_checkpoint(path, prompt=...)) vs a per-prompt one:\n")
+    print("| image | per-prompt images/s | any-prompt images/s | any-prompt time / per-prompt time | any-prompt peak RSS |")
+    print("|---|---|---|---|---|")
+    for (size, _, product), anyp in zip(rows, any_rows):
+        label = f"{size}x{size}" + (" tiled" if size >= tiled_from else "")
+        print(
+            f"| {label} | {1 / product['seconds']:.3f} | {1 / anyp['seconds']:.3f} | {anyp['seconds'] / product['seconds']:.3f} | "
+            f"{_fmt_mib(anyp['peak_rss_mib'])} |"
+        )
+
+
 def _print_student_table(rows: list[Any], student_rows: list[tuple[int, dict[str, Any]]], tiled_from: int) -> None:
     """The distilled student beside the teacher's two paths, measured in the same run."""
     print(f"\ndistilled student (default config, {student_rows[0][1]['precision']}), same Stylizer path:\n")
@@ -259,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and one run each: checks the script works")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per measurement (default: torch's own choice)")
     parser.add_argument("--no-student", action="store_true", help="skip the distilled student's table")
+    parser.add_argument("--no-any-prompt", action="store_true", help="skip the any-prompt checkpoint's table")
     parser.add_argument("--tile-above", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tile-size", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tile-overlap", type=int, default=None, help=argparse.SUPPRESS)
@@ -266,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--numerics", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--variant", choices=["plain", "product", "student", "fp32-channels-last", "bf16-contiguous"], help=argparse.SUPPRESS
+        "--variant", choices=["plain", "product", "student", "any-prompt", "fp32-channels-last", "bf16-contiguous"], help=argparse.SUPPRESS
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the table of what each speed setting buys")
     parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
@@ -291,12 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = []
     student_rows: list[tuple[int, dict[str, Any]]] = []
+    any_prompt_rows: list[dict[str, Any]] = []
     for size in sizes:
         repeats = args.repeats or (3 if size <= 512 else 1)
         warmup = 0 if args.smoke or size > 1024 else 1  # a warm-up at 2048 and above would cost minutes
         run_plain = size < 4096 or args.plain_4096 or args.smoke
         plain = _spawn("worker", args, size=size, variant="plain", repeats=repeats, warmup=warmup) if run_plain else None
         product = _spawn("worker", args, size=size, variant="product", repeats=repeats, warmup=warmup)
+        if not args.no_any_prompt:
+            any_prompt_rows.append(_spawn("worker", args, size=size, variant="any-prompt", repeats=repeats, warmup=warmup))
         if not args.no_student:
             student_rows.append((size, _spawn("worker", args, size=size, variant="student", repeats=repeats, warmup=warmup)))
         rows.append((size, plain, product))
@@ -334,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if student_rows:
         _print_student_table(rows, student_rows, tiled_from)
+    if any_prompt_rows:
+        _print_any_prompt_table(rows, any_prompt_rows, tiled_from)
     print(
         f"\nproduct vs plain fp32 on a {check['size']}x{check['size']} photo-like image ({check['precision']}): "
         f"max |diff| = {check['max_rel']:.4f}, mean |diff| = {check['mean_rel']:.5f} of the output's value range"

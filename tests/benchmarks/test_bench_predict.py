@@ -25,3 +25,9 @@ def test_bench_predict_smoke_prints_ratios_and_memory() -> None:
     student = next(line for line in done.stdout.splitlines() if line.startswith("| 64x64 tiled |") and line.count("|") == 6)
     cells = [c.strip() for c in student.strip("|").split("|")]
     assert float(cells[1]) > 0 and re.fullmatch(r"\d+\.\d\dx", cells[2]) and re.fullmatch(r"\d+\.\d\dx", cells[3])
+    # The any-prompt checkpoint at a prompt, beside the per-prompt product.
+    header = "| image | per-prompt images/s | any-prompt images/s | any-prompt time / per-prompt time | any-prompt peak RSS |"
+    lines = done.stdout.splitlines()
+    row = lines[lines.index(header) + 2]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "64x64 tiled" and float(cells[1]) > 0 and float(cells[2]) > 0 and float(cells[3]) > 0
