@@ -21,7 +21,7 @@ from benchmarks.fidelity import run, start_decoder, train_clip, world  # noqa: E
 
 # Steps (and images per style and step) of the fixtures, sized for CI; the accuracy test says
 # they are enough.
-CLIP_STEPS, CLIP_PER_CLASS = 250, 8
+CLIP_STEPS, CLIP_PER_CLASS = 250, 10
 DECODER_STEPS = 150
 TIMINGS: dict[str, float] = {}
 

@@ -9,6 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The session's world fixtures (its CLIP and start decoder, trained in a few minutes) run inside
+# the first test that needs them, so these tests get more than the suite's per-test limit.
+pytestmark = pytest.mark.timeout(1500)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
