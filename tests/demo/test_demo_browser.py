@@ -23,6 +23,7 @@ import pytest
 from demo_support import style_folder
 from PIL import Image
 from support import make_photo
+from tiny_style import train_style
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_CHROMIUM = (
@@ -82,13 +83,17 @@ def save_screenshot(png: bytes, target: Path) -> None:
     small.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(target, optimize=True)
 
 
-def test_the_demo_page_stylizes_downloads_and_reports_a_bad_upload(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+def test_the_demo_page_stylizes_downloads_and_reports_a_bad_upload(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
+) -> None:
     executable = chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail('Playwright is not installed: pip install -e ".[dev]"', pytrace=False)
-    ckpt_dir = style_folder(tmp_path_factory.mktemp("demo-browser"))
+    root = tmp_path_factory.mktemp("demo-browser")
+    ckpt_dir = style_folder(root)
+    train_style(root, "Watercolor", clip_path, vgg_path, content_dir)  # a checkpoint made by `fit`, beside two written ones
     photo = tmp_path / "photo.png"
     make_photo(72, 40, seed=3).save(photo)
     (tmp_path / "notes.jpg").write_text("this is not an image\n")
@@ -108,7 +113,7 @@ def test_the_demo_page_stylizes_downloads_and_reports_a_bad_upload(tmp_path_fact
             page.goto(url)
             page.wait_for_selector("#style option", state="attached")
             assert page.locator("#prompt-row").is_hidden(), "no prompt box for a one-prompt style"
-            page.select_option("#style", label="Sketch with black pencil (sketch)")
+            page.select_option("#style", label="Watercolor (watercolor)")
             page.set_input_files("#files", [str(photo), str(tmp_path / "notes.jpg")])
             page.click("#run")
             page.wait_for_function(
