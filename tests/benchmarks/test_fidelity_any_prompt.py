@@ -1,8 +1,7 @@
 """Any prompt in the synthetic world, through the real CLI: a network trained on seven colour
 words turns held-out photos toward a word of its bank as a per-prompt network does, and toward
 an eighth colour it never trained on, though much less far than that colour's own network
-(benchmarks/RESULTS.md: the world CLIP's colour words are nearly orthogonal, so little of an
-unseen word lies in the span of the bank's)."""
+(benchmarks/RESULTS.md has the measurements)."""
 
 from __future__ import annotations
 
