@@ -136,11 +136,12 @@ def network_weights(
     state = checkpoint.get("state_dict")
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no model weights in this checkpoint")
-    prefix = f"{record.network}."
+    # An any-prompt network's decoder is stored as a decoder's (its conditioning is checked by conditioned_file).
+    prefix = DECODER_PREFIX if record.network == CONDITIONED_NETWORK else f"{record.network}."
     found = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
         expected = (build_student(record.student or {}) if record.network == "student" else build_decoder()).state_dict()
-    check_state_dict(expected, found, path, record.network)
+    check_state_dict(expected, found, path, "decoder" if record.network == CONDITIONED_NETWORK else record.network)
     return found
 
 

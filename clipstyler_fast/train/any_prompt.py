@@ -85,9 +85,9 @@ class AnyPromptStyleTransfer(StyleTransfer):
         return self.decode(self.encoder(images), directions)
 
     def preview_rows(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """One row per prompt: a few seen prompts, then a held-out one when there is one."""
+        """The held-out ``images``, then one row per prompt: a few seen prompts, then a held-out one when there is one."""
         chosen = self.train_ids[:PREVIEW_PROMPTS] + self.held_ids[:1]
-        return [self(images, self.bank_directions[i].expand(len(images), -1)) for i in chosen]
+        return [images, *(self(images, self.bank_directions[i].expand(len(images), -1)) for i in chosen)]
 
     # ----------------------------------------------------------------- steps
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:

@@ -281,8 +281,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         return list(self.decoder.parameters())
 
     def preview_rows(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The stylized rows of a preview grid of ``images`` (here one: this style)."""
-        return [self(images)]
+        """The rows of a preview grid: the held-out ``images``, then their stylizations."""
+        return [images, self(images)]
 
     def configure_optimizers(self) -> Any:
         return adam_with_inverse_decay(self.trained_parameters(), self.hparams.lr, self.hparams.lr_decay)

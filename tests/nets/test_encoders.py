@@ -237,8 +237,8 @@ def test_checkpoints_record_their_encoder_and_older_ones_keep_working(
     torchvision_style = tmp_path / "a" / "checkpoints" / "mosaic" / "style.ckpt"
     adain_style = tmp_path / "b" / "checkpoints" / "mosaic" / "style.ckpt"
     assert torch.load(torchvision_style, weights_only=True)[FORMAT_KEY]["encoder"] == "torchvision"
-    assert Stylizer.from_checkpoint(torchvision_style).encoder.kind == "torchvision"
-    assert Stylizer.from_checkpoint(adain_style).encoder.kind == "adain"
+    assert Stylizer.from_checkpoint(torchvision_style).network.encoder.kind == "torchvision"
+    assert Stylizer.from_checkpoint(adain_style).network.encoder.kind == "adain"
 
     # A format-1 checkpoint (written before the encoder option existed) was made with torchvision's VGG-19.
     old = torch.load(torchvision_style, weights_only=True)
@@ -246,7 +246,7 @@ def test_checkpoints_record_their_encoder_and_older_ones_keep_working(
     old["hyper_parameters"].pop("encoder")
     torch.save(old, tmp_path / "old.ckpt")
     stylizer = Stylizer.from_checkpoint(tmp_path / "old.ckpt")
-    assert stylizer.encoder.kind == "torchvision"
+    assert stylizer.network.encoder.kind == "torchvision"
     x = torch.rand(1, 3, 24, 32)
     torch.testing.assert_close(stylizer.stylize(x), Stylizer.from_checkpoint(torchvision_style).stylize(x))
 
