@@ -90,15 +90,12 @@ class AnyPromptStyleTransfer(StyleTransfer):
         return [images, *(self(images, self.bank_directions[i].expand(len(images), -1)) for i in chosen)]
 
     # ----------------------------------------------------------------- steps
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        # Prompts, like the warps, are drawn from the batch's sample indices: a resumed run draws the same.
+    def batch_directions(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Every image of the batch draws its own training prompt of the bank. Drawn from the batch's
+        sample indices, like the warps, so that a resumed run draws the same."""
         generator = seeded_generator(int(batch["index"][0]), 3)
         picks = torch.randint(len(self.train_ids), (len(batch["image"]),), generator=generator)
-        ids = torch.tensor(self.train_ids)[picks]
-        terms = self.compute_losses(batch["image"], seeded_generator(int(batch["index"][0]), 2), self.bank_directions[ids])
-        self.log("train/loss", terms["loss"], prog_bar=True)
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
-        return terms["loss"]
+        return self.bank_directions[torch.tensor(self.train_ids)[picks]]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         images = batch["image"]

@@ -76,6 +76,9 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             compiler); off by default, as it has not been measured to pay off yet.
     """
 
+    # Whether the module trains one prompt (``--model.prompt`` required) rather than a bank.
+    takes_prompt = True
+
     def __init__(
         self,
         prompt: str | None = None,
@@ -209,8 +212,6 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             self.text_direction = torch.empty_like(state["text_direction"], device=self.text_direction.device)
 
     # ----------------------------------------------------------------- the objective
-    takes_prompt = True
-
     def decode(self, features: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
         """The trained network on relu4_1 features (``directions``: per-image text directions, unused here)."""
         return self.decoder(features)
@@ -259,10 +260,14 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         total = hp.lambda_content * content_term + hp.lambda_patch * patch + hp.lambda_dir * glob + hp.lambda_tv * tv
         return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}, output
 
+    def batch_directions(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """Per-image text directions of a training batch (None: every image takes ``text_direction``)."""
+        return None
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         # Warps are seeded by the batch's sample indices, so a resumed run draws the same ones.
         generator = seeded_generator(int(batch["index"][0]), 2)
-        terms = self.compute_losses(batch["image"], generator)
+        terms = self.compute_losses(batch["image"], generator, self.batch_directions(batch))
         self.log("train/loss", terms["loss"], prog_bar=True)
         self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, prog_bar=True)
         return terms["loss"]
@@ -279,10 +284,6 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         return list(self.decoder.parameters())
-
-    def preview_rows(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The rows of a preview grid: the held-out ``images``, then their stylizations."""
-        return [images, self(images)]
 
     def configure_optimizers(self) -> Any:
         return adam_with_inverse_decay(self.trained_parameters(), self.hparams.lr, self.hparams.lr_decay)
