@@ -18,7 +18,7 @@ from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.nets.conditioned_file import ConditionedFile
-from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
+from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, prompt_needed
 
 
 def is_any_prompt(path: str | Path) -> bool:
@@ -64,8 +64,8 @@ def load_style(path: str | Path, prompt: str | None = None, clip_model: str | No
             )
         return StyleFile.from_checkpoint(checkpoint, path).require_style()
     if prompt is None:
-        StyleFile.from_checkpoint(checkpoint, path)  # raises the one-line "give it a prompt" error
-    prompt = check_prompt(prompt or "", path)
+        raise prompt_needed(path)
+    prompt = check_prompt(prompt, path)
     network = ConditionedFile.from_checkpoint(checkpoint, path)
     return network.style_file(prompt, prompt_directions(network, [prompt], clip_model)[0])
 

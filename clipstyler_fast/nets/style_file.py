@@ -128,6 +128,14 @@ def not_a_decoder(record: StyleRecord, path: str | Path | None) -> CheckpointErr
     return CheckpointError(f"{path}: holds a {record.network} network, not a decoder; pass a style.ckpt written by `clipstyler-fast fit`")
 
 
+def prompt_needed(path: str | Path | None) -> CheckpointError:
+    """The one-line refusal of an any-prompt checkpoint where a single style is needed without a prompt."""
+    return CheckpointError(
+        f'{path}: an any-prompt checkpoint, not a single style; give it a prompt (--prompt "...", '
+        "or Stylizer.from_checkpoint(path, prompt=...)), or refine one prompt into a style with fit --model.init_from"
+    )
+
+
 def network_weights(
     checkpoint: dict[str, Any], path: str | Path | None = None, record: StyleRecord | None = None
 ) -> dict[str, torch.Tensor]:
@@ -175,10 +183,7 @@ class StyleFile:
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleFile:
         record = StyleRecord.from_checkpoint(checkpoint, path)
         if record.is_conditioned:
-            raise CheckpointError(
-                f'{path}: an any-prompt checkpoint, not a single style; give it a prompt (--prompt "...", '
-                "or Stylizer.from_checkpoint(path, prompt=...)), or refine one prompt into a style with fit --model.init_from"
-            )
+            raise prompt_needed(path)
         weights = network_weights(checkpoint, path, record)
         direction = checkpoint["state_dict"].get("text_direction")
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
