@@ -63,14 +63,8 @@ def predict_prompts(setup: run.Setup, ckpt: Path, prompts: list[str], out: Path)
     """Held-out photos through ``predict --prompt`` (all prompts in one run), as tensors per prompt."""
     from clipstyler_fast.train.checkpoint_callback import slugify
 
-    args = ["predict", "--ckpt_path", str(ckpt), "--data.path", str(setup.heldout_dir), "--output.dir", str(out)]
-    for prompt in prompts:
-        args += ["--prompt", prompt]
-    args += ["--model.clip_model", str(setup.clip), "--model.vgg_weights", str(setup.vgg), "--output.overwrite", "true"]
-    args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
-    run.run_cli([*args, "--data.num_workers", "0"], cwd=setup.workdir)
-    names = sorted(p.name for p in setup.heldout_dir.glob("*.png"))
-    return {p: world.load_images([out / slugify(p) / n for n in names]) for p in prompts}
+    run.predict_heldout(setup, ckpt, out, [*(a for p in prompts for a in ("--prompt", p)), "--model.clip_model", str(setup.clip)])
+    return {p: run.load_outputs(setup, out / slugify(p)) for p in prompts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             logged = _logged(run.fit_command(setup, name, args.steps, 4, 64, []), workdir / "logs" / f"{name}-scratch")
             run.run_cli(logged, cwd=workdir)
             per_prompt = run._checkpoint_of(list((workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[name])
-            outputs[f"{name}:per-prompt"] = predict_prompts_single(setup, per_prompt, workdir / "per-prompt-out" / name)
+            run.predict_heldout(setup, per_prompt, workdir / "per-prompt-out" / name)
+            outputs[f"{name}:per-prompt"] = run.load_outputs(setup, workdir / "per-prompt-out" / name)
             if name in held_out:
                 refine = [*run.fit_command(setup, name, args.steps, 4, 64, ["--model.init_from", str(any_ckpt)])]
                 refine = _logged([*refine, "--checkpoint.root", str(workdir / "refined")], workdir / "logs" / f"{name}-refine")
@@ -132,16 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"shifts": shifts, "curves": curves, "bank": bank, "held_out": held_out}, indent=1))
     return 0
-
-
-def predict_prompts_single(setup: run.Setup, ckpt: Path, out: Path) -> torch.Tensor:
-    """Held-out photos through ``predict`` with a per-prompt checkpoint."""
-    args = ["predict", "--ckpt_path", str(ckpt), "--data.path", str(setup.heldout_dir), "--output.dir", str(out)]
-    args += ["--model.vgg_weights", str(setup.vgg), "--output.overwrite", "true", "--data.num_workers", "0"]
-    args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
-    run.run_cli(args, cwd=setup.workdir)
-    names = sorted(p.name for p in setup.heldout_dir.glob("*.png"))
-    return world.load_images([out / n for n in names])
 
 
 def report(shifts: dict, curves: dict, bank: list[str], held_out: list[str], names: list[str], args: argparse.Namespace) -> str:

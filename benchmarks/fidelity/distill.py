@@ -29,9 +29,6 @@ if __package__ in (None, ""):
 
 from benchmarks.fidelity import judge, run, world  # noqa: E402
 
-# Predict options shared by the teacher and the student: exact fp32, no bar, no workers.
-PREDICT_OPTIONS = ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
-
 
 def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str]) -> list[str]:
     """The ``distill`` arguments of one style (the world's photos are small: 64 px crops), then ``extra``."""
@@ -48,9 +45,8 @@ def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str
 def predict(setup: run.Setup, checkpoint: Path, name: str) -> torch.Tensor:
     """The held-out photos stylized by ``checkpoint`` through the CLI, as a batch."""
     out_dir = setup.workdir / "predicted" / name
-    args = ["predict", "--ckpt_path", str(checkpoint), "--data.path", str(setup.heldout_dir), "--output.dir", str(out_dir)]
-    run.run_cli([*args, "--output.overwrite", "true", "--model.vgg_weights", str(setup.vgg), *PREDICT_OPTIONS], cwd=setup.workdir)
-    return world.load_images([out_dir / p.name for p in sorted(setup.heldout_dir.glob("*.png"))])
+    run.predict_heldout(setup, checkpoint, out_dir)
+    return run.load_outputs(setup, out_dir)
 
 
 def psnr(images: torch.Tensor, reference: torch.Tensor) -> float:

@@ -143,33 +143,23 @@ def train_and_predict(
     checkpoints = list((setup.workdir / "checkpoints").glob("*/style.ckpt"))
     ckpt = _checkpoint_of(checkpoints, world.PROMPTS[style])
     out_dir = setup.workdir / "predicted" / style
-    run_cli(
-        [
-            "predict",
-            "--ckpt_path",
-            str(ckpt),
-            "--data.path",
-            str(setup.heldout_dir),
-            "--output.dir",
-            str(out_dir),
-            "--output.overwrite",
-            "true",
-            "--model.vgg_weights",
-            str(setup.vgg),
-            "--trainer.accelerator",
-            "cpu",
-            "--trainer.precision",
-            "32-true",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--data.num_workers",
-            "0",
-        ],
-        cwd=setup.workdir,
-    )
+    predict_heldout(setup, ckpt, out_dir)
     setup.log.append(f"{style}: fit {fitted - start:.0f} s, predict {time.time() - fitted:.0f} s")
-    names = sorted(p.name for p in setup.heldout_dir.glob("*.png"))
-    return world.load_images([out_dir / name for name in names])
+    return load_outputs(setup, out_dir)
+
+
+def predict_heldout(setup: Setup, checkpoint: Path, out_dir: Path, extra: list[str] | None = None) -> None:
+    """Stylize the held-out photos with ``checkpoint`` through ``python -m clipstyler_fast predict``
+    (exact fp32 on the CPU) into ``out_dir``; ``extra`` options come last (``--prompt``, say)."""
+    args = ["predict", "--ckpt_path", str(checkpoint), "--data.path", str(setup.heldout_dir), "--output.dir", str(out_dir)]
+    args += ["--output.overwrite", "true", "--model.vgg_weights", str(setup.vgg), "--data.num_workers", "0"]
+    args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
+    run_cli([*args, *(extra or [])], cwd=setup.workdir)
+
+
+def load_outputs(setup: Setup, folder: Path) -> torch.Tensor:
+    """The stylized held-out photos in ``folder``, as one batch in the held-out photos' order."""
+    return world.load_images([folder / p.name for p in sorted(setup.heldout_dir.glob("*.png"))])
 
 
 def _checkpoint_of(checkpoints: list[Path], prompt: str) -> Path:
