@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.fidelity import run, start_decoder, train_clip, world  # noqa: E402
+from benchmarks.fidelity import run, start_decoder, train_clip, world, world_vgg  # noqa: E402
 
 # Steps (and images per style and step) of the fixtures, sized for CI; the accuracy test says
 # they are enough.
@@ -38,10 +38,16 @@ def world_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def world_decoder(tmp_path_factory: pytest.TempPathFactory, torchvision_vgg_path: Path) -> Path:
-    """A decoder trained to invert the tests' random VGG-19 on world photos."""
+def world_vgg_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The world's VGG-19: random weights at a pretrained network's activation scale (``world_vgg.py``)."""
+    return world_vgg.write_world_vgg(tmp_path_factory.mktemp("world") / "vgg19-world.pth")
+
+
+@pytest.fixture(scope="session")
+def world_decoder(tmp_path_factory: pytest.TempPathFactory, world_vgg_path: Path) -> Path:
+    """A decoder trained to invert the world's VGG-19 on world photos."""
     start = time.time()
-    decoder = start_decoder.train_start_decoder(torchvision_vgg_path, DECODER_STEPS, batch=4, size=48, lr=1e-3, log_every=0)
+    decoder = start_decoder.train_start_decoder(world_vgg_path, DECODER_STEPS, batch=4, size=48, lr=1e-3, log_every=0)
     path = tmp_path_factory.mktemp("world") / "start-decoder.pt"
     torch.save(decoder.state_dict(), path)
     TIMINGS["world_decoder"] = time.time() - start
@@ -49,13 +55,13 @@ def world_decoder(tmp_path_factory: pytest.TempPathFactory, torchvision_vgg_path
 
 
 @pytest.fixture(scope="session")
-def world_setup(tmp_path_factory: pytest.TempPathFactory, world_clip: Path, world_decoder: Path, torchvision_vgg_path: Path) -> run.Setup:
+def world_setup(tmp_path_factory: pytest.TempPathFactory, world_clip: Path, world_decoder: Path, world_vgg_path: Path) -> run.Setup:
     """Weights plus 16 training and 8 held-out world photos of 64 px, in a fresh folder."""
     workdir = tmp_path_factory.mktemp("fidelity")
     return run.prepare(
         workdir,
         world_clip,
-        torchvision_vgg_path,
+        world_vgg_path,
         world_decoder,
         clip_steps=0,
         decoder_steps=0,
@@ -65,4 +71,4 @@ def world_setup(tmp_path_factory: pytest.TempPathFactory, world_clip: Path, worl
     )
 
 
-__all__ = ["world", "world_clip", "world_decoder", "world_setup", "TIMINGS"]
+__all__ = ["world", "world_clip", "world_vgg_path", "world_decoder", "world_setup", "TIMINGS"]

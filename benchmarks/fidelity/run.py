@@ -225,7 +225,7 @@ def prepare(
     photo_size: int,
 ) -> Setup:
     """Make whatever weights were not given, and the train and held-out photo folders."""
-    from benchmarks.fidelity import start_decoder, train_clip
+    from benchmarks.fidelity import start_decoder, train_clip, world_vgg
 
     workdir.mkdir(parents=True, exist_ok=True)
     log: list[str] = []
@@ -234,11 +234,7 @@ def prepare(
         clip = train_clip.save(train_clip.train(clip_steps, log_every=0), workdir / "world-clip.pt")
         log.append(f"CLIP trained in {time.time() - start:.0f} s")
     if vgg is None:
-        from torchvision.models.vgg import cfgs, make_layers
-
-        torch.manual_seed(0)
-        vgg = workdir / "vgg19-random.pth"
-        torch.save({f"features.{k}": v for k, v in make_layers(cfgs["E"])[:21].state_dict().items()}, vgg)
+        vgg = world_vgg.write_world_vgg(workdir / "vgg19-world.pth")
     if decoder is None:
         start = time.time()
         decoder = workdir / "start-decoder.pt"
@@ -283,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit-args", default="", help='extra fit options, appended last (quoted), e.g. "--model.threshold 0.0"')
     parser.add_argument("--clip", type=Path, default=None, help="a world CLIP file (default: train one)")
     parser.add_argument("--clip-steps", type=int, default=300)
-    parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: seeded random weights)")
+    parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: the world's, world_vgg.py)")
     parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
-    parser.add_argument("--decoder-steps", type=int, default=300)
+    parser.add_argument("--decoder-steps", type=int, default=600)
     parser.add_argument("--train-photos", type=int, default=24)
     parser.add_argument("--heldout-photos", type=int, default=12)
     parser.add_argument("--photo-size", type=int, default=96)

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vgg", required=True, help="VGG-19 weights file (as for --model.vgg_weights)")
     parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=600)
     args = parser.parse_args(argv)
     decoder = train_start_decoder(args.vgg, args.steps)
     args.output.parent.mkdir(parents=True, exist_ok=True)

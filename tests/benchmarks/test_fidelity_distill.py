@@ -19,11 +19,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_fidelity_distill_smoke_prints_the_student_table(
-    tmp_path: Path, world_clip: Path, world_decoder: Path, torchvision_vgg_path: Path
+    tmp_path: Path, world_clip: Path, world_decoder: Path, world_vgg_path: Path
 ) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     # The world's CLIP and start decoder are the session's (shared with the fidelity test), not trained again.
-    weights = ["--clip", str(world_clip), "--vgg", str(torchvision_vgg_path), "--decoder", str(world_decoder)]
+    weights = ["--clip", str(world_clip), "--vgg", str(world_vgg_path), "--decoder", str(world_decoder)]
     command = [
         sys.executable,
         "-m",
