@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -74,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seen", default=",".join(DEFAULT_SEEN), help="bank words that also get a per-prompt network")
     parser.add_argument("--any-steps", type=int, default=1000, help="steps of the any-prompt network")
     parser.add_argument("--steps", type=int, default=200, help="steps of each per-prompt and refine run (the reference's 200)")
+    parser.add_argument("--any-args", default="", help='extra options of the any-prompt fit (quoted), e.g. "--model.mix_prompts 0.5"')
     parser.add_argument("--clip", type=Path, default=None)
     parser.add_argument("--clip-steps", type=int, default=600)
     parser.add_argument("--vgg", type=Path, default=None)
     parser.add_argument("--decoder", type=Path, default=None)
-    parser.add_argument("--decoder-steps", type=int, default=300)
+    parser.add_argument("--decoder-steps", type=int, default=600)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
     args = parser.parse_args(argv)
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, args.clip_steps, args.decoder_steps, **sizes)
         bank_file = workdir / "bank.txt"
         bank_file.write_text("\n".join(bank) + "\n")
-        recipe = without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, []))
+        recipe = without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, shlex.split(args.any_args)))
         any_args = [*recipe, "--data.prompts", str(bank_file), "--model.holdout_prompts", "0"]
         run.run_cli([*any_args, "--trainer.default_root_dir", str(workdir / "runs" / "any")], cwd=workdir)
         any_ckpt = workdir / "checkpoints" / "any-prompt" / "style.ckpt"
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(shifts: dict, curves: dict, bank: list[str], held_out: list[str], names: list[str], args: argparse.Namespace) -> str:
     lines = [
-        f"any-prompt network: {args.any_steps} steps over a bank of {len(bank)} colour words ({', '.join(bank)}); "
+        f"any-prompt network: {args.any_steps} steps{' + ' + args.any_args if args.any_args else ''} over a bank of "
+        f"{len(bank)} colour words ({', '.join(bank)}); "
         f"per-prompt and refine runs: {args.steps} steps; held-out photos; shifts of each style's own statistic "
         "beyond the start decoder, in content spreads",
         "",

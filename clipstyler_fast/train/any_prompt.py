@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from clipstyler_fast.errors import CheckpointError, DataError
@@ -35,12 +36,19 @@ class AnyPromptStyleTransfer(StyleTransfer):
         prompts: the prompt bank file (filled in from ``--data.prompts``).
         holdout_prompts: prompts of the bank kept out of training, for validation (at most a quarter).
         film_hidden: width of the MLP from the text direction to the FiLM scales and shifts.
+        mix_prompts: the share of images trained along a blend of two bank prompts instead of one
+            (``normalize((1 - a) dA + a dB)``, ``a`` uniform), the same blend ``interpolate`` makes.
+            It trains the network between the bank's directions too, where prompts it never saw lie.
         **kwargs: every option of per-prompt training (``StyleTransfer``) except ``prompt`` and ``init_from``.
     """
 
     takes_prompt = False
 
-    def __init__(self, prompts: str = DEFAULT_BANK, holdout_prompts: int = 16, film_hidden: int = 512, **kwargs: Any) -> None:
+    def __init__(
+        self, prompts: str = DEFAULT_BANK, holdout_prompts: int = 16, film_hidden: int = 512, mix_prompts: float = 0.5, **kwargs: Any
+    ) -> None:
+        if not 0.0 <= mix_prompts <= 1.0:
+            raise DataError(f"--model.mix_prompts {mix_prompts} is a share of the batch: give a number from 0 to 1")
         for option in ("prompt", "init_from"):
             if kwargs.pop(option, None):
                 raise DataError(
@@ -91,11 +99,18 @@ class AnyPromptStyleTransfer(StyleTransfer):
 
     # ----------------------------------------------------------------- steps
     def batch_directions(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Every image of the batch draws its own training prompt of the bank. Drawn from the batch's
-        sample indices, like the warps, so that a resumed run draws the same."""
+        """Every image of the batch draws its own training prompt of the bank, or with ``mix_prompts``
+        a blend of two. Drawn from the batch's sample indices, like the warps, so that a resumed run
+        draws the same."""
         generator = seeded_generator(int(batch["index"][0]), 3)
-        picks = torch.randint(len(self.train_ids), (len(batch["image"]),), generator=generator)
-        return self.bank_directions[torch.tensor(self.train_ids)[picks]]
+        count, ids = len(batch["image"]), torch.tensor(self.train_ids)
+        first = self.bank_directions[ids[torch.randint(len(ids), (count,), generator=generator)]]
+        if not self.hparams.mix_prompts:
+            return first
+        second = self.bank_directions[ids[torch.randint(len(ids), (count,), generator=generator)]]
+        alpha = torch.rand(count, 1, generator=generator).to(first)
+        mixed = (torch.rand(count, 1, generator=generator) < self.hparams.mix_prompts).to(first.device)
+        return torch.where(mixed, F.normalize(torch.lerp(first, second, alpha), dim=-1), first)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         images = batch["image"]

@@ -1,6 +1,6 @@
 """Any prompt in the synthetic world, through the real CLI: a network trained on seven colour
-words turns held-out photos toward a word of its bank as a per-prompt network does, and toward
-an eighth colour it never trained on, though much less far than that colour's own network
+words (and blends of two) turns held-out photos toward a word of its bank, and toward an eighth
+colour it never trained on at least half as far as that colour's own network does
 (benchmarks/RESULTS.md has the measurements)."""
 
 from __future__ import annotations
@@ -20,15 +20,18 @@ SEEN, UNSEEN = "red", "green"
 # learning rate and more steps).
 ANY_STEPS, PER_PROMPT_STEPS, LR = 160, 40, "2e-4"
 # In content spreads beyond the start decoder: a bank word as far as the per-prompt red test asks
-# of its own network (test_fidelity.py's MIN_RED_SHIFT is 2; measured +3.2 in the benchmark), and
-# the unseen word a measurable step toward its hue (measured +0.5 here, +3.7 for its own network).
-MIN_SEEN_SHIFT, MIN_UNSEEN_SHIFT = 1.5, 0.2
+# of its own network (test_fidelity.py's MIN_RED_SHIFT), and the unseen word at least half as far
+# toward its hue as its own network goes.
+MIN_SEEN_SHIFT, MIN_UNSEEN_SHARE = 2.0, 0.5
+MIX = ["--model.mix_prompts", "0.5"]
 
 
-def test_bank_words_reach_the_pixels_and_an_unseen_colour_moves_toward_its_hue(world_setup: run.Setup, tmp_path: Path) -> None:
+def test_bank_words_reach_the_pixels_and_an_unseen_colour_moves_half_as_far_as_its_own_network(
+    world_setup: run.Setup, tmp_path: Path
+) -> None:
     bank = tmp_path / "bank.txt"
     bank.write_text("\n".join(world.PROMPTS[name] for name in world.TINTS if name != UNSEEN) + "\n")
-    recipe = any_prompt.without_prompt(run.fit_command(world_setup, "red", ANY_STEPS, 4, 64, ["--model.lr", LR]))
+    recipe = any_prompt.without_prompt(run.fit_command(world_setup, "red", ANY_STEPS, 4, 64, ["--model.lr", LR, *MIX]))
     root = tmp_path / "any"
     run.run_cli([*recipe, "--data.prompts", str(bank), "--model.holdout_prompts", "0", "--checkpoint.root", str(root)], cwd=tmp_path)
     prompts = [world.PROMPTS[SEEN], world.PROMPTS[UNSEEN]]
@@ -39,4 +42,5 @@ def test_bank_words_reach_the_pixels_and_an_unseen_colour_moves_toward_its_hue(w
     shifts = judge.shifts(outputs, content, run.decoder_only(world_setup, content))
     print({name: round(row["vs_decoder"], 2) for name, row in shifts.items()})
     assert shifts[f"{SEEN}:any"]["vs_decoder"] >= MIN_SEEN_SHIFT, shifts
-    assert shifts[f"{UNSEEN}:per-prompt"]["vs_decoder"] > shifts[f"{UNSEEN}:any"]["vs_decoder"] >= MIN_UNSEEN_SHIFT, shifts
+    unseen, own = shifts[f"{UNSEEN}:any"]["vs_decoder"], shifts[f"{UNSEEN}:per-prompt"]["vs_decoder"]
+    assert own > 0 and unseen >= MIN_UNSEEN_SHARE * own, shifts

@@ -195,3 +195,29 @@ def test_an_any_prompt_run_refuses_a_single_prompt_option(
 ) -> None:
     assert main(any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 1, "--model.prompt", "Red")) == 2
     assert "takes no --model.prompt" in capsys.readouterr().err
+
+
+def test_mixed_prompts_train_along_unit_blends_of_two_seen_bank_directions(bank_file: Path) -> None:
+    from clipstyler_fast.train.any_prompt import AnyPromptStyleTransfer
+
+    model = AnyPromptStyleTransfer(prompts=str(bank_file), holdout_prompts=2, mix_prompts=0.5)
+    torch.manual_seed(0)
+    model.bank_directions = torch.nn.functional.normalize(torch.randn(len(model.bank), 32), dim=-1)
+    seen = model.bank_directions[model.train_ids]
+    directions = model.batch_directions({"image": torch.zeros(200, 3, 8, 8), "index": torch.arange(200)})
+    torch.testing.assert_close(directions.norm(dim=-1), torch.ones(200))
+    single = (directions @ seen.T).amax(dim=-1) > 1 - 1e-6
+    assert 0.35 < single.float().mean() < 0.65, single.float().mean()  # about half: one prompt, the rest: blends
+    # Every blend lies in the span of the seen prompts' directions (never a held-out one's).
+    weights = torch.linalg.lstsq(seen.T, directions[~single].T).solution
+    torch.testing.assert_close(seen.T @ weights, directions[~single].T, rtol=0, atol=1e-5)
+    assert ((weights.abs() > 1e-4).sum(dim=0) <= 2).all()
+    assert torch.equal(directions, model.batch_directions({"image": torch.zeros(200, 3, 8, 8), "index": torch.arange(200)}))
+
+
+def test_a_share_of_mixed_prompts_outside_zero_to_one_is_a_one_line_error(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 1, "--model.mix_prompts", "1.5")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--model.mix_prompts 1.5" in errors[0] and "from 0 to 1" in errors[0], errors
