@@ -8,7 +8,7 @@ the teacher's outputs, and the pixel judge's shift toward the style (``judge.py`
 the teacher's outputs and of the student's, with their ratio.
 
     python -m benchmarks.fidelity.distill                     # red and stripes, a few minutes on 2 cores
-    python -m benchmarks.fidelity.distill --clip W/world-clip.pt --vgg W/vgg19-random.pth --decoder W/start-decoder.pt
+    python -m benchmarks.fidelity.distill --clip W/world-clip.pt --vgg W/vgg19-world.pth --decoder W/start-decoder.pt
     python -m benchmarks.fidelity.distill --smoke             # seconds-scale check of the script
 """
 
@@ -30,10 +30,21 @@ if __package__ in (None, ""):
 from benchmarks.fidelity import judge, run, world  # noqa: E402
 
 
-def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str]) -> list[str]:
+def distill_photos(setup: run.Setup, count: int) -> Path:
+    """The folder the students learn from: the teachers' training photos, or ``count`` fresh world
+    photos (a student needs no labels, so its photos cost nothing; none is a held-out one)."""
+    if not count:
+        return setup.train_dir
+    folder = setup.workdir / "content" / "distill"
+    if len(list(folder.glob("*.png"))) != count:
+        world.save_photos(folder, count, 96, seed=300, prefix="distill")
+    return folder
+
+
+def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path | None = None) -> list[str]:
     """The ``distill`` arguments of one style (the world's photos are small: 64 px crops), then ``extra``."""
     return [
-        "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(setup.train_dir),
+        "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(photos or setup.train_dir),
         "--data.crop_size", "64", "--data.batch_size", "8", "--data.num_workers", "0", "--seed_everything", "0",
         "--model.preview_every_n_steps", "0", "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
         "--trainer.logger", "false", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
@@ -63,7 +74,14 @@ def teacher_of(setup: run.Setup, style: str) -> Path | None:
 
 
 def measure(
-    setup: run.Setup, style: str, steps: int, distill_steps: int, fit_args: list[str], distill_args: list[str], reuse: bool = False
+    setup: run.Setup,
+    style: str,
+    steps: int,
+    distill_steps: int,
+    fit_args: list[str],
+    distill_args: list[str],
+    reuse: bool = False,
+    photos: int = 0,
 ) -> dict:
     """Teacher and student of one style, and how close the student comes (``reuse``: the teacher already in the workdir)."""
     start = time.time()
@@ -75,7 +93,7 @@ def measure(
         teacher_out = predict(setup, teacher, style)
     assert teacher is not None
     trained = time.time()
-    run.run_cli(distill_command(setup, teacher, distill_steps, distill_args), cwd=setup.workdir)
+    run.run_cli(distill_command(setup, teacher, distill_steps, distill_args, distill_photos(setup, photos)), cwd=setup.workdir)
     distilled = time.time()
     student = next((setup.workdir / "students").glob(f"{teacher.parent.name}-student/student.ckpt"))
     student_out = predict(setup, student, f"{style}-student")
@@ -115,27 +133,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200, help="fit steps of each teacher (the reference's 200)")
     parser.add_argument("--distill-steps", type=int, default=600, help="distill steps of each student")
     parser.add_argument("--fit-args", default="", help="extra fit options, appended last (quoted)")
+    parser.add_argument("--distill-photos", type=int, default=512, help="fresh world photos the students learn from (0: the teachers' 24)")
     parser.add_argument("--distill-args", default="", help='extra distill options, appended last (quoted), e.g. "--model.width 24"')
     parser.add_argument("--clip", type=Path, default=None, help="a world CLIP file (default: train one)")
-    parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: seeded random weights)")
+    parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: the world's, world_vgg.py)")
     parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
     parser.add_argument("--reuse-teachers", action="store_true", help="distill the teachers an earlier run left in --workdir")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
     args = parser.parse_args(argv)
-    clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, 300, 24, 12, 96
+    clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, 600, 24, 12, 96
     if args.smoke:
-        args.steps, args.distill_steps, clip_steps, decoder_steps = 1, 2, 5, 2
+        args.steps, args.distill_steps, clip_steps, decoder_steps, args.distill_photos = 1, 2, 5, 2, 4
         train_photos, heldout_photos, photo_size = 4, 2, 64
     styles = run.parse_styles(parser, args.styles)
     with tempfile.TemporaryDirectory(prefix="fidelity-distill-") as scratch:
         workdir = (args.workdir or Path(scratch)).resolve()
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, clip_steps, decoder_steps, train_photos, heldout_photos, photo_size)
         fit_args, distill_args = shlex.split(args.fit_args), shlex.split(args.distill_args)
-        rows = [measure(setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers) for style in styles]
+        rows = [
+            measure(setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers, args.distill_photos)
+            for style in styles
+        ]
     header = (
         f"teachers: fit {args.steps} steps (reference recipe{' + ' + args.fit_args if args.fit_args else ''}); students: distill "
-        f"{args.distill_steps} steps{' + ' + args.distill_args if args.distill_args else ''}; {heldout_photos} held-out photos of "
+        f"{args.distill_steps} steps on {args.distill_photos or train_photos} photos{' + ' + args.distill_args if args.distill_args else ''}; "
+        f"{heldout_photos} held-out photos of "
         f"{photo_size} px; shifts toward each style vs content, in content spreads (judge.py)"
     )
     timings = "; ".join(f"{r['style']}: fit+predict {r['teacher_s']:.0f} s, distill {r['distill_s']:.0f} s" for r in rows)

@@ -4,8 +4,13 @@ A style network runs VGG-19 up to relu4_1 and a mirrored decoder at the image's 
 (about 1 TFLOP for a 1024x1024 image). The student instead folds each ``factor x factor`` block of
 pixels into channels (:class:`~torch.nn.PixelUnshuffle`), works at that low resolution with
 depthwise-separable residual blocks whose dilations grow to widen the receptive field, and
-unfolds the result back (:class:`~torch.nn.PixelShuffle`) as a correction added to the input
-image: no convolution runs at full resolution.
+unfolds the result back (:class:`~torch.nn.PixelShuffle`) into the image: no convolution runs
+at full resolution.
+
+The teacher has no path from its input pixels to its output pixels: everything it draws passes
+through relu4_1, at an eighth of the resolution. So by default the student has none either;
+adding its output to the input image (``input_skip``) makes it cancel every detail of the photo
+its teacher does not keep, and measured worse (``benchmarks/RESULTS.md``).
 
 This module is the architecture only (no files); :class:`StudentConfig` is what a student
 checkpoint records to rebuild it.
@@ -35,6 +40,7 @@ class StudentConfig:
             ``1 / factor`` of the image's resolution, and image sides must be multiples of it.
         expansion: the blocks' pointwise layers widen to ``expansion * width`` channels.
         dilations: dilation of each block's depthwise 3x3 convolution, cycled over the blocks.
+        input_skip: add the network's output to the input image instead of returning it.
     """
 
     width: int = 32
@@ -42,6 +48,7 @@ class StudentConfig:
     factor: int = 4
     expansion: int = 2
     dilations: tuple[int, ...] = (1, 2, 4, 8)
+    input_skip: bool = False
 
     def __post_init__(self) -> None:
         if self.factor not in FACTORS:
@@ -59,6 +66,8 @@ class StudentConfig:
         known = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         if "dilations" in known:
             known["dilations"] = tuple(known["dilations"])
+        # Students recorded before the option existed all added their output to the input.
+        known.setdefault("input_skip", True)
         return cls(**known)
 
 
@@ -77,7 +86,8 @@ class SeparableBlock(nn.Module):
 
 
 class Student(nn.Module):
-    """``images + unfold(head(body(stem(fold(images)))))`` for RGB images whose sides are multiples of ``config.factor``."""
+    """``unfold(head(body(stem(fold(images)))))`` (plus ``images`` with ``input_skip``) for RGB
+    images whose sides are multiples of ``config.factor``."""
 
     # The kind a style file records for this network (see ``clipstyler_fast.nets.style_file``).
     network_kind = "student"
@@ -92,13 +102,14 @@ class Student(nn.Module):
         self.body = nn.Sequential(*(SeparableBlock(config.width, config.expansion, d) for d in dilations))
         self.head = nn.Conv2d(config.width, folded, 1)
         self.unfold = nn.PixelShuffle(config.factor)
-        # Starts as the identity: the correction is zero until training moves it.
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if config.input_skip:
+            # Starts as the identity: the correction is zero until training moves it.
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        correction = self.unfold(self.head(self.body(self.stem(self.fold(images)))))
-        return images + correction.to(images.dtype)
+        output = self.unfold(self.head(self.body(self.stem(self.fold(images))))).to(images.dtype)
+        return images + output if self.config.input_skip else output
 
 
 def build_student(config: StudentConfig | dict[str, Any] | None = None) -> Student:

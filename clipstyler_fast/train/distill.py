@@ -40,6 +40,7 @@ class Distillation(LossTermSteps, L.LightningModule):
             ``1 / factor`` of the image's resolution.
         expansion: width multiplier inside each block.
         dilations: dilations of the blocks' depthwise convolutions, cycled over the blocks.
+        input_skip: add the student's output to the input photo (off: the teacher has no such path).
         lambda_pixel: weight of the pixel loss (mean squared error to the teacher's output).
         lambda_feature: weight of the feature loss (mean squared error between the relu4_1
             features of the student's and the teacher's outputs, in the teacher's own encoder;
@@ -60,6 +61,7 @@ class Distillation(LossTermSteps, L.LightningModule):
         factor: int = 4,
         expansion: int = 2,
         dilations: list[int] | None = None,
+        input_skip: bool = False,
         lambda_pixel: float = 1.0,
         lambda_feature: float = 0.0,
         lr: float = 2e-3,
@@ -71,7 +73,7 @@ class Distillation(LossTermSteps, L.LightningModule):
             raise CheckpointError("no teacher given; pass the style to distill with --ckpt_path STYLE.ckpt")
         teacher = absolute_if_file(teacher)
         vgg_weights = absolute_if_file(vgg_weights) if vgg_weights else None
-        config = StudentConfig(width, blocks, factor, expansion, tuple(dilations or StudentConfig.dilations))
+        config = StudentConfig(width, blocks, factor, expansion, tuple(dilations or StudentConfig.dilations), input_skip)
         self.save_hyperparameters()
         self.config = config
         self.teacher_path = teacher
@@ -104,8 +106,9 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     @torch.no_grad()
     def targets(self, images: torch.Tensor) -> torch.Tensor:
-        """The teacher's raw output (float32, not post-processed) for images whose sides are multiples of 8."""
-        return self.teacher.run_network(images)
+        """What the teacher shows for images whose sides are multiples of 8: its output in float32,
+        clamped to [0, 1] as ``predict`` clamps it (values beyond are never seen, so not worth learning)."""
+        return self.teacher.run_network(images).clamp(0, 1)
 
     # ----------------------------------------------------------------- the objective
     def compute_losses(self, images: torch.Tensor, targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -123,7 +126,7 @@ class Distillation(LossTermSteps, L.LightningModule):
             terms["feature"] = feature
             total = total + self.hparams.lambda_feature * feature
         with torch.no_grad():
-            shown = F.mse_loss(output.detach().clamp(0, 1), targets.clamp(0, 1))
+            shown = F.mse_loss(output.detach().clamp(0, 1), targets)
             terms["psnr"] = -10 * torch.log10(shown.clamp_min(1e-10))
         return {"loss": total, **terms}
 

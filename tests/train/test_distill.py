@@ -73,7 +73,7 @@ def test_student_file_records_its_network_and_stylizer_runs_it_as_its_own_forwar
     record = file.record
     assert (record.network, record.prompt, record.teacher) == ("student", "Mosaic", str(style))
     config = StudentConfig.from_dict(record.student)
-    assert (config.width, config.blocks) == (16, 3)
+    assert (config.width, config.blocks, config.input_skip) == (16, 3, False)
     assert file.text_direction is not None and torch.equal(file.text_direction, StyleFile.read(style).text_direction)
     assert (student.parent / "last.ckpt").is_file() and (student.parent / "config.yaml").is_file()
     network = build_student(config).eval()
@@ -91,7 +91,7 @@ def test_student_file_records_its_network_and_stylizer_runs_it_as_its_own_forwar
 def test_student_fidelity_to_the_teacher_improves_on_held_out_photos(student: Path, style: Path) -> None:
     images = held_out_photos()
     teacher = Stylizer.from_checkpoint(style, precision="32-true")(images)
-    start = images.clamp(0, 1)  # the untrained student is the identity
+    start = images.clamp(0, 1)  # a student that keeps the photo
     trained = Stylizer.from_checkpoint(student, precision="32-true")(images)
 
     def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -166,3 +166,18 @@ def test_a_stopped_run_resumes_exactly(style: Path, content_dir: Path, tmp_path:
     assert ours["global_step"] == reference["global_step"] == steps
     assert all(torch.equal(ours["state_dict"][k], v) for k, v in reference["state_dict"].items())
     assert ours["optimizer_states"][0]["state"][0]["exp_avg"].equal(reference["optimizer_states"][0]["state"][0]["exp_avg"])
+
+
+def test_a_student_recorded_before_the_input_skip_option_still_adds_its_output_to_the_photo() -> None:
+    recorded = StudentConfig(width=8, blocks=1, input_skip=True).to_dict()
+    del recorded["input_skip"]
+    config = StudentConfig.from_dict(recorded)
+    assert config.input_skip and not StudentConfig().input_skip
+    images = held_out_photos()
+    with torch.no_grad():
+        assert torch.equal(build_student(config)(images), images)  # untrained: the identity
+        network = build_student(StudentConfig(width=8, blocks=1, input_skip=True))
+        torch.nn.init.normal_(network.head.weight)
+        without = build_student(StudentConfig(width=8, blocks=1))
+        without.load_state_dict(network.state_dict())
+        torch.testing.assert_close(network(images), images + without(images))
