@@ -18,10 +18,11 @@ pytestmark = pytest.mark.timeout(1500)
 SEEN, UNSEEN = "red", "green"
 # Steps and learning rate sized for CI (benchmarks/fidelity/any_prompt.py runs the reference's
 # learning rate and more steps).
-ANY_STEPS, PER_PROMPT_STEPS, LR = 160, 40, "2e-4"
+ANY_STEPS, PER_PROMPT_STEPS, LR = 400, 40, "2e-4"
 # In content spreads beyond the start decoder: a bank word as far as the per-prompt red test asks
 # of its own network (test_fidelity.py's MIN_RED_SHIFT), and the unseen word at least half as far
-# toward its hue as its own network goes.
+# toward its hue as its own network goes (measured with these weights: +5.13 for red; green +2.10
+# against +2.72 for its own network, 77%; with 160 any-prompt steps green reached only 28%).
 MIN_SEEN_SHIFT, MIN_UNSEEN_SHARE = 2.0, 0.5
 MIX = ["--model.mix_prompts", "0.5"]
 
