@@ -151,6 +151,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         warnings.showwarning = previous
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Close the process group a multi-process command opened. Left open, gloo's threads still run
+    when the interpreter exits, which aborts the process ("terminate called without an active exception")."""
+    if "torch.distributed" not in sys.modules:  # nothing loaded it, so nothing opened one
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
