@@ -41,10 +41,10 @@ def distill_photos(setup: run.Setup, count: int) -> Path:
     return folder
 
 
-def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path | None = None) -> list[str]:
-    """The ``distill`` arguments of one style (the world's photos are small: 64 px crops), then ``extra``."""
+def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path) -> list[str]:
+    """The ``distill`` arguments of one style, learning from ``photos`` (the world's photos are small: 64 px crops), then ``extra``."""
     return [
-        "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(photos or setup.train_dir),
+        "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(photos),
         "--data.crop_size", "64", "--data.batch_size", "8", "--data.num_workers", "0", "--seed_everything", "0",
         "--model.preview_every_n_steps", "0", "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
         "--trainer.logger", "false", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",

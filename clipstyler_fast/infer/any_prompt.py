@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.nets.conditioned_file import ConditionedFile
+from clipstyler_fast.nets.conditioning import blend_directions
 from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, prompt_needed
 
 
@@ -77,7 +77,7 @@ def blend_prompts(path: str | Path, prompt_a: str, prompt_b: str, alpha: float, 
     a, b = check_prompt(prompt_a, path), check_prompt(prompt_b, path)
     da, db = prompt_directions(network, [a, b], clip_model)
     # The ends are the prompts' own directions, exactly (normalising a unit vector again may round).
-    direction = da if alpha == 0 else db if alpha == 1 else F.normalize((1 - alpha) * da + alpha * db, dim=-1)
+    direction = da if alpha == 0 else db if alpha == 1 else blend_directions(da, db, alpha)
     name = a if alpha == 0 else b if alpha == 1 else f"{1 - alpha:g} x {a} + {alpha:g} x {b}"
     interpolation = {"prompts": [a, b], "alpha": alpha, "source": str(path)}
     return network.style_file(name, direction, interpolation)

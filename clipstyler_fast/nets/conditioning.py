@@ -101,6 +101,11 @@ class ConditionedDecoder(nn.Module):
         return decode(self.decoder, self.film, features, direction)
 
 
+def blend_directions(first: torch.Tensor, second: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """``normalize((1 - alpha) first + alpha second)``: the unit text direction between two prompts'."""
+    return torch.nn.functional.normalize(torch.lerp(first, second, alpha), dim=-1)
+
+
 def decode(decoder: nn.Sequential, film: FiLM, features: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     """Decode relu4_1 ``features`` ``(B, 512, h, w)`` along text directions ``(B, D)`` (or one ``(D,)``)."""
     modulation = iter(film(direction.to(features.device).reshape(-1, direction.shape[-1])))

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.nets.conditioned_file import BANK_KEY, bank_sha256, conditioning_record
-from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, decode
+from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, blend_directions, decode
 from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, FORMAT_KEY, StyleRecord
 from clipstyler_fast.train.model import VALIDATION_VIEW_SEED, StyleTransfer
 from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, read_prompt_bank, split_prompts
@@ -110,7 +109,7 @@ class AnyPromptStyleTransfer(StyleTransfer):
         second = self.bank_directions[ids[torch.randint(len(ids), (count,), generator=generator)]]
         alpha = torch.rand(count, 1, generator=generator).to(first)
         mixed = (torch.rand(count, 1, generator=generator) < self.hparams.mix_prompts).to(first.device)
-        return torch.where(mixed, F.normalize(torch.lerp(first, second, alpha), dim=-1), first)
+        return torch.where(mixed, blend_directions(first, second, alpha), first)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         images = batch["image"]

@@ -45,7 +45,7 @@ def test_world_clip_loads_through_the_product_and_names_every_style(world_clip: 
         assert min(accuracy.values()) >= 0.8, accuracy
 
 
-def test_world_vgg_loads_as_torchvision_weights_and_its_relu4_1_carries_the_photo(world_vgg_path: Path) -> None:
+def test_world_vgg_loads_as_torchvision_weights_and_its_relu4_1_carries_the_photo(world_vgg_path: Path, tmp_path: Path) -> None:
     from torchvision.models.vgg import cfgs, make_layers
 
     from clipstyler_fast.nets.vgg import load_vgg_encoder
@@ -55,8 +55,8 @@ def test_world_vgg_loads_as_torchvision_weights_and_its_relu4_1_carries_the_phot
         features = load_vgg_encoder(str(world_vgg_path), world.ENCODER)(photos)
         torch.manual_seed(0)
         default = {f"features.{k}": v for k, v in make_layers(cfgs["E"])[:21].state_dict().items()}
-        torch.save(default, world_vgg_path.with_name("default-init.pth"))
-        unscaled = load_vgg_encoder(str(world_vgg_path.with_name("default-init.pth")), world.ENCODER)(photos)
+        torch.save(default, tmp_path / "default-init.pth")
+        unscaled = load_vgg_encoder(str(tmp_path / "default-init.pth"), world.ENCODER)(photos)
     # Of order one, as a pretrained network's, and varying across the image as much as its level:
     # the content loss has a layout to keep. Default initialisation leaves a near-constant.
     assert 0.1 < float(features.std()) < 10, float(features.std())
