@@ -41,11 +41,15 @@ def distill_photos(setup: run.Setup, count: int) -> Path:
     return folder
 
 
-def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path) -> list[str]:
-    """The ``distill`` arguments of one style, learning from ``photos`` (the world's photos are small: 64 px crops), then ``extra``."""
+def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path, crop_size: int) -> list[str]:
+    """The ``distill`` arguments of one style, learning from ``photos``, then ``extra``.
+
+    The crops are whole world photos (``crop_size``, the held-out photos' size): the style sees
+    about 130 px around each pixel, so what it draws in a 64 px crop of a photo is not what it
+    draws there in the whole photo, and a student learning from such crops learns the wrong one."""
     return [
         "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(photos),
-        "--data.crop_size", "64", "--data.batch_size", "8", "--data.num_workers", "0", "--seed_everything", "0",
+        "--data.crop_size", str(crop_size), "--data.batch_size", "8", "--data.num_workers", "0", "--seed_everything", "0",
         "--model.preview_every_n_steps", "0", "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
         "--trainer.logger", "false", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
         "--trainer.enable_progress_bar", "false", "--checkpoint.root", str(setup.workdir / "students"),
@@ -82,6 +86,7 @@ def measure(
     distill_args: list[str],
     reuse: bool = False,
     photos: int = 0,
+    crop_size: int = 96,
 ) -> dict:
     """Teacher and student of one style, and how close the student comes (``reuse``: the teacher already in the workdir)."""
     start = time.time()
@@ -93,7 +98,7 @@ def measure(
         teacher_out = predict(setup, teacher, style)
     assert teacher is not None
     trained = time.time()
-    run.run_cli(distill_command(setup, teacher, distill_steps, distill_args, distill_photos(setup, photos)), cwd=setup.workdir)
+    run.run_cli(distill_command(setup, teacher, distill_steps, distill_args, distill_photos(setup, photos), crop_size), cwd=setup.workdir)
     distilled = time.time()
     student = next((setup.workdir / "students").glob(f"{teacher.parent.name}-student/student.ckpt"))
     student_out = predict(setup, student, f"{style}-student")
@@ -134,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--distill-steps", type=int, default=600, help="distill steps of each student")
     parser.add_argument("--fit-args", default="", help="extra fit options, appended last (quoted)")
     parser.add_argument("--distill-photos", type=int, default=512, help="fresh world photos the students learn from (0: the teachers' 24)")
-    parser.add_argument("--distill-args", default="", help='extra distill options, appended last (quoted), e.g. "--model.width 24"')
+    parser.add_argument(
+        "--distill-args", default="", help='extra distill options, appended last (quoted), e.g. "--model.widths [24,48,96]"'
+    )
     parser.add_argument("--clip", type=Path, default=None, help="a world CLIP file (default: train one)")
     parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: the world's, world_vgg.py)")
     parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
@@ -152,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, clip_steps, decoder_steps, train_photos, heldout_photos, photo_size)
         fit_args, distill_args = shlex.split(args.fit_args), shlex.split(args.distill_args)
         rows = [
-            measure(setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers, args.distill_photos)
+            measure(
+                setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers, args.distill_photos, photo_size
+            )
             for style in styles
         ]
     header = (

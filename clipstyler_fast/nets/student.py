@@ -1,16 +1,20 @@
 """The distilled student: a small image-to-image network trained to reproduce a style network.
 
 A style network runs VGG-19 up to relu4_1 and a mirrored decoder at the image's resolution
-(about 1 TFLOP for a 1024x1024 image). The student instead folds each ``factor x factor`` block of
-pixels into channels (:class:`~torch.nn.PixelUnshuffle`), works at that low resolution with
-depthwise-separable residual blocks whose dilations grow to widen the receptive field, and
-unfolds the result back (:class:`~torch.nn.PixelShuffle`) into the image: no convolution runs
-at full resolution.
+(about 1 TFLOP for a 1024x1024 image). The student is a small U-Net on the same grid:
 
-The teacher has no path from its input pixels to its output pixels: everything it draws passes
-through relu4_1, at an eighth of the resolution. So by default the student has none either;
-adding its output to the input image (``input_skip``) makes it cancel every detail of the photo
-its teacher does not keep, and measured worse (``benchmarks/RESULTS.md``).
+- it reaches relu4_1's resolution, an eighth of the image, in three halvings (the first folds
+  each 2x2 block of pixels into channels, :class:`~torch.nn.PixelUnshuffle`; the next two are
+  strided convolutions), and works there with depthwise-separable residual blocks whose
+  dilations grow to widen the receptive field;
+- it comes back up as the style's decoder does, doubling by nearest-neighbour upsampling and a
+  3x3 convolution, adding the encoder's features of the same resolution on the way.
+
+Why an eighth: everything the style draws passes through relu4_1's grid of 8x8-pixel cells, so its
+output moves with the photo only by whole cells; shift a photo by 4 pixels and the style draws
+something else (measured in ``benchmarks/RESULTS.md``). A network whose coarsest grid is finer
+than 8 pixels cannot draw that difference at all; one on the same grid can. The teacher has no
+path from input pixels to output pixels either, so neither has the student: its output is its own.
 
 This module is the architecture only (no files); :class:`StudentConfig` is what a student
 checkpoint records to rebuild it.
@@ -25,8 +29,9 @@ import torch
 from torch import nn
 
 # Names the architecture in the style file; bumped when the layers of a given config change.
-STUDENT_ARCHITECTURE = "student/unshuffle-dwres-v1"
-FACTORS = (1, 2, 4, 8)
+STUDENT_ARCHITECTURE = "student/unet8-v2"
+# Image sides must be multiples of this (the coarsest level is an eighth of the image).
+STUDENT_GRID = 8
 
 
 @dataclass(frozen=True)
@@ -34,41 +39,38 @@ class StudentConfig:
     """The shape of a student network.
 
     Args:
-        width: channels of the low-resolution body.
-        blocks: depthwise-separable residual blocks in the body.
-        factor: pixels folded into channels per side (1, 2, 4 or 8); the body runs at
-            ``1 / factor`` of the image's resolution, and image sides must be multiples of it.
-        expansion: the blocks' pointwise layers widen to ``expansion * width`` channels.
+        widths: channels at a half, a quarter and an eighth of the image's resolution.
+        blocks: depthwise-separable residual blocks at an eighth of the resolution.
+        expansion: the blocks' pointwise layers widen to ``expansion * widths[2]`` channels.
         dilations: dilation of each block's depthwise 3x3 convolution, cycled over the blocks.
-        input_skip: add the network's output to the input image instead of returning it.
+        full_width: channels of the full-resolution layer before the RGB output.
     """
 
-    width: int = 32
+    widths: tuple[int, int, int] = (24, 48, 96)
     blocks: int = 6
-    factor: int = 4
     expansion: int = 2
     dilations: tuple[int, ...] = (1, 2, 4, 8)
-    input_skip: bool = False
+    full_width: int = 16
 
     def __post_init__(self) -> None:
-        if self.factor not in FACTORS:
-            raise ValueError(f"student factor {self.factor} is not one of {', '.join(map(str, FACTORS))}")
-        if self.width < 1 or self.blocks < 0 or self.expansion < 1 or not self.dilations or min(self.dilations) < 1:
-            raise ValueError(f"student config {self} has a non-positive width, block count, expansion or dilation")
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        if len(self.widths) != 3 or min(self.widths) < 1:
+            raise ValueError(f"student widths {list(self.widths)} must be three positive channel counts (1/2, 1/4, 1/8), e.g. [16, 32, 64]")
+        if self.blocks < 0 or self.expansion < 1 or self.full_width < 1 or not self.dilations or min(self.dilations) < 1:
+            raise ValueError(f"student config {self} has a negative block count or a non-positive expansion, width or dilation")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "dilations": list(self.dilations)}
+        return {**asdict(self), "widths": list(self.widths), "dilations": list(self.dilations)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StudentConfig:
         """The config a checkpoint recorded (unknown keys are ignored, missing ones take the defaults)."""
-        known = {f.name: values[f.name] for f in fields(cls) if f.name in values}
-        if "dilations" in known:
-            known["dilations"] = tuple(known["dilations"])
-        # Students recorded before the option existed all added their output to the input.
-        known.setdefault("input_skip", True)
-        return cls(**known)
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+
+def conv3x3(channels_in: int, channels_out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1)
 
 
 class SeparableBlock(nn.Module):
@@ -85,9 +87,17 @@ class SeparableBlock(nn.Module):
         return x + self.project(self.act(self.expand(self.depthwise(x))))
 
 
+class Up(nn.Sequential):
+    """Double the resolution as the style's decoder does: nearest neighbours, then a 3x3 convolution."""
+
+    def __init__(self, channels_in: int, channels_out: int, activation: bool = True) -> None:
+        layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(channels_in, channels_out)]
+        super().__init__(*layers, *([nn.ReLU(inplace=True)] if activation else []))
+
+
 class Student(nn.Module):
-    """``unfold(head(body(stem(fold(images)))))`` (plus ``images`` with ``input_skip``) for RGB
-    images whose sides are multiples of ``config.factor``."""
+    """A U-Net whose coarsest level is the style's relu4_1 grid, for RGB images whose sides are
+    multiples of :data:`STUDENT_GRID`; its output is not clamped."""
 
     # The kind a style file records for this network (see ``clipstyler_fast.nets.style_file``).
     network_kind = "student"
@@ -95,21 +105,24 @@ class Student(nn.Module):
     def __init__(self, config: StudentConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or StudentConfig()
-        folded = 3 * config.factor**2
-        self.fold = nn.PixelUnshuffle(config.factor)
-        self.stem = nn.Sequential(nn.Conv2d(folded, config.width, 3, padding=1), nn.ReLU(inplace=True))
+        half, quarter, eighth = config.widths
+        self.down_half = nn.Sequential(nn.PixelUnshuffle(2), conv3x3(12, half), nn.ReLU(inplace=True))
+        self.down_quarter = nn.Sequential(conv3x3(half, quarter, stride=2), nn.ReLU(inplace=True))
+        self.down_eighth = nn.Sequential(conv3x3(quarter, eighth, stride=2), nn.ReLU(inplace=True))
         dilations = [config.dilations[i % len(config.dilations)] for i in range(config.blocks)]
-        self.body = nn.Sequential(*(SeparableBlock(config.width, config.expansion, d) for d in dilations))
-        self.head = nn.Conv2d(config.width, folded, 1)
-        self.unfold = nn.PixelShuffle(config.factor)
-        if config.input_skip:
-            # Starts as the identity: the correction is zero until training moves it.
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+        self.body = nn.Sequential(*(SeparableBlock(eighth, config.expansion, d) for d in dilations))
+        self.up_quarter = Up(eighth, quarter)
+        self.up_half = Up(quarter, half)
+        self.up_full = Up(half, config.full_width)
+        self.to_rgb = conv3x3(config.full_width, 3)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        output = self.unfold(self.head(self.body(self.stem(self.fold(images))))).to(images.dtype)
-        return images + output if self.config.input_skip else output
+        half = self.down_half(images)
+        quarter = self.down_quarter(half)
+        eighth = self.body(self.down_eighth(quarter))
+        quarter = self.up_quarter(eighth) + quarter
+        half = self.up_half(quarter) + half
+        return self.to_rgb(self.up_full(half)).to(images.dtype)
 
 
 def build_student(config: StudentConfig | dict[str, Any] | None = None) -> Student:

@@ -109,7 +109,10 @@ class StyleRecord:
             )
         expected = NETWORKS[network]
         if meta.get("architecture", ARCHITECTURE) != expected:
-            raise CheckpointError(f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {expected!r}")
+            again = f"; distill it again from {meta.get('teacher') or 'its style'}" if network == "student" else ""
+            raise CheckpointError(
+                f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {expected!r}{again}"
+            )
         known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta}
         known["source_text"] = known.get("source_text") or DEFAULT_SOURCE_TEXT
         known["clip_model"] = str(known.get("clip_model") or "")

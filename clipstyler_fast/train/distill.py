@@ -15,7 +15,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleFile, StyleRecord, network_weights
@@ -34,13 +34,11 @@ class Distillation(LossTermSteps, L.LightningModule):
         vgg_weights: a local copy of the VGG weights the teacher records (default: the recorded ones).
         teacher_precision: precision of the teacher's forward pass: ``32-true`` (exact targets)
             or ``auto`` (as ``predict`` runs it: bf16 where the CPU or GPU computes it natively).
-        width: channels of the student's low-resolution body.
-        blocks: depthwise-separable residual blocks of the student.
-        factor: pixels folded into channels per side (1, 2, 4 or 8): the student runs at
-            ``1 / factor`` of the image's resolution.
+        widths: the student's channels at a half, a quarter and an eighth of the resolution.
+        blocks: depthwise-separable residual blocks at an eighth of the resolution.
         expansion: width multiplier inside each block.
         dilations: dilations of the blocks' depthwise convolutions, cycled over the blocks.
-        input_skip: add the student's output to the input photo (off: the teacher has no such path).
+        full_width: channels of the student's full-resolution layer.
         lambda_pixel: weight of the pixel loss (mean squared error to the teacher's output).
         lambda_feature: weight of the feature loss (mean squared error between the relu4_1
             features of the student's and the teacher's outputs, in the teacher's own encoder;
@@ -56,12 +54,11 @@ class Distillation(LossTermSteps, L.LightningModule):
         teacher: str | None = None,
         vgg_weights: str | None = None,
         teacher_precision: Literal["32-true", "auto"] = "32-true",
-        width: int = 32,
+        widths: list[int] | None = None,
         blocks: int = 6,
-        factor: int = 4,
         expansion: int = 2,
         dilations: list[int] | None = None,
-        input_skip: bool = False,
+        full_width: int = 16,
         lambda_pixel: float = 1.0,
         lambda_feature: float = 0.0,
         lr: float = 2e-3,
@@ -73,7 +70,11 @@ class Distillation(LossTermSteps, L.LightningModule):
             raise CheckpointError("no teacher given; pass the style to distill with --ckpt_path STYLE.ckpt")
         teacher = absolute_if_file(teacher)
         vgg_weights = absolute_if_file(vgg_weights) if vgg_weights else None
-        config = StudentConfig(width, blocks, factor, expansion, tuple(dilations or StudentConfig.dilations), input_skip)
+        defaults = StudentConfig()
+        try:
+            config = StudentConfig(tuple(widths or defaults.widths), blocks, expansion, tuple(dilations or defaults.dilations), full_width)
+        except ValueError as error:
+            raise DataError(f"--model: {error}") from None
         self.save_hyperparameters()
         self.config = config
         self.teacher_path = teacher

@@ -31,7 +31,7 @@ def distill_args(style: Path, data: Path, root: Path, *extra: str, steps: int = 
     """A small, fast distillation on CPU (tiny crops, a narrow student)."""
     return [
         "distill", "--ckpt_path", str(style), "--data.path", str(data), "--data.crop_size", "32", "--data.batch_size", "4",
-        "--data.num_workers", "0", "--model.width", "16", "--model.blocks", "3", "--model.lr", "3e-3", "--seed_everything", "0",
+        "--data.num_workers", "0", "--model.widths", "[8, 16, 24]", "--model.blocks", "2", "--model.full_width", "8", "--model.lr", "3e-3", "--seed_everything", "0",
         "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false", "--trainer.logger", "false", "--trainer.num_sanity_val_steps", "0",
         "--model.preview_every_n_steps", "0", "--checkpoint.root", str(root), *extra,
@@ -73,7 +73,7 @@ def test_student_file_records_its_network_and_stylizer_runs_it_as_its_own_forwar
     record = file.record
     assert (record.network, record.prompt, record.teacher) == ("student", "Mosaic", str(style))
     config = StudentConfig.from_dict(record.student)
-    assert (config.width, config.blocks, config.input_skip) == (16, 3, False)
+    assert (config.widths, config.blocks, config.full_width) == ((8, 16, 24), 2, 8)
     assert file.text_direction is not None and torch.equal(file.text_direction, StyleFile.read(style).text_direction)
     assert (student.parent / "last.ckpt").is_file() and (student.parent / "config.yaml").is_file()
     network = build_student(config).eval()
@@ -168,16 +168,37 @@ def test_a_stopped_run_resumes_exactly(style: Path, content_dir: Path, tmp_path:
     assert ours["optimizer_states"][0]["state"][0]["exp_avg"].equal(reference["optimizer_states"][0]["state"][0]["exp_avg"])
 
 
-def test_a_student_recorded_before_the_input_skip_option_still_adds_its_output_to_the_photo() -> None:
-    recorded = StudentConfig(width=8, blocks=1, input_skip=True).to_dict()
-    del recorded["input_skip"]
-    config = StudentConfig.from_dict(recorded)
-    assert config.input_skip and not StudentConfig().input_skip
-    images = held_out_photos()
+def test_a_student_moves_with_the_photo_only_by_whole_cells_of_its_teachers_8_pixel_grid() -> None:
+    """Like the style, whose every stroke passes through relu4_1's 8x8-pixel cells, a student draws
+    the same for a photo shifted by whole cells, and something else for a shift of half a cell."""
+    torch.manual_seed(0)
+    network = build_student().eval()
+    wide = pil_to_tensor(make_photo(320, 48, seed=7)).float()[None] / 255
     with torch.no_grad():
-        assert torch.equal(build_student(config)(images), images)  # untrained: the identity
-        network = build_student(StudentConfig(width=8, blocks=1, input_skip=True))
-        torch.nn.init.normal_(network.head.weight)
-        without = build_student(StudentConfig(width=8, blocks=1))
-        without.load_state_dict(network.state_dict())
-        torch.testing.assert_close(network(images), images + without(images))
+        whole = network(wide)
+        for shift, same in ((8, True), (16, True), (4, False), (1, False)):
+            shifted = network(wide[..., shift : shift + 288])
+            # The middle columns, beyond the reach of the side borders' zero padding (which does
+            # not move with the photo).
+            a, b = whole[..., 128 + shift : 160 + shift], shifted[..., 128:160]
+            assert bool((a - b).abs().max() < 1e-6) is same, (shift, float((a - b).abs().max()))
+
+
+def test_a_student_of_an_earlier_architecture_is_refused_in_one_line_that_says_to_distill_it_again(
+    student: Path, style: Path, content_dir: Path, tmp_path: Path
+) -> None:
+    checkpoint = torch.load(student, map_location="cpu", weights_only=True)
+    checkpoint["clipstyler_fast"]["architecture"] = "student/unshuffle-dwres-v1"
+    old = tmp_path / "old-student.ckpt"
+    torch.save(checkpoint, old)
+    done = run_cli(["predict", "--ckpt_path", str(old), "--data.path", str(content_dir), "--output.dir", str(tmp_path / "out")])
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'student/unshuffle-dwres-v1'" in lines[0] and f"distill it again from {style}" in lines[0], done.stderr
+
+
+def test_a_student_shape_that_cannot_be_built_is_one_error_line(style: Path, content_dir: Path, tmp_path: Path) -> None:
+    done = run_cli(distill_args(style, content_dir, tmp_path, "--model.widths", "[16, 32]", steps=1))
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --model: student widths [16, 32]") and "e.g. [16, 32, 64]" in last, done.stderr
