@@ -17,7 +17,7 @@ comparison meaningless).
   (the network specialised to the prompt), against the product on a per-prompt checkpoint.
 * student: the same :class:`~clipstyler_fast.Stylizer` path on a distilled student network
   (``clipstyler-fast distill``, the default :class:`~clipstyler_fast.nets.student.StudentConfig`,
-  random He-initialised weights), in the precision ``default_precision`` picks for a student.
+  random He-initialised weights), in the precision ``default_precision`` picks.
 
 Every measurement runs in a fresh subprocess so that its peak memory (the process's peak
 resident set, VmHWM) is its own. Images are square random tensors (decoding and encoding files
@@ -174,8 +174,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         else:
             network = _student() if args.variant == "student" else EncoderDecoder(encoder, decoder)
             stylizer = Stylizer(network, **tiles, **options).to(device)
-        kind = "student" if args.variant == "student" else "decoder"
-        precision = options.get("precision", default_precision(device.type, kind))
+        precision = options.get("precision", default_precision(device.type))
 
         def run(x: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode():

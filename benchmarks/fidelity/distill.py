@@ -136,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where runs, weights and outputs go (default: a temporary folder)")
     parser.add_argument("--styles", default="red,stripes", help=f"comma-separated, from {', '.join(world.STYLES)}")
     parser.add_argument("--steps", type=int, default=200, help="fit steps of each teacher (the reference's 200)")
-    parser.add_argument("--distill-steps", type=int, default=600, help="distill steps of each student")
+    parser.add_argument("--distill-steps", type=int, default=3000, help="distill steps of each student")
     parser.add_argument("--fit-args", default="", help="extra fit options, appended last (quoted)")
-    parser.add_argument("--distill-photos", type=int, default=512, help="fresh world photos the students learn from (0: the teachers' 24)")
+    parser.add_argument("--distill-photos", type=int, default=2048, help="fresh world photos the students learn from (0: the teachers' 24)")
     parser.add_argument(
         "--distill-args", default="", help='extra distill options, appended last (quoted), e.g. "--model.widths [24,48,96]"'
     )

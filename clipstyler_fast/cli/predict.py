@@ -178,7 +178,8 @@ class PredictCLI(LightningCLI):
         check_output_folder(Path(config.output.dir), roots)
         if not config.get("ckpt_path"):
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
-        style = load_style(config.ckpt_path, config.get("prompt"), config.model.get("clip_model"))
+        # Read now: a file that is not a style is one error line before any work starts.
+        load_style(config.ckpt_path, config.get("prompt"), config.model.get("clip_model"))
         if config.get("strip_with"):
             if config.get("prompt"):
                 raise DataError("--strip_with blends two single-style checkpoints; for prompts, use interpolate --prompts A B")
@@ -187,7 +188,7 @@ class PredictCLI(LightningCLI):
             StyleFile.read(config.strip_with).require_style()
             raise SystemExit(self._strips(config, roots))
         if config.trainer.get("precision") is None:
-            config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")), style.record.network)
+            config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")))
 
     def _strips(self, config: Any, roots: list[Path]) -> int:
         from clipstyler_fast.infer.device import resolve_device

@@ -38,20 +38,13 @@ MIN_SIDE = 16
 ACCEPTED = "a PIL image, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a list of those"
 
 
-# Networks that run fastest in fp32 on a CPU even where it computes bf16 natively: a distilled
-# student is mostly depthwise and 1x1 convolutions, which bf16 autocast slows down there.
-FP32_ON_CPU = ("student",)
-
-
-def default_precision(device_type: str, network: str = "decoder") -> str:
+def default_precision(device_type: str) -> str:
     """``bf16-mixed`` where the device computes bf16 natively, else ``32-true``.
 
     On such CPUs (AVX512-BF16 or AMX) bf16 autocast with channels-last roughly doubles the
-    style network's throughput; elsewhere bf16 would be emulated and slower. ``network`` is the
-    kind of network (a style record's ``network``): a student runs in fp32 on a CPU.
+    throughput of a style network and of a distilled student (``benchmarks/RESULTS.md``);
+    elsewhere bf16 would be emulated and slower.
     """
-    if device_type == "cpu" and network in FP32_ON_CPU:
-        return "32-true"
     try:
         if device_type == "cuda":
             return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "32-true"
@@ -226,8 +219,7 @@ class Stylizer(nn.Module):
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         device_type = images.device.type
-        kind = getattr(self.network, "network_kind", "decoder")
-        precision = default_precision(device_type, kind) if self.precision == "auto" else self.precision
+        precision = default_precision(device_type) if self.precision == "auto" else self.precision
         dtype = PRECISIONS[precision]
         # Under an outer autocast (Lightning's precision plugin) that one decides.
         use_autocast = dtype is not None and not torch.is_autocast_enabled(device_type)

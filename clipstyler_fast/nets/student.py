@@ -99,9 +99,6 @@ class Student(nn.Module):
     """A U-Net whose coarsest level is the style's relu4_1 grid, for RGB images whose sides are
     multiples of :data:`STUDENT_GRID`; its output is not clamped."""
 
-    # The kind a style file records for this network (see ``clipstyler_fast.nets.style_file``).
-    network_kind = "student"
-
     def __init__(self, config: StudentConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or StudentConfig()
