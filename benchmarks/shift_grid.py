@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio
+from torchvision.transforms.v2.functional import center_crop, pil_to_tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -31,10 +33,10 @@ def shifted_psnr(stylizer: Stylizer, images: torch.Tensor, shift: int, margin: i
     with torch.no_grad():
         whole = stylizer.run_network(images).clamp(0, 1)
         side = (images.shape[-1] - shift) // 8 * 8  # run_network takes sides that are multiples of 8
-        moved = stylizer.run_network(images[..., shift : shift + side, shift : shift + side])
+        moved = stylizer.run_network(images[..., shift : shift + side, shift : shift + side]).clamp(0, 1)
     moved = moved[..., margin:-margin, margin:-margin]
     whole = whole[..., shift + margin :, shift + margin :][..., : moved.shape[-2], : moved.shape[-1]]
-    return float(-10 * torch.log10(torch.mean((whole - moved) ** 2).clamp_min(1e-12)))
+    return float(peak_signal_noise_ratio(moved, whole, data_range=1.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths or args.size % 8:
         parser.error(f"{args.data}: needs images, and --size a multiple of 8")
-    from torchvision.transforms.v2.functional import center_crop, pil_to_tensor
-
     images = torch.stack([center_crop(pil_to_tensor(open_image(p)), [args.size]).float() / 255 for p in paths])
     stylizer = Stylizer.from_checkpoint(args.ckpt_path, vgg_weights=args.vgg, precision="32-true")
     print(f"{args.ckpt_path}: output for a shifted photo against the shifted output, {len(paths)} photos of {args.size} px\n")

@@ -30,8 +30,6 @@ from torch import nn
 
 # Names the architecture in the style file; bumped when the layers of a given config change.
 STUDENT_ARCHITECTURE = "student/unet8-v2"
-# Image sides must be multiples of this (the coarsest level is an eighth of the image).
-STUDENT_GRID = 8
 
 
 @dataclass(frozen=True)
@@ -88,16 +86,15 @@ class SeparableBlock(nn.Module):
 
 
 class Up(nn.Sequential):
-    """Double the resolution as the style's decoder does: nearest neighbours, then a 3x3 convolution."""
+    """Double the resolution as the style's decoder does: nearest neighbours, a 3x3 convolution, ReLU."""
 
-    def __init__(self, channels_in: int, channels_out: int, activation: bool = True) -> None:
-        layers: list[nn.Module] = [nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(channels_in, channels_out)]
-        super().__init__(*layers, *([nn.ReLU(inplace=True)] if activation else []))
+    def __init__(self, channels_in: int, channels_out: int) -> None:
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), conv3x3(channels_in, channels_out), nn.ReLU(inplace=True))
 
 
 class Student(nn.Module):
     """A U-Net whose coarsest level is the style's relu4_1 grid, for RGB images whose sides are
-    multiples of :data:`STUDENT_GRID`; its output is not clamped."""
+    multiples of 8 (as the style's); its output is not clamped."""
 
     def __init__(self, config: StudentConfig | None = None) -> None:
         super().__init__()
