@@ -7,7 +7,7 @@ with ``python -m clipstyler_fast fit`` (the reference recipe, as ``run.py`` does
 the teacher's outputs, and the pixel judge's shift toward the style (``judge.py``, never CLIP) of
 the teacher's outputs and of the student's, with their ratio.
 
-    python -m benchmarks.fidelity.distill                     # red and stripes, a few minutes on 2 cores
+    python -m benchmarks.fidelity.distill                     # red and stripes, about 45 minutes on 2 cores
     python -m benchmarks.fidelity.distill --clip W/world-clip.pt --vgg W/vgg19-world.pth --decoder W/start-decoder.pt
     python -m benchmarks.fidelity.distill --smoke             # seconds-scale check of the script
 """
@@ -136,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where runs, weights and outputs go (default: a temporary folder)")
     parser.add_argument("--styles", default="red,stripes", help=f"comma-separated, from {', '.join(world.STYLES)}")
     parser.add_argument("--steps", type=int, default=200, help="fit steps of each teacher (the reference's 200)")
-    parser.add_argument("--distill-steps", type=int, default=3000, help="distill steps of each student")
+    parser.add_argument("--distill-steps", type=int, default=6000, help="distill steps of each student")
     parser.add_argument("--fit-args", default="", help="extra fit options, appended last (quoted)")
-    parser.add_argument("--distill-photos", type=int, default=2048, help="fresh world photos the students learn from (0: the teachers' 24)")
+    parser.add_argument("--distill-photos", type=int, default=8192, help="fresh world photos the students learn from (0: the teachers' 24)")
     parser.add_argument(
         "--distill-args", default="", help='extra distill options, appended last (quoted), e.g. "--model.widths [24,48,96]"'
     )

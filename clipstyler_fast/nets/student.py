@@ -3,17 +3,19 @@
 A style network runs VGG-19 up to relu4_1 and a mirrored decoder at the image's resolution
 (about 1 TFLOP for a 1024x1024 image). The student is a small U-Net on the same grid:
 
-- it reaches relu4_1's resolution, an eighth of the image, in three halvings (the first folds
-  each 2x2 block of pixels into channels, :class:`~torch.nn.PixelUnshuffle`; the next two are
-  strided convolutions), and works there with depthwise-separable residual blocks whose
-  dilations grow to widen the receptive field;
+- it reaches relu4_1's resolution, an eighth of the image, as VGG does: a 3x3 convolution at
+  full resolution, then three halvings by 2x2 max pooling, each followed by a 3x3 convolution;
+  it works there with depthwise-separable residual blocks whose dilations grow to widen the
+  receptive field;
 - it comes back up as the style's decoder does, doubling by nearest-neighbour upsampling and a
   3x3 convolution, adding the encoder's features of the same resolution on the way.
 
 Why an eighth: everything the style draws passes through relu4_1's grid of 8x8-pixel cells, so its
 output moves with the photo only by whole cells; shift a photo by 4 pixels and the style draws
 something else (measured in ``benchmarks/RESULTS.md``). A network whose coarsest grid is finer
-than 8 pixels cannot draw that difference at all; one on the same grid can. The teacher has no
+than 8 pixels cannot draw that difference at all; one on the same grid can. What relu4_1 holds
+for a cell depends on which pixels VGG's max pools kept, so the student's encoder pools the same
+way (it fits a style better than strided convolutions did; see ``benchmarks/RESULTS.md``). The teacher has no
 path from input pixels to output pixels either, so neither has the student: its output is its own.
 
 This module is the architecture only (no files); :class:`StudentConfig` is what a student
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 # Names the architecture in the style file; bumped when the layers of a given config change.
-STUDENT_ARCHITECTURE = "student/unet8-v2"
+STUDENT_ARCHITECTURE = "student/unet8-v3"
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class StudentConfig:
         blocks: depthwise-separable residual blocks at an eighth of the resolution.
         expansion: the blocks' pointwise layers widen to ``expansion * widths[2]`` channels.
         dilations: dilation of each block's depthwise 3x3 convolution, cycled over the blocks.
-        full_width: channels of the full-resolution layer before the RGB output.
+        full_width: channels of the two full-resolution layers: the first one, and the last before
+            the RGB output.
     """
 
     widths: tuple[int, int, int] = (24, 48, 96)
@@ -67,8 +70,8 @@ class StudentConfig:
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
-def conv3x3(channels_in: int, channels_out: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1)
+def conv3x3(channels_in: int, channels_out: int) -> nn.Conv2d:
+    return nn.Conv2d(channels_in, channels_out, 3, padding=1)
 
 
 class SeparableBlock(nn.Module):
@@ -83,6 +86,13 @@ class SeparableBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.project(self.act(self.expand(self.depthwise(x))))
+
+
+class Down(nn.Sequential):
+    """Halve the resolution as VGG does: 2x2 max pooling, a 3x3 convolution, ReLU."""
+
+    def __init__(self, channels_in: int, channels_out: int) -> None:
+        super().__init__(nn.MaxPool2d(2), conv3x3(channels_in, channels_out), nn.ReLU(inplace=True))
 
 
 class Up(nn.Sequential):
@@ -100,9 +110,10 @@ class Student(nn.Module):
         super().__init__()
         self.config = config = config or StudentConfig()
         half, quarter, eighth = config.widths
-        self.down_half = nn.Sequential(nn.PixelUnshuffle(2), conv3x3(12, half), nn.ReLU(inplace=True))
-        self.down_quarter = nn.Sequential(conv3x3(half, quarter, stride=2), nn.ReLU(inplace=True))
-        self.down_eighth = nn.Sequential(conv3x3(quarter, eighth, stride=2), nn.ReLU(inplace=True))
+        self.full = nn.Sequential(conv3x3(3, config.full_width), nn.ReLU(inplace=True))
+        self.down_half = Down(config.full_width, half)
+        self.down_quarter = Down(half, quarter)
+        self.down_eighth = Down(quarter, eighth)
         dilations = [config.dilations[i % len(config.dilations)] for i in range(config.blocks)]
         self.body = nn.Sequential(*(SeparableBlock(eighth, config.expansion, d) for d in dilations))
         self.up_quarter = Up(eighth, quarter)
@@ -111,7 +122,7 @@ class Student(nn.Module):
         self.to_rgb = conv3x3(config.full_width, 3)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        half = self.down_half(images)
+        half = self.down_half(self.full(images))
         quarter = self.down_quarter(half)
         eighth = self.body(self.down_eighth(quarter))
         quarter = self.up_quarter(eighth) + quarter

@@ -38,7 +38,7 @@ class Distillation(LossTermSteps, L.LightningModule):
         blocks: depthwise-separable residual blocks at an eighth of the resolution.
         expansion: width multiplier inside each block.
         dilations: dilations of the blocks' depthwise convolutions, cycled over the blocks.
-        full_width: channels of the student's full-resolution layer.
+        full_width: channels of the student's two full-resolution layers (the first, and the last before RGB).
         lambda_pixel: weight of the pixel loss (mean squared error to the teacher's output).
         lambda_feature: weight of the feature loss (mean squared error between the relu4_1
             features of the student's and the teacher's outputs, in the teacher's own encoder;
