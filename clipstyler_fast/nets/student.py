@@ -15,8 +15,9 @@ output moves with the photo only by whole cells; shift a photo by 4 pixels and t
 something else (measured in ``benchmarks/RESULTS.md``). A network whose coarsest grid is finer
 than 8 pixels cannot draw that difference at all; one on the same grid can. What relu4_1 holds
 for a cell depends on which pixels VGG's max pools kept, so the student's encoder pools the same
-way (it fits a style better than strided convolutions did; see ``benchmarks/RESULTS.md``). The teacher has no
-path from input pixels to output pixels either, so neither has the student: its output is its own.
+way (it fits a style better than strided convolutions did; see ``benchmarks/RESULTS.md``). The
+teacher has no path from input pixels to output pixels either, so neither has the student: its
+output is its own.
 
 This module is the architecture only (no files); :class:`StudentConfig` is what a student
 checkpoint records to rebuild it.
