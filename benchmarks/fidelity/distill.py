@@ -8,6 +8,10 @@ the teacher's outputs, and the pixel judge's shift toward the style (``judge.py`
 the teacher's outputs and of the student's, with their ratio.
 
     python -m benchmarks.fidelity.distill                     # red and stripes, about 45 minutes on 2 cores
+    python -m benchmarks.fidelity.distill --workdir W --reuse-teachers --styles stripes --distill-steps 12000
+                                                              # the texture again, longer, from W's teacher
+    python -m benchmarks.fidelity.distill --workdir W --reuse-teachers --resume-students ...
+                                                              # an interrupted run goes on where it stopped
     python -m benchmarks.fidelity.distill --clip W/world-clip.pt --vgg W/vgg19-world.pth --decoder W/start-decoder.pt
     python -m benchmarks.fidelity.distill --smoke             # seconds-scale check of the script
 """
@@ -41,14 +45,18 @@ def distill_photos(setup: run.Setup, count: int) -> Path:
     return folder
 
 
-def distill_command(setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path, crop_size: int) -> list[str]:
-    """The ``distill`` arguments of one style, learning from ``photos``, then ``extra``.
+def distill_command(
+    setup: run.Setup, teacher: Path, steps: int, extra: list[str], photos: Path, crop_size: int, resume: bool = False
+) -> list[str]:
+    """The ``distill`` arguments of one style, learning from ``photos``, then ``extra`` (``resume``:
+    continue the run an interrupted benchmark left in the workdir, from its ``last.ckpt``).
 
     The crops are whole world photos (``crop_size``, the held-out photos' size): the style sees
     about 130 px around each pixel, so what it draws in a 64 px crop of a photo is not what it
     draws there in the whole photo, and a student learning from such crops learns the wrong one."""
+    start = ["--model.teacher", str(teacher), "--ckpt_path", "last"] if resume else ["--ckpt_path", str(teacher)]
     return [
-        "distill", "--ckpt_path", str(teacher), "--model.vgg_weights", str(setup.vgg), "--data.path", str(photos),
+        "distill", *start, "--model.vgg_weights", str(setup.vgg), "--data.path", str(photos),
         "--data.crop_size", str(crop_size), "--data.batch_size", "8", "--data.num_workers", "0", "--seed_everything", "0",
         "--model.preview_every_n_steps", "0", "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu",
         "--trainer.logger", "false", "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0",
@@ -87,8 +95,10 @@ def measure(
     reuse: bool = False,
     photos: int = 0,
     crop_size: int = 96,
+    resume: bool = False,
 ) -> dict:
-    """Teacher and student of one style, and how close the student comes (``reuse``: the teacher already in the workdir)."""
+    """Teacher and student of one style, and how close the student comes (``reuse``: the teacher
+    already in the workdir; ``resume``: continue the student's interrupted distillation there)."""
     start = time.time()
     teacher = teacher_of(setup, style) if reuse else None
     if teacher is None:
@@ -98,7 +108,9 @@ def measure(
         teacher_out = predict(setup, teacher, style)
     assert teacher is not None
     trained = time.time()
-    run.run_cli(distill_command(setup, teacher, distill_steps, distill_args, distill_photos(setup, photos), crop_size), cwd=setup.workdir)
+    # No time limit: a distillation of many steps takes the better part of an hour per 10000 steps here.
+    command = distill_command(setup, teacher, distill_steps, distill_args, distill_photos(setup, photos), crop_size, resume)
+    run.run_cli(command, cwd=setup.workdir, timeout=None)
     distilled = time.time()
     student = next((setup.workdir / "students").glob(f"{teacher.parent.name}-student/student.ckpt"))
     student_out = predict(setup, student, f"{style}-student")
@@ -146,12 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: the world's, world_vgg.py)")
     parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
     parser.add_argument("--reuse-teachers", action="store_true", help="distill the teachers an earlier run left in --workdir")
+    parser.add_argument(
+        "--resume-students",
+        action="store_true",
+        help="with --reuse-teachers: continue each student's distillation an interrupted run left in --workdir (exact resume)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
-    parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny everything (2 distill steps unless given): checks the script runs, measures nothing"
+    )
     args = parser.parse_args(argv)
+    if args.resume_students and not args.reuse_teachers:
+        parser.error("--resume-students continues students of the teachers in --workdir: add --reuse-teachers")
     clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, 600, 24, 12, 96
     if args.smoke:
-        args.steps, args.distill_steps, clip_steps, decoder_steps, args.distill_photos = 1, 2, 5, 2, 4
+        args.steps, clip_steps, decoder_steps, args.distill_photos = 1, 5, 2, 4
+        if args.distill_steps == parser.get_default("distill_steps"):  # a count given is kept (to check resuming)
+            args.distill_steps = 2
         train_photos, heldout_photos, photo_size = 4, 2, 64
     styles = run.parse_styles(parser, args.styles)
     with tempfile.TemporaryDirectory(prefix="fidelity-distill-") as scratch:
@@ -160,7 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         fit_args, distill_args = shlex.split(args.fit_args), shlex.split(args.distill_args)
         rows = [
             measure(
-                setup, style, args.steps, args.distill_steps, fit_args, distill_args, args.reuse_teachers, args.distill_photos, photo_size
+                setup,
+                style,
+                args.steps,
+                args.distill_steps,
+                fit_args,
+                distill_args,
+                args.reuse_teachers,
+                args.distill_photos,
+                photo_size,
+                args.resume_students,
             )
             for style in styles
         ]

@@ -58,8 +58,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m clipstyler_fast ARGS``; raise with the tail of its output on failure."""
+def run_cli(args: list[str], cwd: Path, timeout: float | None = 3600) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m clipstyler_fast ARGS``; raise with the tail of its output on failure (``timeout``: seconds, or None for no limit)."""
     command = [sys.executable, "-m", "clipstyler_fast", *args]
     result = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
