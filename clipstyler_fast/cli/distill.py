@@ -11,16 +11,19 @@ from clipstyler_fast.cli.lightning_common import polish_help
 from clipstyler_fast.cli.training import FitOnlyCLI
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.nets.style_file import StyleRecord
 from clipstyler_fast.train.checkpoint_callback import StudentCheckpoint, student_folder_name
 from clipstyler_fast.train.distill import Distillation
 
 RESUME_KEYS = ("last", "best", "hpc", "registry")
 
 
-def teacher_prompt(teacher: str | None) -> str | None:
-    """The prompt of the style a run distills (its checkpoint folder is named after it)."""
-    return StyleFile.read(teacher).record.prompt if teacher else None
+def teacher_prompt(teacher: str | None, prompt: str | None = None) -> str | None:
+    """The prompt a run distills (its checkpoint folder is named after it): the one chosen of an
+    any-prompt teacher, else the style's own."""
+    if prompt:
+        return prompt
+    return StyleRecord.from_checkpoint(load_checkpoint_file(teacher), teacher).prompt if teacher else None
 
 
 class DistillCLI(FitOnlyCLI):
@@ -38,17 +41,19 @@ class DistillCLI(FitOnlyCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_arguments_to_parser(parser)
-        parser.link_arguments("model.teacher", "checkpoint.prompt", compute_fn=teacher_prompt)
+        parser.link_arguments(("model.teacher", "model.prompt"), "checkpoint.prompt", compute_fn=teacher_prompt)
 
     def _last_checkpoint(self, config: Any) -> Path:
         """Where ``--ckpt_path last`` looks: ``<root>/<teacher's prompt slug>-student/last.ckpt``."""
         checkpoint = self.namespace_to_dict(config.get("checkpoint"))
-        teacher = self.namespace_to_dict(config.get("model")).get("teacher")
+        model = self.namespace_to_dict(config.get("model"))
+        teacher = model.get("teacher")
         if not teacher:
             raise CheckpointError(
                 "no style to distill; pass it with --ckpt_path STYLE.ckpt (to resume: --model.teacher STYLE.ckpt --ckpt_path last)"
             )
-        return Path(checkpoint.get("root") or "checkpoints") / student_folder_name(teacher_prompt(teacher)) / "last.ckpt"
+        folder = student_folder_name(teacher_prompt(teacher, model.get("prompt")))
+        return Path(checkpoint.get("root") or "checkpoints") / folder / "last.ckpt"
 
 
 def teacher_arguments(argv: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """The LightningModule that distills a style into a small student network.
 
 The teacher is a trained style (``decoder(encoder(x))``, loaded exactly as ``predict`` loads it,
-through :meth:`Stylizer.from_checkpoint`); the student (:mod:`clipstyler_fast.nets.student`)
+through :meth:`Stylizer.from_checkpoint`): a per-prompt ``style.ckpt``, or an any-prompt
+checkpoint at one fixed prompt (``prompt``); the student (:mod:`clipstyler_fast.nets.student`)
 learns to reproduce the teacher's raw output on unlabelled photos. The checkpoint holds only the
 student and the teacher's record (prompt, text direction): a ``student.ckpt`` is read by
 ``predict``, ``video``, ``export``, ``evaluate`` and ``Stylizer`` like any style file.
@@ -16,9 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from clipstyler_fast.errors import CheckpointError, DataError
+from clipstyler_fast.infer.any_prompt import is_any_prompt, load_style
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
-from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleFile, StyleRecord, network_weights
+from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, network_weights
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.train.schedule import adam_with_inverse_decay
@@ -30,7 +32,12 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     Args:
         teacher: the style checkpoint to distill (a ``style.ckpt`` written by ``fit`` or
-            ``interpolate``); given on the command line as ``--ckpt_path STYLE.ckpt``.
+            ``interpolate``, or an any-prompt one with ``prompt``); given on the command line as
+            ``--ckpt_path STYLE.ckpt``.
+        prompt: the prompt to distill of an any-prompt teacher (one student per prompt); None
+            for a per-prompt style.
+        clip_model: a local copy of the CLIP model an any-prompt teacher was trained with, for a
+            prompt outside its bank (offline use; default: the one it records).
         vgg_weights: a local copy of the VGG weights the teacher records (default: the recorded ones).
         teacher_precision: precision of the teacher's forward pass: ``32-true`` (exact targets)
             or ``auto`` (as ``predict`` runs it: bf16 where the CPU or GPU computes it natively).
@@ -52,6 +59,8 @@ class Distillation(LossTermSteps, L.LightningModule):
     def __init__(
         self,
         teacher: str | None = None,
+        prompt: str | None = None,
+        clip_model: str | None = None,
         vgg_weights: str | None = None,
         teacher_precision: Literal["32-true", "auto"] = "32-true",
         widths: list[int] | None = None,
@@ -70,6 +79,7 @@ class Distillation(LossTermSteps, L.LightningModule):
             raise CheckpointError("no teacher given; pass the style to distill with --ckpt_path STYLE.ckpt")
         teacher = absolute_if_file(teacher)
         vgg_weights = absolute_if_file(vgg_weights) if vgg_weights else None
+        clip_model = absolute_if_file(clip_model) if clip_model else None
         defaults = StudentConfig()
         try:
             config = StudentConfig(tuple(widths or defaults.widths), blocks, expansion, tuple(dilations or defaults.dilations), full_width)
@@ -79,8 +89,12 @@ class Distillation(LossTermSteps, L.LightningModule):
         self.config = config
         self.teacher_path = teacher
         self.vgg_weights = vgg_weights
+        self.clip_model = clip_model
         self.student = build_student(config)
-        self.style = StyleFile.read(teacher).require_style()
+        if prompt is None and is_any_prompt(teacher):
+            raise CheckpointError(f'{teacher}: an any-prompt checkpoint; choose the prompt to distill with --model.prompt "..."')
+        # An any-prompt teacher is specialised to its prompt here: from then on it is one style.
+        self.style = load_style(teacher, prompt, clip_model)
         if self.style.record.network != "decoder":
             raise CheckpointError(
                 f"{teacher}: holds a {self.style.record.network}, not a style trained by `clipstyler-fast fit`; distill a style.ckpt"
@@ -91,7 +105,13 @@ class Distillation(LossTermSteps, L.LightningModule):
     # ----------------------------------------------------------------- teacher
     def teacher_options(self) -> dict[str, Any]:
         """The keyword options of :meth:`Stylizer.from_checkpoint` the teacher is loaded with."""
-        return {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
+        return {
+            "prompt": self.hparams.prompt,
+            "clip_model": self.clip_model,
+            "vgg_weights": self.vgg_weights,
+            "precision": self.hparams.teacher_precision,
+            "tile_above": 2**62,
+        }
 
     @property
     def teacher(self) -> Stylizer:

@@ -19,6 +19,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from clipstyler_fast import Stylizer
 from clipstyler_fast.cli.main import main
+from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.nets.student import StudentConfig, build_student
 from clipstyler_fast.nets.style_file import StyleFile
 
@@ -202,3 +203,26 @@ def test_a_student_shape_that_cannot_be_built_is_one_error_line(style: Path, con
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: --model: student widths [16, 32]") and "e.g. [16, 32, 64]" in last, done.stderr
+
+
+def test_one_prompt_of_an_any_prompt_checkpoint_distills_into_a_student_of_that_style(
+    any_prompt_ckpt: Path, vgg_path: Path, content_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "students"
+    assert main(distill_args(any_prompt_ckpt, content_dir, root, "--model.prompt", "Watercolor", steps=4)) == 0
+    student = root / "watercolor-student" / "student.ckpt"
+    record = StyleFile.read(student).record
+    assert (record.network, record.prompt, record.teacher) == ("student", "Watercolor", str(any_prompt_ckpt))
+    # The teacher it learned from is the network at that prompt, as predict runs it.
+    teacher = Stylizer.from_checkpoint(any_prompt_ckpt, prompt="Watercolor", vgg_weights=str(vgg_path))
+    assert torch.equal(StyleFile.read(student).text_direction, load_style(any_prompt_ckpt, "Watercolor").text_direction)
+    photos = held_out_photos()
+    with torch.no_grad():
+        out = Stylizer.from_checkpoint(student)(photos)
+    assert out.shape == teacher(photos).shape
+    # An any-prompt teacher without a prompt is refused in one line that names the option.
+    capsys.readouterr()
+    assert main(distill_args(any_prompt_ckpt, content_dir, tmp_path / "none", steps=1)) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: {any_prompt_ckpt}: an any-prompt checkpoint") and "--model.prompt" in last, last
+    assert not (tmp_path / "none").exists()
