@@ -47,9 +47,10 @@ def check_prompt(prompt: str, path: str | Path) -> str:
     return prompt.strip()
 
 
-def load_style(path: str | Path, prompt: str | None = None, clip_model: str | None = None) -> StyleFile:
+def load_style(path: str | Path, prompt: str | None = None, clip_model: str | None = None, prompt_option: str = "--prompt") -> StyleFile:
     """The style of a checkpoint: a per-prompt ``style.ckpt`` (``prompt`` must be None), or an
-    any-prompt checkpoint specialised to ``prompt`` (required).
+    any-prompt checkpoint specialised to ``prompt`` (required; ``prompt_option`` is how the
+    refusal without one tells to give it).
 
     Problems raise a one-line :class:`~clipstyler_fast.errors.CheckpointError` (or
     :class:`~clipstyler_fast.errors.WeightsUnavailableError` when CLIP is needed and missing).
@@ -64,7 +65,7 @@ def load_style(path: str | Path, prompt: str | None = None, clip_model: str | No
             )
         return StyleFile.from_checkpoint(checkpoint, path).require_style()
     if prompt is None:
-        raise prompt_needed(path)
+        raise prompt_needed(path, prompt_option)
     prompt = check_prompt(prompt, path)
     network = ConditionedFile.from_checkpoint(checkpoint, path)
     return network.style_file(prompt, prompt_directions(network, [prompt], clip_model)[0])

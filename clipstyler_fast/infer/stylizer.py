@@ -24,6 +24,7 @@ from clipstyler_fast.infer.controls import apply_controls, check_strength
 from clipstyler_fast.infer.network import load_network
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
+from clipstyler_fast.nets.style_file import StyleFile
 
 POSTPROCESS = ("clamp", "contrast")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
@@ -206,7 +207,19 @@ class Stylizer(nn.Module):
         of the class. Problems raise a one-line :class:`~clipstyler_fast.errors.CheckpointError`
         or :class:`~clipstyler_fast.errors.WeightsUnavailableError`.
         """
-        style = load_style(path, prompt, clip_model)
+        return cls.from_style(load_style(path, prompt, clip_model), vgg_weights, device, postprocess, **options)
+
+    @classmethod
+    def from_style(
+        cls,
+        style: StyleFile,
+        vgg_weights: str | None = None,
+        device: str | torch.device = "cpu",
+        postprocess: str = "clamp",
+        **options: Any,
+    ) -> Stylizer:
+        """A style already read (:func:`~clipstyler_fast.infer.any_prompt.load_style`), as
+        :meth:`from_checkpoint` runs it."""
         model = cls(load_network(style, vgg_weights), style.record.prompt, postprocess, **options)
         return model.to(device)
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from clipstyler_fast.errors import CheckpointError, DataError
-from clipstyler_fast.infer.any_prompt import is_any_prompt, load_style
+from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, network_weights
@@ -89,12 +89,9 @@ class Distillation(LossTermSteps, L.LightningModule):
         self.config = config
         self.teacher_path = teacher
         self.vgg_weights = vgg_weights
-        self.clip_model = clip_model
         self.student = build_student(config)
-        if prompt is None and is_any_prompt(teacher):
-            raise CheckpointError(f'{teacher}: an any-prompt checkpoint; choose the prompt to distill with --model.prompt "..."')
         # An any-prompt teacher is specialised to its prompt here: from then on it is one style.
-        self.style = load_style(teacher, prompt, clip_model)
+        self.style = load_style(teacher, prompt, clip_model, prompt_option="--model.prompt")
         if self.style.record.network != "decoder":
             raise CheckpointError(
                 f"{teacher}: holds a {self.style.record.network}, not a style trained by `clipstyler-fast fit`; distill a style.ckpt"
@@ -104,19 +101,14 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     # ----------------------------------------------------------------- teacher
     def teacher_options(self) -> dict[str, Any]:
-        """The keyword options of :meth:`Stylizer.from_checkpoint` the teacher is loaded with."""
-        return {
-            "prompt": self.hparams.prompt,
-            "clip_model": self.clip_model,
-            "vgg_weights": self.vgg_weights,
-            "precision": self.hparams.teacher_precision,
-            "tile_above": 2**62,
-        }
+        """The keyword options of :meth:`Stylizer.from_style` the teacher is built with."""
+        return {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
 
     @property
     def teacher(self) -> Stylizer:
         if not self._teacher:
-            self._teacher.append(Stylizer.from_checkpoint(self.teacher_path, **self.teacher_options()))
+            # The style read at start-up (an any-prompt teacher already specialised), as predict runs it.
+            self._teacher.append(Stylizer.from_style(self.style, **self.teacher_options()))
         stylizer = self._teacher[0]
         if stylizer.device != self.device:
             stylizer.to(self.device)
