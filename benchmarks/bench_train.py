@@ -58,9 +58,9 @@ from benchmarks.common import (  # noqa: E402
     TINY_CLIP,
     VIT_B32,
     PeakMemory,
-    bf16_matmul_rate,
     describe_machine,
     format_table,
+    matmul_rate,
     median,
     synchronize,
     write_clip,
@@ -79,6 +79,7 @@ from clipstyler_fast.nets.vgg import (
 )
 from clipstyler_fast.objective.templates import compose  # noqa: E402
 from clipstyler_fast.objective.views import sample_corners  # noqa: E402
+from clipstyler_fast.precision import autocast_dtype  # noqa: E402
 from clipstyler_fast.train.data import seeded_generator  # noqa: E402
 from clipstyler_fast.train.model import StyleTransfer  # noqa: E402
 
@@ -332,7 +333,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--encoder", choices=("adain", "torchvision"), default="adain", help="VGG-19 encoder of both sides (default adain, the reference's)"
     )
     parser.add_argument(
-        "--frozen-precision", choices=("bf16", "fp32"), default=None, help="product option (default: StyleTransfer's default)"
+        "--frozen-precision",
+        choices=("auto", "bf16", "fp32"),
+        default=None,
+        help="product option (default: StyleTransfer's default, auto: bf16 where the processor computes it natively)",
     )
     parser.add_argument(
         "--channels-last", action=argparse.BooleanOptionalAction, default=None, help="product option (default: StyleTransfer's default)"
@@ -383,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         "compile": defaults["compile"] if args.compile is None else args.compile,
         "per_sample_views": defaults["per_sample_views"] if args.per_sample_views is None else args.per_sample_views,
     }
+    dtype = autocast_dtype(fast["frozen_precision"], device, "frozen_precision")
+    frozen_name = "bf16" if dtype is torch.bfloat16 else "fp32"
     total = args.warmup + args.steps
     batches = content_batches(total, args.batch, args.crop)
 
@@ -406,13 +412,16 @@ def main(argv: list[str] | None = None) -> int:
             f"batch {args.batch}, {args.views} views, crop {args.crop} | {args.steps} timed steps after {args.warmup} warm-up, {args.order}"
         )
         print("product options: " + " ".join(f"{k}={v}" for k, v in fast.items()))
+        print(
+            f"precision: reference fp32 | product frozen networks {frozen_name} (frozen_precision={fast['frozen_precision']}), decoder fp32"
+        )
         sys.stdout.flush()
 
         # 1. Same objective: product in fp32 with the reference's shared warps, first batch.
         exact = {**files, **fast, "frozen_precision": "fp32", "per_sample_views": False, "compile": False}
         product_fp32 = product_loss_first_step(exact, batches[0], device, root)
         product_fast_shared = None
-        if fast["frozen_precision"] != "fp32":
+        if frozen_name != "fp32":
             product_fast_shared = product_loss_first_step({**exact, "frozen_precision": fast["frozen_precision"]}, batches[0], device, root)
 
         # 2. Timing: the reference loop and the product's fit, step for step.
@@ -435,10 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     ref_loss = ref_log.losses[0]
     difference = abs(product_fp32 - ref_loss)
     match = difference <= LOSS_ATOL + LOSS_RTOL * abs(ref_loss)
-    peak_rate = bf16_matmul_rate(device)
+    # Utilisation against the matmul rate of the number format each side's frozen passes ran in.
+    size = 256 if args.smoke else None
+    rates = {"fp32": matmul_rate(device, torch.float32, size)}
+    rates[frozen_name] = rates.get(frozen_name) or matmul_rate(device, torch.bfloat16, size)
 
     rows = []
-    for name, log in (("reference (published loop, fp32)", ref_log), ("product (StyleTransfer via Trainer.fit)", prod_log)):
+    for name, log, number_format in (
+        ("reference (published loop, fp32)", ref_log, "fp32"),
+        (f"product (StyleTransfer via Trainer.fit, {frozen_name})", prod_log, frozen_name),
+    ):
         timed = log.times[args.warmup :]
         step = median(timed)
         row = [
@@ -452,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if flops:
             achieved = flops / step
-            row += [f"{achieved / 1e12:.3f}", f"{100 * achieved / peak_rate:.1f}%"]
+            row += [f"{achieved / 1e12:.3f}", f"{100 * achieved / rates[number_format]:.1f}%"]
         else:
             row += ["n/a", "n/a"]
         rows.append(row)
@@ -470,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     if flops:
         print(
             f"model FLOPs per step (product forward+backward, FlopCounterMode): {flops / 1e9:.1f} GFLOP; "
-            f"MFU against a measured bf16 matmul rate of {peak_rate / 1e12:.3f} TFLOP/s"
+            "MFU against the measured matmul rate of the format each side ran in: "
+            + ", ".join(f"{name} {rate / 1e12:.3f} TFLOP/s" for name, rate in rates.items())
         )
     print()
     print("loss check (first batch, same inputs, same warps, same decoder start; fp32):")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import resource
 import sys
 import threading
@@ -170,11 +169,12 @@ class PeakMemory:
         return peak, max(0, self._heap_peak - self._heap_start)
 
 
-def bf16_matmul_rate(device: torch.device, size: int | None = None, repeats: int = 5) -> float:
-    """Measured bf16 matrix-multiply rate of this device in FLOP/s (best of ``repeats``)."""
+def matmul_rate(device: torch.device, dtype: torch.dtype = torch.bfloat16, size: int | None = None, repeats: int = 5) -> float:
+    """Measured matrix-multiply rate of this device in ``dtype``, in FLOP/s (best of ``repeats``):
+    the peak a utilisation figure divides by, for the number format that actually ran."""
     size = size or (8192 if device.type == "cuda" else 2048)
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     torch.matmul(a, b)
     synchronize(device)
     best = float("inf")
@@ -195,21 +195,17 @@ def bf16_matmul_rate(device: torch.device, size: int | None = None, repeats: int
 
 
 def describe_machine(device: torch.device) -> str:
-    """One line naming the device, the threads torch uses, the load and the library versions."""
+    """Lines naming the device (for a CPU: its model, torch's kernel capability and whether it
+    computes bf16 natively), the threads torch uses, the load and the library versions."""
+    from clipstyler_fast.precision import computes_bf16_natively, describe_cpu
+
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    versions = f"python {sys.version.split()[0]}, torch {torch.__version__}"
+    lines = [f"{describe_cpu()} | torch uses {torch.get_num_threads()} threads{load} | {versions}"]
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as cpuinfo:
-                name = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
-        name += f", {os.cpu_count()} CPUs, torch uses {torch.get_num_threads()} threads"
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = f", load average {os.getloadavg()[0]:.1f}"
-    return f"{device.type}: {name}{load} | python {sys.version.split()[0]}, torch {torch.__version__}"
+        native = "native" if computes_bf16_natively(device) else "emulated"
+        lines.insert(0, f"cuda: {torch.cuda.get_device_name(device)} | bf16 {native}")
+    return "\n".join(lines)
 
 
 def median(values: list[float]) -> float:

@@ -173,3 +173,14 @@ def fit_args(
     if checkpoints is not None:
         args += ["--checkpoint.root", str(checkpoints)]
     return [*args, *extra]
+
+
+def distill_args(style: Path, data: Path, root: Path, *extra: str, steps: int = 20) -> list[str]:
+    """A small, fast distillation on CPU (tiny crops, a narrow student)."""
+    return [
+        "distill", "--ckpt_path", str(style), "--data.path", str(data), "--data.crop_size", "32", "--data.batch_size", "4",
+        "--data.num_workers", "0", "--model.widths", "[8, 16, 24]", "--model.blocks", "2", "--model.full_width", "8", "--model.lr", "3e-3", "--seed_everything", "0",
+        "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--trainer.logger", "false", "--trainer.num_sanity_val_steps", "0",
+        "--model.preview_every_n_steps", "0", "--checkpoint.root", str(root), *extra,
+    ]  # fmt: skip

@@ -56,3 +56,25 @@ def check_max_steps(trainer: dict[str, Any]) -> None:
     steps = trainer.get("max_steps")
     if steps is not None and steps < -1:
         raise ClipstylerError(f"--trainer.max_steps {steps}: give a number of optimizer steps (at least 1), or -1 for no limit")
+
+
+def accelerator_device_type(accelerator: Any) -> str:
+    """The torch device kind a Trainer's ``accelerator`` setting runs on."""
+    import torch
+
+    name = str(accelerator or "auto").lower()
+    if name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu" if name in ("cpu", "auto") else name
+
+
+def settle_trainer_precision(trainer: Any) -> None:
+    """Unset ``--trainer.precision`` becomes bf16-mixed where the processor computes bf16 natively,
+    else 32-true; a bf16 one given where it is emulated runs after one warning."""
+    from clipstyler_fast.precision import mixed_precision, warn_if_emulated
+
+    device_type = accelerator_device_type(trainer.get("accelerator"))
+    if trainer.get("precision") is None:
+        trainer.precision = mixed_precision(device_type)
+    elif "bf16" in str(trainer.precision):
+        warn_if_emulated(device_type, f"--trainer.precision {trainer.precision}", "32-true, or leave it unset (bf16 only where native)")

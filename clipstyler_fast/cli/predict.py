@@ -17,13 +17,12 @@ from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ProgressBar, TQDMProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from clipstyler_fast.cli import options
-from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help
+from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help, settle_trainer_precision
 from clipstyler_fast.cli.predict_strip import run_strips
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.any_prompt import load_style
@@ -37,7 +36,6 @@ from clipstyler_fast.infer.stylizer import (
     DEFAULT_TILE_ABOVE,
     DEFAULT_TILE_OVERLAP,
     DEFAULT_TILE_SIZE,
-    default_precision,
 )
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.train.checkpoint_callback import slugify
@@ -187,8 +185,7 @@ class PredictCLI(LightningCLI):
                 raise DataError("--strength and --preserve_colors apply to stylized images, not to --strip_with strips; drop them")
             StyleFile.read(config.strip_with).require_style()
             raise SystemExit(self._strips(config, roots))
-        if config.trainer.get("precision") is None:
-            config.trainer.precision = default_precision(_device_type(config.trainer.get("accelerator")))
+        settle_trainer_precision(config.trainer)
 
     def _strips(self, config: Any, roots: list[Path]) -> int:
         from clipstyler_fast.infer.device import resolve_device
@@ -227,13 +224,6 @@ class PredictCLI(LightningCLI):
     @property
     def writer(self) -> StylizedImageWriter:
         return next(c for c in self.trainer.callbacks if isinstance(c, StylizedImageWriter))
-
-
-def _device_type(accelerator: Any) -> str:
-    name = str(accelerator or "auto").lower()
-    if name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "cpu" if name in ("cpu", "auto") else name
 
 
 def quiet_predict_warnings() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from lightning.pytorch.cli import LightningArgumentParser
 
 from clipstyler_fast.cli.any_prompt_training import RUN_NAME, wants_any_prompt
-from clipstyler_fast.cli.lightning_common import DESCRIPTIONS
+from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, settle_trainer_precision
 from clipstyler_fast.cli.training_cli import SaveConfigWithCheckpoints, TrainingCLI
 from clipstyler_fast.train.any_prompt import AnyPromptStyleTransfer
 from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint
@@ -97,7 +97,11 @@ class FitOnlyCLI(StyleCLI):
 
 
 class PretrainCLI(FitOnlyCLI):
-    """``pretrain``: fit of the decoder reconstruction model."""
+    """``pretrain``: fit of the decoder reconstruction model, in bf16 where the processor computes it natively."""
+
+    def before_instantiate_classes(self) -> None:
+        super().before_instantiate_classes()
+        settle_trainer_precision(self.config["fit"]["trainer"])
 
 
 def main(argv: list[str]) -> int:

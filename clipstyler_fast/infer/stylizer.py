@@ -25,10 +25,11 @@ from clipstyler_fast.infer.network import load_network
 from clipstyler_fast.infer.tiling import GRID, stylize_tiled
 from clipstyler_fast.io.images import to_tensors
 from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.precision import mixed_precision, warn_if_emulated
 
 POSTPROCESS = ("clamp", "contrast")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
-# bf16-mixed where the hardware computes bf16 natively (see default_precision), else 32-true.
+# bf16-mixed where the hardware computes bf16 natively (see clipstyler_fast.precision), else 32-true.
 PRECISIONS = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 DEFAULT_TILE_SIZE = 1024
 DEFAULT_TILE_OVERLAP = 128
@@ -37,24 +38,6 @@ DEFAULT_TILE_ABOVE = 2048 * 2048
 # The decoder reflection-pads its 1/8-size input by 1 pixel, which needs at least 2 feature pixels.
 MIN_SIDE = 16
 ACCEPTED = "a PIL image, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a list of those"
-
-
-def default_precision(device_type: str) -> str:
-    """``bf16-mixed`` where the device computes bf16 natively, else ``32-true``.
-
-    On such CPUs (AVX512-BF16 or AMX) bf16 autocast with channels-last roughly doubles the
-    throughput of a style network and of a distilled student (``benchmarks/RESULTS.md``);
-    elsewhere bf16 would be emulated and slower.
-    """
-    try:
-        if device_type == "cuda":
-            return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False) else "32-true"
-        if device_type == "cpu":
-            native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-            return "bf16-mixed" if native else "32-true"
-    except (AttributeError, RuntimeError, TypeError):  # private helpers missing in some builds
-        pass
-    return "32-true"
 
 
 def pad_to_multiple(images: torch.Tensor, multiple: int = 8, minimum: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -138,7 +121,7 @@ class Stylizer(nn.Module):
         channels_last: run the convolutions in channels-last memory layout (faster on CPUs
             and on GPUs with reduced precision; the result is the same).
         precision: ``auto`` (``bf16-mixed`` where the device computes bf16 natively, else
-            ``32-true``; see :func:`default_precision`), ``32-true``, ``bf16-mixed`` or
+            ``32-true``; see :func:`clipstyler_fast.precision.mixed_precision`), ``32-true``, ``bf16-mixed`` or
             ``16-mixed``. An outer autocast (Lightning's ``--trainer.precision``) takes precedence.
         strength: how much of the style, in [0, 1]: 0 returns the photo, 1 the full stylization,
             between them the pixel blend ``photo + strength * (styled - photo)``
@@ -227,13 +210,22 @@ class Stylizer(nn.Module):
     def device(self) -> torch.device:
         return next(self.network.parameters()).device
 
+    def autocast_dtype(self, device_type: str) -> torch.dtype | None:
+        """The autocast dtype the network runs in on ``device_type`` (None: as built, fp32):
+        ``auto`` follows :func:`clipstyler_fast.precision.mixed_precision`; an explicit bf16
+        where it is emulated warns once."""
+        precision = mixed_precision(device_type) if self.precision == "auto" else self.precision
+        dtype = PRECISIONS[precision]
+        if dtype is torch.bfloat16 and self.precision != "auto":
+            warn_if_emulated(device_type, f"precision {precision}", "auto (bf16 only where native) or 32-true")
+        return dtype
+
     def run_network(self, images: torch.Tensor) -> torch.Tensor:
         """The network on sizes that are multiples of 8, in float32, without post-processing."""
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         device_type = images.device.type
-        precision = default_precision(device_type) if self.precision == "auto" else self.precision
-        dtype = PRECISIONS[precision]
+        dtype = self.autocast_dtype(device_type)
         # Under an outer autocast (Lightning's precision plugin) that one decides.
         use_autocast = dtype is not None and not torch.is_autocast_enabled(device_type)
         with torch.autocast(device_type, dtype=dtype) if use_autocast else contextlib.nullcontext():

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.any_prompt import load_style
@@ -23,6 +24,7 @@ from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, bu
 from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, network_weights
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
+from clipstyler_fast.precision import describe_choice
 from clipstyler_fast.train.schedule import adam_with_inverse_decay
 from clipstyler_fast.train.steps import LossTermSteps
 
@@ -39,8 +41,9 @@ class Distillation(LossTermSteps, L.LightningModule):
         clip_model: a local copy of the CLIP model an any-prompt teacher was trained with, for a
             prompt outside its bank (offline use; default: the one it records).
         vgg_weights: a local copy of the VGG weights the teacher records (default: the recorded ones).
-        teacher_precision: precision of the teacher's forward pass: ``32-true`` (exact targets)
-            or ``auto`` (as ``predict`` runs it: bf16 where the CPU or GPU computes it natively).
+        teacher_precision: precision of the teacher's forward pass: ``auto`` (as ``predict``
+            runs it: bf16 where the CPU or GPU computes it natively, fp32 elsewhere) or
+            ``32-true`` (fp32 targets everywhere).
         widths: the student's channels at a half, a quarter and an eighth of the resolution.
         blocks: depthwise-separable residual blocks at an eighth of the resolution.
         expansion: width multiplier inside each block.
@@ -62,7 +65,7 @@ class Distillation(LossTermSteps, L.LightningModule):
         prompt: str | None = None,
         clip_model: str | None = None,
         vgg_weights: str | None = None,
-        teacher_precision: Literal["32-true", "auto"] = "32-true",
+        teacher_precision: Literal["auto", "32-true"] = "auto",
         widths: list[int] | None = None,
         blocks: int = 6,
         expansion: int = 2,
@@ -116,6 +119,10 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.teacher  # noqa: B018  (loads it now: a missing weight file fails before training)
+
+    def on_fit_start(self) -> None:
+        dtype = self.teacher.autocast_dtype(self.device.type)
+        rank_zero_info(f"teacher passes in {describe_choice(dtype, self.device)}")
 
     @torch.no_grad()
     def targets(self, images: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 # Attribute names of the frozen networks; they are reloaded from their sources, never stored.
@@ -38,22 +36,3 @@ class FrozenNetworksMixin(nn.Module):
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         frozen = {k: v for k, v in super().state_dict().items() if k.startswith(FROZEN_PREFIXES)}
         return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
-
-
-def frozen_autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the frozen networks' ``precision`` on ``device``, or None for fp32.
-
-    ``bf16`` where the device computes it natively (any CPU, CUDA GPUs with native bf16); a GPU
-    without it falls back to fp32 with one warning.
-    """
-    if precision != "bf16":
-        return None
-    if device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)):
-        return torch.bfloat16
-    if device.type not in _WARNED_BF16:
-        _WARNED_BF16.add(device.type)
-        rank_zero_warn(f"bf16 is not supported on this {device.type} device; the frozen networks run in fp32")
-    return None
-
-
-_WARNED_BF16: set[str] = set()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from clipstyler_fast.errors import CheckpointError, ClipstylerError, DataError
 from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
@@ -17,8 +18,9 @@ from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEnco
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
+from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, describe_choice
 from clipstyler_fast.train.decoder_start import start_decoder
-from clipstyler_fast.train.frozen import FrozenNetworksMixin, frozen_autocast_dtype
+from clipstyler_fast.train.frozen import FrozenNetworksMixin
 from clipstyler_fast.train.sampling import seeded_generator
 from clipstyler_fast.train.schedule import adam_with_inverse_decay
 
@@ -64,16 +66,16 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
         preview_every_n_steps: log a grid of held-out images and their stylizations this often
             (0 turns previews off).
-        frozen_precision: number format of the frozen CLIP and VGG passes (forward and the
-            backward through them): ``bf16`` autocast (a step in about two thirds of the time on a
-            bf16 CPU, losses within 1%) or ``fp32`` (reference-exact). The decoder, its optimizer
+        frozen_precision: number format of the frozen CLIP and VGG passes (and the backward
+            through them): ``auto`` (bf16 autocast where the processor computes it natively,
+            a step in two thirds of the time, losses within 1%; fp32 elsewhere), ``bf16``
+            (even where emulated, many times slower) or ``fp32`` (reference-exact). The decoder
             and the losses stay fp32 unless the trainer's precision says otherwise.
         channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs
             in channels-last memory layout, the layout oneDNN (CPU) and cuDNN (GPU) convolutions
             run natively.
-        compile: compile the decoder, the VGG encoder and CLIP's image tower with
-            ``torch.compile``. The first step then takes minutes (on CPU it needs a C++
-            compiler); off by default, as it has not been measured to pay off yet.
+        compile: ``torch.compile`` the decoder, the VGG encoder and CLIP's image tower (the first
+            step takes minutes; on CPU it needs a C++ compiler). Off: not measured to pay off.
     """
 
     # Whether the module trains one prompt (``--model.prompt`` required) rather than a bank.
@@ -101,7 +103,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lr: float = 1e-4,
         lr_decay: float = 5e-5,
         preview_every_n_steps: int = 50,
-        frozen_precision: Literal["bf16", "fp32"] = "bf16",
+        frozen_precision: FrozenPrecision = "auto",
         channels_last: bool = True,
         compile: bool = False,
     ) -> None:
@@ -112,8 +114,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             raise ClipstylerError(
                 f"view_crop {view_crop} is outside (0, 1]; 1 views the whole output, e.g. 0.25 views patches of a quarter of its side"
             )
-        if frozen_precision not in ("bf16", "fp32"):
-            raise ValueError(f"frozen_precision {frozen_precision!r} is not one of bf16, fp32; e.g. --model.frozen_precision fp32")
+        if frozen_precision not in FROZEN_PRECISIONS:
+            raise ValueError(f"frozen_precision {frozen_precision!r} is not one of {', '.join(FROZEN_PRECISIONS)}")
         check_encoder_kind(encoder)
         clip_model, vgg_weights = absolute_if_file(clip_model), absolute_if_file(vgg_weights)
         decoder_init, init_from = absolute_if_file(decoder_init), absolute_if_file(init_from)
@@ -175,18 +177,17 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
 
     def _frozen_dtype(self) -> torch.dtype | None:
         """The autocast dtype of the frozen networks (``frozen_precision``), or None for fp32."""
-        return frozen_autocast_dtype(self.hparams.frozen_precision, self.device)
+        return autocast_dtype(self.hparams.frozen_precision, self.device, "frozen_precision")
 
     def _layout(self, images: torch.Tensor) -> torch.Tensor:
-        if self.hparams.channels_last:
-            return images.contiguous(memory_format=torch.channels_last)
-        return images
+        return images.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else images
 
     def on_fit_start(self) -> None:
         # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint
         # (whose weights are already restored and must not be replaced).
         if self.trainer.ckpt_path is None:
             start_decoder(self)
+        rank_zero_info(f"frozen CLIP and VGG passes in {describe_choice(self._frozen_dtype(), self.device)}")
 
     # ----------------------------------------------------------------- state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

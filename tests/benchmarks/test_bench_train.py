@@ -15,6 +15,8 @@ from types import ModuleType
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
 
 
@@ -50,15 +52,19 @@ def test_smoke_run_prints_timings_and_equal_losses() -> None:
         [sys.executable, str(SCRIPT), "--smoke"],
         capture_output=True,
         text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        # Said native, so that the default (auto) runs the bf16 paths on any CPU (tiny tensors: fast even where emulated).
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "CLIPSTYLER_FAST_NATIVE_BF16": "1"},
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "product options: frozen_precision=bf16 channels_last=True compile=False per_sample_views=True" in out
+    assert "product options: frozen_precision=auto channels_last=True compile=False per_sample_views=True" in out
+    # The figures name their machine and the number format each side ran in.
+    assert re.search(r"CPU: .+ \| capability \w+ \| bf16 native", out), out
+    assert "precision: reference fp32 | product frozen networks bf16 (frozen_precision=auto), decoder fp32" in out
+    assert re.search(r"MFU against the measured matmul rate of the format each side ran in: fp32 [\d.]+ TFLOP/s, bf16 [\d.]+ TFLOP/s", out)
 
     # One table row per contender: median, min, max step seconds, CPU seconds, peak memory.
-    for name in ("reference (published loop, fp32)", "product (StyleTransfer via Trainer.fit)"):
+    for name in ("reference (published loop, fp32)", "product (StyleTransfer via Trainer.fit, bf16)"):
         row = re.search(re.escape(name) + r"\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)", out)
         assert row, out
         step, fastest, slowest, cpu, peak = (float(v) for v in row.groups())
@@ -70,7 +76,7 @@ def test_smoke_run_prints_timings_and_equal_losses() -> None:
     product = number(r"product total loss:\s+([\d.]+)", out)
     assert product == pytest.approx(reference, rel=1e-4)
     assert "losses match within fp32 tolerance: yes" in out
-    fast = number(r"product with frozen_precision=bf16 on the same batch and warps: ([\d.]+)", out)
+    fast = number(r"product with frozen_precision=auto on the same batch and warps: ([\d.]+)", out)
     assert fast == pytest.approx(reference, rel=0.02) and fast != reference
 
 

@@ -22,7 +22,7 @@ from benchmarks.fidelity import judge, run, train_clip, world
 
 # The session's world fixtures (its CLIP and start decoder, trained in a few minutes) run inside
 # the first test that needs them, so these tests get more than the suite's per-test limit.
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 # How far the red prompt must move the held-out photos' red chromaticity beyond the start
 # decoder's output, in content spreads. Measured for the run below: +4.5 (centre +4.6); with the
@@ -123,7 +123,6 @@ def test_fidelity_benchmark_smoke_runs_through_the_cli(world_setup: run.Setup, t
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| blue |" in result.stdout and "vs decoder only" in result.stdout

@@ -13,7 +13,7 @@ from benchmarks.fidelity import any_prompt, judge, run, world
 
 # The session's world fixtures (its CLIP and start decoder, trained in a few minutes) run inside
 # the first test that needs them, so these tests get more than the suite's per-test limit.
-pytestmark = pytest.mark.timeout(1500)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 SEEN, UNSEEN = "red", "green"
 # Steps and learning rate sized for CI (benchmarks/fidelity/any_prompt.py runs the reference's

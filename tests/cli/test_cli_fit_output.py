@@ -16,7 +16,7 @@ CHATTER = ("GPU available", "TPU available", "HPU available", "litlogger", "litm
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], cwd=cwd, capture_output=True, text=True, env=env)
 
 
 def fit_args(clip: Path | str, vgg: Path, content: Path | str, steps: int) -> list[str]:

@@ -25,6 +25,8 @@ from PIL import Image
 from support import make_photo
 from tiny_style import train_style
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_CHROMIUM = (
     "this test drives a real browser and needs Chromium: install it with `apt-get install -y chromium` "

@@ -281,7 +281,6 @@ def test_two_cpu_processes_write_each_image_exactly_once(style: Path, tmp_path: 
         text=True,
         env=env,
         cwd=tmp_path,
-        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in done.stderr + done.stdout, "two processes ran"

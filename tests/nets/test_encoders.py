@@ -119,7 +119,6 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"decoder initialised from {cache / 'decoder.pth'}" in result.stderr
@@ -154,7 +153,6 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
@@ -191,7 +189,6 @@ def test_offline_fit_lists_every_missing_file_at_once(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     err = result.stderr[result.stderr.index("error: ") :]

@@ -88,9 +88,7 @@ def test_two_cpu_processes_train_one_any_prompt_network(
 ) -> None:
     args = any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 2, "--trainer.devices", "2", "--trainer.strategy", "ddp")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
-    )
+    done = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in done.stderr + done.stdout, "two processes ran"
     network = ConditionedFile.read(tmp_path / "checkpoints" / "any-prompt" / "style.ckpt")

@@ -197,7 +197,7 @@ def _start(args: list[str], log: Path, new_session: bool = False) -> subprocess.
         )
 
 
-def _wait_for(path: Path, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+def _wait_for(path: Path, process: subprocess.Popen, log: Path, timeout: float = 500) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         assert process.poll() is None, log.read_text()[-3000:]
