@@ -191,4 +191,9 @@ def test_fit_help_explains_the_speed_options(capsys: pytest.CaptureFixture[str])
     text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # words the help wrapped at a hyphen
     for option in ("--model.frozen_precision {auto,bf16,fp32}", "--model.channels_last", "--model.compile", "--model.view_crop"):
         assert option in text, option
-    assert "reference-exact" in text and "where the processor computes it natively" in text and "channels-last memory layout" in text and "patch-wise views" in text
+    assert (
+        "reference-exact" in text
+        and "where the processor computes it natively" in text
+        and "channels-last memory layout" in text
+        and "patch-wise views" in text
+    )
