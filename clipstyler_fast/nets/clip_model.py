@@ -48,6 +48,29 @@ class PatchEmbedding(nn.Conv2d):
         return out.permute(0, 3, 1, 2)
 
 
+# CLIP's activation: QuickGELU(h) = h * sigmoid(1.702 h).
+QUICK_GELU_SCALE = 1.702
+
+
+def fold_quick_gelu(mlp: nn.Sequential) -> None:
+    """Rewrite ``c_fc -> QuickGELU -> c_proj`` as ``1.702 c_fc -> SiLU -> c_proj / 1.702``, in place.
+
+    With ``z = 1.702 h``, ``h * sigmoid(1.702 h) = silu(z) / 1.702``: the same function (to float
+    rounding), but SiLU is one fused kernel forward and one backward, where QuickGELU runs three
+    elementwise passes forward and five backward over the widest activations in the network
+    (about a tenth of a CPU training step in fp32).
+    """
+    gelu, fc, proj = getattr(mlp, "gelu", None), getattr(mlp, "c_fc", None), getattr(mlp, "c_proj", None)
+    if type(gelu).__name__ != "QuickGELU" or not isinstance(fc, nn.Linear) or not isinstance(proj, nn.Linear):
+        return
+    with torch.no_grad():
+        fc.weight.mul_(QUICK_GELU_SCALE)
+        if fc.bias is not None:
+            fc.bias.mul_(QUICK_GELU_SCALE)
+        proj.weight.div_(QUICK_GELU_SCALE)
+    mlp.gelu = nn.SiLU()
+
+
 class ClipEncoder(nn.Module):
     """A frozen CLIP model taking RGB images in [0, 1] of any size and raw token ids.
 
@@ -60,6 +83,8 @@ class ClipEncoder(nn.Module):
         visual = model.visual
         if isinstance(getattr(visual, "conv1", None), nn.Conv2d) and not isinstance(visual.conv1, PatchEmbedding):
             visual.conv1 = PatchEmbedding.from_conv(visual.conv1)
+        for block in getattr(getattr(visual, "transformer", None), "resblocks", []):
+            fold_quick_gelu(block.mlp)
         self.model = model
         self.input_resolution: int = int(model.visual.input_resolution)
         self.context_length: int = int(model.context_length)

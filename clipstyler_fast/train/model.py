@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -18,7 +18,7 @@ from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEnco
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
-from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, describe_choice
+from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, channels_last_setting, describe_choice
 from clipstyler_fast.train.decoder_start import start_decoder
 from clipstyler_fast.train.frozen import FrozenNetworksMixin
 from clipstyler_fast.train.sampling import seeded_generator
@@ -71,9 +71,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             a step in two thirds of the time, losses within 1%; fp32 elsewhere), ``bf16``
             (even where emulated, many times slower) or ``fp32`` (reference-exact). The decoder
             and the losses stay fp32 unless the trainer's precision says otherwise.
-        channels_last: keep the convolutional networks (VGG encoder and decoder) and their inputs
-            in channels-last memory layout, the layout oneDNN (CPU) and cuDNN (GPU) convolutions
-            run natively.
+        channels_last: VGG, the decoder and their inputs in channels-last layout: ``auto`` (on
+            GPUs and CPUs with native bf16, where it is faster; not on other CPUs), true or false.
         compile: ``torch.compile`` the decoder, the VGG encoder and CLIP's image tower (the first
             step takes minutes; on CPU it needs a C++ compiler). Off: not measured to pay off.
     """
@@ -104,7 +103,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lr_decay: float = 5e-5,
         preview_every_n_steps: int = 50,
         frozen_precision: FrozenPrecision = "auto",
-        channels_last: bool = True,
+        channels_last: bool | Literal["auto"] = "auto",
         compile: bool = False,
     ) -> None:
         super().__init__()
@@ -161,7 +160,10 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         if getattr(self, "_sped_up", False):
             return
         self._sped_up = True
-        if self.hparams.channels_last:
+        # The device the run computes on (setup runs before Lightning moves the module there).
+        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+        self._channels_last = channels_last_setting(self.hparams.channels_last, device)
+        if self._channels_last:
             # Weights in channels-last make convolutions pick the channels-last kernels, which
             # avoids a layout conversion per layer in oneDNN and cuDNN.
             for net in (self.encoder, self.decoder):
@@ -169,18 +171,16 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
                     net.to(memory_format=torch.channels_last)
         if self.hparams.compile:
             # nn.Module.compile keeps parameter names, so checkpoints stay loadable without it.
-            self.decoder.compile()
-            if self.encoder is not None:
-                self.encoder.compile()
-            if self.clip is not None:
-                self.clip.model.visual.compile()
+            for net in (self.decoder, self.encoder, self.clip.model.visual if self.clip is not None else None):
+                if net is not None:
+                    net.compile()
 
     def _frozen_dtype(self) -> torch.dtype | None:
         """The autocast dtype of the frozen networks (``frozen_precision``), or None for fp32."""
         return autocast_dtype(self.hparams.frozen_precision, self.device, "frozen_precision")
 
     def _layout(self, images: torch.Tensor) -> torch.Tensor:
-        return images.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else images
+        return images.contiguous(memory_format=torch.channels_last) if self._channels_last else images
 
     def on_fit_start(self) -> None:
         # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint

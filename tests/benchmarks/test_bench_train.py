@@ -57,7 +57,7 @@ def test_smoke_run_prints_timings_and_equal_losses() -> None:
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "product options: frozen_precision=auto channels_last=True compile=False per_sample_views=True" in out
+    assert "product options: frozen_precision=auto channels_last=auto compile=False per_sample_views=True" in out
     # The figures name their machine and the number format each side ran in.
     assert re.search(r"CPU: .+ \| capability \w+ \| bf16 native", out), out
     assert "precision: reference fp32 | product frozen networks bf16 (frozen_precision=auto), decoder fp32" in out

@@ -66,7 +66,7 @@ def losses_and_grad(model: StyleTransfer, images: torch.Tensor) -> tuple[dict[st
 def test_fast_options_are_the_defaults() -> None:
     model = StyleTransfer("Mosaic")
     assert model.hparams.frozen_precision == "auto"  # bf16 only where the processor computes it natively
-    assert model.hparams.channels_last is True
+    assert model.hparams.channels_last == "auto"  # channels-last on GPUs and CPUs with native bf16
     assert model.hparams.compile is False
 
 
@@ -108,6 +108,19 @@ def test_training_works_after_a_first_pass_in_inference_mode(clip_path: Path, vg
         model.compute_losses(images, seeded_generator(5, 2))
     _, grad = losses_and_grad(model, images)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_auto_layout_is_channels_last_only_where_bf16_is_native(
+    clip_path: Path, vgg_path: Path, decoder_file: Path, native: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On CPUs without native bf16 oneDNN's fp32 channels-last kernels made a step slower."""
+    monkeypatch.setenv("CLIPSTYLER_FAST_NATIVE_BF16", native)
+    model = make_model(clip_path, vgg_path, decoder_file)
+    convolutions = [
+        m for m in (*model.decoder.modules(), *model.encoder.modules()) if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+    ]
+    assert convolutions and all(c.weight.is_contiguous(memory_format=torch.channels_last) is (native == "1") for c in convolutions)
 
 
 def test_channels_last_layout_in_fp32_is_exact(clip_path: Path, vgg_path: Path, decoder_file: Path) -> None:

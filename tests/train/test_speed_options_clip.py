@@ -1,4 +1,5 @@
-"""CLIP speed-ups: patch embedding as a matrix product, the plain attention kernel on CPU.
+"""CLIP speed-ups: patch embedding as a matrix product, QuickGELU folded into SiLU, the plain
+attention kernel on CPU.
 
 Both must leave what CLIP computes unchanged: the loaded encoder is compared with clip-anytorch's
 own model built from the same weight file.
@@ -32,6 +33,10 @@ def test_loader_uses_patch_embedding_with_unchanged_weights(clip_path: Path) -> 
     assert type(original.visual.conv1) is nn.Conv2d
     assert list(encoder.model.state_dict()) == list(original.state_dict())
     torch.testing.assert_close(encoder.model.visual.conv1.weight, original.visual.conv1.weight)
+    # The image tower's activations are one fused SiLU, its scale folded into the neighbouring weights.
+    blocks = encoder.model.visual.transformer.resblocks
+    assert blocks and all(isinstance(block.mlp.gelu, nn.SiLU) for block in blocks)
+    torch.testing.assert_close(blocks[0].mlp.c_fc.weight, 1.702 * original.visual.transformer.resblocks[0].mlp.c_fc.weight)
 
 
 def test_image_embeddings_and_pixel_gradients_match_clip(clip_path: Path) -> None:
