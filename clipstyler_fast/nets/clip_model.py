@@ -48,6 +48,54 @@ class PatchEmbedding(nn.Conv2d):
         return out.permute(0, 3, 1, 2)
 
 
+class SelfAttention(nn.Module):
+    """``nn.MultiheadAttention`` as CLIP's image tower calls it (self-attention, sequence first,
+    no mask, no weights returned), with its own parameters and state-dict keys.
+
+    The same arithmetic in fewer passes: the packed query/key/value projection is split by views
+    instead of copied out in three (whose backward zero-fills and copies each part again).
+    """
+
+    def __init__(self, attention: nn.MultiheadAttention) -> None:
+        super().__init__()
+        self.num_heads = attention.num_heads
+        self.in_proj_weight = attention.in_proj_weight
+        self.in_proj_bias = attention.in_proj_bias
+        self.out_proj = attention.out_proj
+
+    def forward(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, need_weights: bool = False, attn_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, None]:
+        length, batch, width = query.shape
+        # (L, N, 3E) -> three (N, heads, L, E / heads) views of one tensor.
+        packed = F.linear(query, self.in_proj_weight, self.in_proj_bias).view(length, batch, 3, self.num_heads, -1)
+        q, k, v = packed.permute(2, 1, 3, 0, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = out.permute(2, 0, 1, 3).reshape(length, batch, width)
+        return self.out_proj(out), None
+
+
+def plain_self_attention(block: nn.Module) -> None:
+    """Give a CLIP block :class:`SelfAttention` in place of its ``nn.MultiheadAttention``, where it
+    is called as self-attention without a mask (the image tower)."""
+    attention = getattr(block, "attn", None)
+    if (
+        type(attention) is nn.MultiheadAttention
+        and getattr(block, "attn_mask", None) is None
+        and attention._qkv_same_embed_dim
+        and attention.in_proj_bias is not None
+        and not attention.batch_first
+    ):
+        block.attn = SelfAttention(attention)
+
+
+def _contiguous_input(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """CLIP hands its transformer the tokens as a permuted (sequence-first) view: made contiguous
+    once here, every linear layer after it reads them without a copy, forward and backward (about
+    6% of the image tower's time)."""
+    return (args[0].contiguous(), *args[1:])
+
+
 # CLIP's activation: QuickGELU(h) = h * sigmoid(1.702 h).
 QUICK_GELU_SCALE = 1.702
 
@@ -83,8 +131,12 @@ class ClipEncoder(nn.Module):
         visual = model.visual
         if isinstance(getattr(visual, "conv1", None), nn.Conv2d) and not isinstance(visual.conv1, PatchEmbedding):
             visual.conv1 = PatchEmbedding.from_conv(visual.conv1)
-        for block in getattr(getattr(visual, "transformer", None), "resblocks", []):
+        transformer = getattr(visual, "transformer", None)
+        for block in getattr(transformer, "resblocks", []):
             fold_quick_gelu(block.mlp)
+            plain_self_attention(block)
+        if isinstance(transformer, nn.Module):
+            transformer.register_forward_pre_hook(_contiguous_input)
         self.model = model
         self.input_resolution: int = int(model.visual.input_resolution)
         self.context_length: int = int(model.context_length)
@@ -93,9 +145,9 @@ class ClipEncoder(nn.Module):
 
     @staticmethod
     def _attention(device: torch.device) -> contextlib.AbstractContextManager[None]:
-        if device.type == "cpu":
-            # CLIP sees 50 tokens: the plain attention kernel runs forward+backward about twice
-            # as fast as the fused CPU kernel in bf16 (and as fast in fp32).
+        if device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # CLIP sees 50 tokens: in bf16 the plain attention kernel runs forward+backward about
+            # 2.5x as fast as the fused CPU kernel; in fp32 the fused one is 1.3-1.7x faster.
             return sdpa_kernel([SDPBackend.MATH])
         return contextlib.nullcontext()
 

@@ -207,6 +207,6 @@ def test_fit_help_explains_the_speed_options(capsys: pytest.CaptureFixture[str])
     assert (
         "reference-exact" in text
         and "where the processor computes it natively" in text
-        and "channels-last memory layout" in text
+        and "channels-last layout" in text
         and "patch-wise views" in text
     )
