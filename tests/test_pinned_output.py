@@ -113,8 +113,9 @@ def test_fit_then_predict_gives_the_pinned_result(tmp_path: Path) -> None:
     )
     assert abs(raw_sum - PINNED_RAW_SUM) < 1e-3 * abs(PINNED_RAW_SUM)
     torch.testing.assert_close(raw.reshape(-1)[:4], torch.tensor(PINNED_RAW_FIRST), rtol=1e-4, atol=1e-4)
-    # Relative 1e-5: CPU kernels of torch releases differ in float rounding (2e-6 between 2.13 and 2.14).
-    assert abs(decoder_sum - PINNED_DECODER_SUM) < 1e-5 * abs(PINNED_DECODER_SUM)
+    # Relative 5e-5: CPU kernels differ in float rounding between torch releases (2e-6 between 2.13
+    # and 2.14) and between instruction sets (1.1e-5 with torch's kernels limited to AVX2).
+    assert abs(decoder_sum - PINNED_DECODER_SUM) < 5e-5 * abs(PINNED_DECODER_SUM)
     # Within one 8-bit level per pixel on average, and the first pixels within one level each.
     assert abs(int(pixels.sum()) - PINNED_PIXEL_SUM) <= pixels.size
     assert np.abs(pixels.reshape(-1)[:6] - np.array(PINNED_FIRST_PIXELS)).max() <= 1

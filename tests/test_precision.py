@@ -126,3 +126,20 @@ def test_fit_distill_and_stylizer_agree_for_the_same_probe(
     monkeypatch.setenv(NATIVE_BF16_ENV, native)
     stylizer = Stylizer.from_checkpoint(style, vgg_weights=str(vgg_path))
     assert computed_dtypes(stylizer) == {torch.bfloat16 if native == "1" else torch.float32}
+
+
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_pretrain_without_a_precision_trains_in_bf16_only_where_native(
+    tmp_path: Path, torchvision_vgg_path: Path, content_dir: Path, native: str
+) -> None:
+    args = [
+        "pretrain", "--model.encoder", "torchvision", "--model.vgg_weights", str(torchvision_vgg_path),
+        "--model.export_path", str(tmp_path / "decoder.pt"), "--data.path", str(content_dir), "--data.crop_size", "32",
+        "--data.batch_size", "2", "--data.num_workers", "0", "--trainer.max_steps", "1", "--trainer.accelerator", "cpu",
+        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+    ]  # fmt: skip
+    run(args, tmp_path, native)
+    # The run's config.yaml records the precision it trained in.
+    config = (tmp_path / "checkpoints" / "pretrain" / "config.yaml").read_text()
+    assert f"precision: {'bf16-mixed' if native == '1' else '32-true'}" in config
+    assert (tmp_path / "decoder.pt").is_file()

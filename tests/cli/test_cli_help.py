@@ -96,6 +96,7 @@ def test_lightning_help_texts_say_this_products_words(capsys: pytest.CaptureFixt
         assert "hpc" not in ckpt_help and "registry" not in ckpt_help and "best" not in ckpt_help
 
 
+@pytest.mark.slow
 def test_shipped_help_is_what_the_parsers_print() -> None:
     stale = [c for c in shipped_help.COMMANDS if shipped_help.generate(c) != shipped_help.shipped(c)]
     assert not stale, f"run: python -m clipstyler_fast.cli.help --write ({', '.join(stale)} changed)"

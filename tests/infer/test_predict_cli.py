@@ -244,6 +244,7 @@ def test_print_config_lists_the_predict_options(capsys: pytest.CaptureFixture[st
         assert key in stdout, key
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_write_each_image_exactly_once(style: Path, tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -83,6 +83,7 @@ def test_preview_grids_have_one_row_per_prompt(any_prompt_run: Path) -> None:
     assert (grid.height - 2) // (32 + 2) == 1 + 4 + 1
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_train_one_any_prompt_network(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path
 ) -> None:

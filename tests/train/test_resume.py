@@ -205,6 +205,7 @@ def _wait_for(path: Path, process: subprocess.Popen, log: Path, timeout: float =
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_ends_bitwise_equal(
     reference: Path, tmp_path: Path, clip_path: Path, vgg_path: Path, three_batch_epochs: Path
 ) -> None:
@@ -228,6 +229,7 @@ def test_sigkill_mid_run_then_resume_ends_bitwise_equal(
     assert not list(last_ckpt(tmp_path).parent.glob(".*.tmp"))  # a save cut short leaves no debris
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_process_group_saves_a_checkpoint_and_says_how_to_resume(
     reference: Path, tmp_path: Path, clip_path: Path, vgg_path: Path, three_batch_epochs: Path
 ) -> None:
