@@ -18,6 +18,12 @@ texture at the border, a blank page). This judge measures each style by what it 
 Each statistic is also measured on the central half of the image (``@centre``): a texture made
 only along the border moves the whole-image number but not the centre's.
 
+Whether the photo survives is judged apart from the style: ``edges`` is the product's own
+edge-keeping score (the correlation of blurred edge magnitudes, ``evaluate``'s ``edge_keeping``),
+which a flat image or a texture laid anywhere else cannot pass (SSIM can: a uniform image still
+scores about 0.5 against these smooth photos). Two flags name the collapses seen in this world:
+``flat`` (most outputs near-uniform) and ``border`` (most outputs' edge energy in the outer 10%).
+
 Shifts are reported in units of the content photos' spread: ``(mean(stat(out)) - mean(stat(ref))) /
 std(stat(content))``, against the content, against the start decoder's output ``D0(E(x))``
 and against the other prompts' outputs.
@@ -122,6 +128,45 @@ def content_ssim(images: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     ).reshape(-1)
 
 
+# An output is near-uniform when no channel's pixels spread by more than this.
+FLAT_SPREAD = 0.03
+# The outer 10% of each side is 36% of the area; a border texture puts twice that share of the
+# image's edge energy there.
+BORDER_FRACTION, BORDER_SHARE = 0.1, 0.72
+
+
+def edges(images: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Per-image edge keeping ``(N,)`` against the content (``clipstyler_fast.eval.metrics.edge_keeping``)."""
+    from clipstyler_fast.eval.metrics import edge_keeping
+
+    return edge_keeping(images.float().clamp(0, 1), content.float().clamp(0, 1))
+
+
+def near_uniform(images: torch.Tensor) -> torch.Tensor:
+    """Per image ``(N,)``: whether every channel's pixels lie within :data:`FLAT_SPREAD` (one standard deviation)."""
+    return images.float().clamp(0, 1).flatten(2).std(2).amax(1) < FLAT_SPREAD
+
+
+def border_share(images: torch.Tensor) -> torch.Tensor:
+    """Per image ``(N,)``: the share of its (unblurred) edge energy in the outer :data:`BORDER_FRACTION` of each side."""
+    from clipstyler_fast.eval.metrics import edge_magnitude
+
+    energy = edge_magnitude(images.float().clamp(0, 1), sigma=0).square()
+    height, width = energy.shape[-2:]
+    top, left = max(1, round(BORDER_FRACTION * height)), max(1, round(BORDER_FRACTION * width))
+    inner = energy[:, top : height - top, left : width - left].flatten(1).sum(1)
+    total = energy.flatten(1).sum(1)
+    return torch.where(total > 1e-12, 1 - inner / total.clamp_min(1e-12), torch.zeros_like(total))
+
+
+def collapse_flags(images: torch.Tensor) -> dict[str, bool]:
+    """``flat``: most outputs near-uniform; ``border``: most outputs' edge energy at the border."""
+    return {
+        "flat": bool(near_uniform(images).float().mean() > 0.5),
+        "border": bool((border_share(images) > BORDER_SHARE).float().mean() > 0.5),
+    }
+
+
 def shifts(outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: torch.Tensor) -> dict[str, dict[str, float]]:
     """Per prompt (key of ``outputs``), the shift of its own style's statistic, in content spreads.
 
@@ -129,7 +174,8 @@ def shifts(outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: to
     start decoder's output), ``vs_others`` (against the highest mean among the other prompts'
     outputs: positive means this prompt's outputs have more of its style than any other
     prompt's), the same three on the image centre (``centre_*``), the fraction of images whose
-    statistic rose above the content's by one spread (``moved``), and ``ssim``.
+    statistic rose above the content's by one spread (``moved``), ``ssim``, ``edges`` (edge
+    keeping) and the ``flat`` and ``border`` flags.
     """
     content_stats = statistics(content, content)
     base_stats = statistics(baseline, content)
@@ -150,6 +196,8 @@ def shifts(outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: to
         spread = content_stats[style].std().clamp_min(1e-6)
         row["moved"] = float(((stats[style] - content_stats[style]) / spread > 1).float().mean())
         row["ssim"] = float(content_ssim(outputs[name], content).mean())
+        row["edges"] = float(edges(outputs[name], content).mean())
+        row.update(collapse_flags(outputs[name]))
         table[name] = row
     return table
 
@@ -173,13 +221,15 @@ def format_tables(outputs: dict[str, torch.Tensor], content: torch.Tensor, basel
     lines = [
         "Own style's statistic, shift in content spreads (centre = central half of the image)",
         "",
-        "| prompt | vs content | vs decoder only | vs other prompts | centre vs decoder | centre vs others | moved >1 spread | SSIM to content |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| prompt | vs content | vs decoder only | vs other prompts | centre vs decoder | centre vs others | moved >1 spread "
+        "| SSIM to content | edges kept | flat | border |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for name, row in table.items():
         lines.append(
             f"| {name} | {row['vs_content']:+.2f} | {row['vs_decoder']:+.2f} | {row['vs_others']:+.2f} | "
-            f"{row['centre_vs_decoder']:+.2f} | {row['centre_vs_others']:+.2f} | {row['moved']:.0%} | {row['ssim']:.3f} |"
+            f"{row['centre_vs_decoder']:+.2f} | {row['centre_vs_others']:+.2f} | {row['moved']:.0%} | {row['ssim']:.3f} | "
+            f"{row['edges']:.3f} | {'FLAT' if row['flat'] else 'no'} | {'BORDER' if row['border'] else 'no'} |"
         )
     lines += [
         "",

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from clipstyler_fast.errors import DataError, EvaluationError, ImageReadError
-from clipstyler_fast.eval.metrics import content_ssim, directional_similarity, patch_directional_similarity
+from clipstyler_fast.eval.metrics import content_ssim, directional_similarity, edge_keeping, patch_directional_similarity
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.io.images import (
@@ -209,6 +209,7 @@ def evaluate(
                 row[f"{scorer.name}_direction"] = float(whole[0])
                 row[f"{scorer.name}_patch_direction"] = float(patch[0])
             row["content_ssim"] = float(content_ssim(stylized[None], content[None])[0])
+            row["edge_keeping"] = float(edge_keeping(stylized[None], content[None])[0])
         results.rows.append(row)
     if not results.rows:
         first = results.skipped[0] if results.skipped else "nothing to score"

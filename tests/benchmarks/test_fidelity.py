@@ -83,6 +83,27 @@ def test_judge_sees_each_true_style_and_not_a_border_band_of_stripes() -> None:
     assert faked["vs_content"] < 0.5 and faked["centre_vs_content"] < 0.5, faked
 
 
+def test_judge_flags_a_collapse_that_keeps_the_right_colour() -> None:
+    """A flat image of the right colour passes the colour statistic but keeps no edge and is
+    flagged ``flat``; a texture only along the border is flagged ``border``; the true styles keep
+    the photo and raise no flag."""
+    gen = torch.Generator().manual_seed(3)
+    content = world.photos(12, 96, gen)
+    red = world.tint(content, world.TINTS["red"], gen)
+    collapsed = red.mean((2, 3), keepdim=True).expand_as(red).clone()
+    bordered = collapsed.clone()
+    striped = world.stripes(collapsed, gen)
+    bordered[..., :8, :], bordered[..., -8:, :] = striped[..., :8, :], striped[..., -8:, :]
+    table = judge.shifts({"red": red, "red:collapsed": collapsed, "stripes:border": bordered}, content, content)
+    assert table["red:collapsed"]["vs_content"] > 1  # the colour alone passes ...
+    assert table["red:collapsed"]["edges"] == 0.0 and table["red:collapsed"]["flat"] and not table["red:collapsed"]["border"]
+    assert table["red:collapsed"]["ssim"] > 0.3  # ... and so would SSIM
+    assert table["stripes:border"]["border"] and not table["stripes:border"]["flat"] and table["stripes:border"]["edges"] < 0.2
+    truths = judge.shifts({style: world.STYLE_FUNCTIONS[style](content, gen) for style in world.STYLES}, content, content)
+    assert table["red"]["edges"] > 0.9 and truths["sketch"]["edges"] > 0.5 and truths["stripes"]["edges"] > 0.1
+    assert not any(row["flat"] or row["border"] for row in truths.values()), truths
+
+
 def test_red_prompt_turns_held_out_photos_red_and_not_blue(world_setup: run.Setup) -> None:
     outputs = run.train_and_predict(world_setup, "red", steps=RED_STEPS, extra=["--model.lr", RED_LR])
     content = run.heldout(world_setup)

@@ -13,7 +13,7 @@ from torchvision.utils import save_image
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.eval.evaluate import style_direction
-from clipstyler_fast.eval.metrics import content_ssim, directional_similarity
+from clipstyler_fast.eval.metrics import content_ssim, directional_similarity, edge_keeping
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.images import list_images, read_rgb
 from clipstyler_fast.nets.clip_model import load_clip
@@ -33,7 +33,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def summary_means(text: str) -> dict[str, float]:
     return {
-        line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line.split()[:1] in (["clip_direction"], ["content_ssim"])
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.split()[:1] in (["clip_direction"], ["content_ssim"], ["edge_keeping"])
     }
 
 
@@ -70,10 +72,11 @@ def test_evaluate_stylizes_and_scores_every_image(style, clip_path, content_dir,
         expected = directional_similarity(clip.encode_image(stylized), clip.encode_image(image), direction)
     assert float(row["clip_direction"]) == pytest.approx(float(expected), abs=2e-6)
     assert float(row["content_ssim"]) == pytest.approx(float(content_ssim(stylized, image)), abs=2e-6)
+    assert float(row["edge_keeping"]) == pytest.approx(float(edge_keeping(stylized, image)), abs=2e-6)
     assert (int(row["width"]), int(row["height"])) == (image.shape[-1], image.shape[-2])
     # The summary's means are the means of the per-image columns.
     means = summary_means(capsys.readouterr().out)
-    for metric in ("clip_direction", "content_ssim"):
+    for metric in ("clip_direction", "content_ssim", "edge_keeping"):
         column = [float(r[metric]) for r in rows]
         assert means[metric] == pytest.approx(sum(column) / len(column), abs=1e-4)
 
@@ -107,6 +110,7 @@ def test_existing_outputs_are_matched_by_relative_path(style, content_dir, tmp_p
     rows = read_rows(table)
     assert len(rows) == len(list_images(content_dir)) - 1 and str(missing) not in [r["image"] for r in rows]
     assert all(float(r["content_ssim"]) == pytest.approx(1.0, abs=1e-5) for r in rows)
+    assert all(float(r["edge_keeping"]) == pytest.approx(1.0, abs=1e-5) for r in rows)  # the photos themselves
     assert all(abs(float(r["clip_direction"])) < 1e-6 for r in rows)
     err = capsys.readouterr().err
     assert "no stylized output found" in err and missing.name in err
@@ -204,7 +208,14 @@ def test_a_judge_clip_gives_a_second_opinion_and_patches_are_scored_apart(style,
     ]
     assert main(args) == 0
     rows = read_rows(table)
-    assert list(rows[0])[4:] == ["clip_direction", "clip_patch_direction", "judge_direction", "judge_patch_direction", "content_ssim"]
+    assert list(rows[0])[4:] == [
+        "clip_direction",
+        "clip_patch_direction",
+        "judge_direction",
+        "judge_patch_direction",
+        "content_ssim",
+        "edge_keeping",
+    ]
     # Another CLIP, another opinion: the judge's scores are its own, not copies of the training CLIP's.
     assert any(abs(float(r["judge_direction"]) - float(r["clip_direction"])) > 1e-3 for r in rows)
     # The patch score, checked against an independent computation for the first image (patches seeded by its position).
