@@ -82,15 +82,18 @@ def warn_if_emulated(device: torch.device | str, setting: str, instead: str = "a
     device = torch.device(device)
     if computes_bf16_natively(device) or (device.type, setting) in _warned:
         return
-    _warned.add((device.type, setting))
     if device.type == "cpu":
         where = f"this CPU ({cpu_name()}, capability {torch.backends.cpu.get_cpu_capability()}), {EMULATED_SLOWDOWN}"
     else:
         where = f"this {device.type} device, slower than fp32"
-    warnings.warn(
-        f"{setting}: bf16 is emulated on {where}; use {instead}",
-        stacklevel=3,
-    )
+    _warn_once((device.type, setting), f"{setting}: bf16 is emulated on {where}; use {instead}", stacklevel=4)
+
+
+def _warn_once(key: tuple[str, str], message: str, stacklevel: int) -> None:
+    """One warning per key (device kind, setting) in a process; ``stacklevel`` counts from the caller."""
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, stacklevel=stacklevel + 1)
 
 
 def autocast_dtype(setting: str, device: torch.device | str, name: str = "precision") -> torch.dtype | None:
@@ -106,9 +109,7 @@ def autocast_dtype(setting: str, device: torch.device | str, name: str = "precis
     if setting == "fp32" or (setting == "auto" and not computes_bf16_natively(device)):
         return None
     if not can_run_bf16(device):
-        if (device.type, name) not in _warned:
-            _warned.add((device.type, name))
-            warnings.warn(f"{name}: bf16 does not run on this {device.type} device; computing in fp32", stacklevel=2)
+        _warn_once((device.type, name), f"{name}: bf16 does not run on this {device.type} device; computing in fp32", stacklevel=2)
         return None
     if setting == "bf16":
         warn_if_emulated(device, f"{name} bf16")
@@ -127,8 +128,7 @@ def prefers_channels_last(device: torch.device | str) -> bool:
     """Whether convolutions on ``device`` run faster in channels-last layout: on CUDA GPUs and on
     CPUs that compute bf16 natively. On other CPUs oneDNN's fp32 channels-last kernels made a
     training step slower (``benchmarks/RESULTS.md``)."""
-    device = torch.device(device)
-    return device.type == "cuda" or (device.type == "cpu" and cpu_computes_bf16())
+    return torch.device(device).type == "cuda" or computes_bf16_natively(device)
 
 
 def channels_last_setting(setting: bool | str, device: torch.device | str) -> bool:
