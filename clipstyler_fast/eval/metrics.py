@@ -71,11 +71,26 @@ def patch_directional_similarity(
     return scores.view(batch, num_patches).mean(dim=1)
 
 
+# The side of SSIM's Gaussian window (torchmetrics' default), and so the least side it can score.
+SSIM_WINDOW = 11
+
+
+def at_least(images: torch.Tensor, side: int) -> torch.Tensor:
+    """``images`` whose shorter side is below ``side`` enlarged by whole-pixel repetition until it
+    is not: a 1x1 or 128x1 image can then be scored by windowed statistics, each pixel counting as
+    it did. Others are returned as they are."""
+    shorter = min(images.shape[-2:])
+    if shorter >= side:
+        return images
+    return F.interpolate(images, scale_factor=math.ceil(side / shorter), mode="nearest")
+
+
 def content_ssim(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM ``(B,)`` of stylized images against their contents, both ``(B, 3, H, W)`` in [0, 1]."""
-    return structural_similarity_index_measure(
-        stylized.float().clamp(0, 1), content.float().clamp(0, 1), data_range=1.0, reduction="none"
-    ).reshape(-1)
+    """Per-image SSIM ``(B,)`` of stylized images against their contents, both ``(B, 3, H, W)`` in [0, 1].
+
+    Images smaller than SSIM's window are enlarged by pixel repetition first (:func:`at_least`)."""
+    stylized, content = (at_least(x.float().clamp(0, 1), SSIM_WINDOW) for x in (stylized, content))
+    return structural_similarity_index_measure(stylized, content, data_range=1.0, reduction="none").reshape(-1)
 
 
 # Edges are compared after a blur of this many pixels (sigma), so that a style's fine texture
@@ -104,8 +119,10 @@ def edge_keeping(stylized: torch.Tensor, content: torch.Tensor, sigma: float = E
     1: edges exactly where the photo has them (in any colour and contrast); 0: none of them (a
     flat image, whose correlation is undefined, scores 0, as does a texture laid anywhere else).
     """
-    a = edge_magnitude(stylized.clamp(0, 1), sigma).flatten(1)
-    b = edge_magnitude(content.clamp(0, 1), sigma).flatten(1)
+    # The blur's reflection padding needs a side of more than its radius.
+    side = 2 * math.ceil(3 * sigma) + 1
+    a = edge_magnitude(at_least(stylized.clamp(0, 1), side), sigma).flatten(1)
+    b = edge_magnitude(at_least(content.clamp(0, 1), side), sigma).flatten(1)
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
     spread = a.norm(dim=1) * b.norm(dim=1)
     return torch.where(spread > 1e-12, (a * b).sum(1) / spread.clamp_min(1e-12), torch.zeros_like(spread))

@@ -125,11 +125,16 @@ def perspective_views(
     """
     batch, channels, height, width = images.shape
     if crop < 1.0:
-        size = max(8, round(crop * min(height, width)))
+        # At least 8 px where the image has them; never more than its shorter side (a 1x1 or a
+        # 3000x20 image has one patch size: all of that side).
+        size = min(max(8, round(crop * min(height, width))), min(height, width))
         patches = random_crops(images, num_views, size, generator, per_sample)
         height = width = size
     else:
         patches = images.unsqueeze(1).expand(batch, num_views, channels, height, width).reshape(-1, channels, height, width)
+    if min(height, width) < 2:
+        # One row or column of pixels has no perspective (its homography is singular): as is.
+        return patches.reshape(batch, num_views, channels, height, width)
     if corners is None:
         corners = sample_corners(batch * num_views if per_sample else num_views, height, width, distortion, generator)
     if corners.shape[0] == num_views and (not per_sample or batch == 1):

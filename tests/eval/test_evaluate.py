@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import shutil
 from pathlib import Path
 
@@ -235,3 +236,28 @@ def test_a_judge_clip_gives_a_second_opinion_and_patches_are_scored_apart(style,
     # Patches are seeded: the same command scores the same.
     assert main([*args[:6], str(tmp_path / "again.csv"), *args[7:]]) == 0
     assert read_rows(tmp_path / "again.csv") == rows
+
+
+@pytest.mark.parametrize("size", [None, 128])
+def test_tiny_and_thin_images_are_scored_with_the_rest(style, tmp_path, size):
+    """A 1x1 image, a 3000x20 strip and a 20x3000 one are scored beside an ordinary photo, with
+    or without ``--size``, from a checkpoint and from stylized files: no image stops the run."""
+    folder, outputs = tmp_path / "odd", tmp_path / "stylized"
+    folder.mkdir()
+    outputs.mkdir()
+    shapes = {"dot": (1, 1), "wide": (20, 3000), "tall": (3000, 20), "photo": (40, 48)}
+    for name, (height, width) in shapes.items():
+        image = torch.rand(3, height, width, generator=torch.Generator().manual_seed(height))
+        save_image(image, folder / f"{name}.png")
+        save_image(image.flip(-1), outputs / f"{name}.png")
+    sizes = [] if size is None else ["--size", str(size)]
+    for source in (["--ckpt_path", str(style)], ["--ckpt_path", str(style), "--stylized_dir", str(outputs)]):
+        table = tmp_path / f"scores-{len(source)}.csv"
+        args = ["evaluate", *source, "--data.path", str(folder), "--output", str(table), "--patches", "2", *sizes]
+        assert main([*args, "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false"]) == 0
+        rows = {Path(r["image"]).stem: r for r in read_rows(table)}
+        assert sorted(rows) == sorted(shapes)
+        for row in rows.values():
+            assert all(not math.isnan(float(row[k])) for k in ("clip_direction", "content_ssim", "edge_keeping")), row
+        if size is not None:
+            assert max(int(rows["wide"]["width"]), int(rows["wide"]["height"])) == size
