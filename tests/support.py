@@ -28,15 +28,16 @@ def write_tiny_clip(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def write_vgg(path: Path, seed: int = 0, full: bool = False) -> Path:
-    """A random torchvision VGG-19 state dict (only the layers up to relu4_1 unless ``full``)."""
+def write_vgg(path: Path, seed: int = 0, full: bool = False, upto: int = 21) -> Path:
+    """A random torchvision VGG-19 state dict: the released file's keys, of the ``features``
+    modules below ``upto`` (21: up to relu4_1), or the whole network when ``full``."""
     from torchvision.models import vgg19
 
     torch.manual_seed(seed)
     model = vgg19()
     state = model.state_dict()
     if not full:
-        state = {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < 21}
+        state = {k: v for k, v in state.items() if k.startswith("features.") and int(k.split(".")[1]) < upto}
     torch.save(state, path)
     return path
 

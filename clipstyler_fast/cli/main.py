@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "export",
     "demo": "demo",
     "distill": "distill",
+    "optimize": "optimize",
 }
 
 # Commands whose options come from LightningCLI; their --help text ships as files.
@@ -44,6 +45,7 @@ commands:
   export       write the inference network as TorchScript and ONNX
   demo         a web page to stylize photos with your checkpoints (localhost)
   distill      train a small, many times faster student network that reproduces a style
+  optimize     stylize each photo by optimising a network for it (CLIPstyler's per-image mode)
 
 examples:
   clipstyler-fast fit --config configs/default.yaml --model.prompt "a watercolor painting"

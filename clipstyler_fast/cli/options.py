@@ -65,14 +65,23 @@ def parse_alphas(text: str) -> list[float]:
 ALPHAS_HELP = "comma-separated blend factors in [0, 1] (default 0,0.25,0.5,0.75,1)"
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str, least: int) -> int:
+    """``text`` as an int of at least ``least`` (an argparse type error otherwise)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value}: must be {'at least 1' if least == 1 else f'{least} or more'}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    return whole_number(text, 0)
 
 
 def add_checkpoint(p: argparse.ArgumentParser, required: bool = True, help: str = "style checkpoint (style.ckpt)") -> None:

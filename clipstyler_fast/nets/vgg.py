@@ -155,7 +155,48 @@ def load_vgg_encoder(source: str | Path | None = AUTO, kind: str = DEFAULT_ENCOD
     of ``vgg_normalised``) or only the layers up to relu4_1; the rest is ignored. A file of the
     other encoder's layout, or of another network, is refused in one line naming the option.
     """
-    path = encoder_weights_file(kind, source)
+    kind = check_encoder_kind(kind)
+    if kind == "torchvision":
+        features = _load_features(encoder_weights_file(kind, source), kind, build_torchvision_features(), RELU4_1)
+    else:
+        features = _load_features(encoder_weights_file(kind, source), kind, build_adain_features(), ADAIN_RELU4_1)
+    encoder = VGGEncoder(features, kind).eval()
+    encoder.requires_grad_(False)
+    return encoder
+
+
+# torchvision's vgg19().features[:32] ends with relu5_2 (index 31).
+RELU5_2 = 32
+
+
+class ContentLayers(nn.Module):
+    """Frozen torchvision VGG-19 returning ``(relu4_2, relu5_2)`` of RGB images in [0, 1], ImageNet-normalised.
+
+    The per-image mode's content layers. Its published code stores the outputs of modules 21 and
+    31 under the names ``conv4_2`` and ``conv5_2``, but torchvision's ReLUs work in place, so
+    what it compares are the rectified activations, relu4_2 and relu5_2: so do we.
+    """
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__()
+        self.features = features
+        self.normalize = ImageNetNormalize()
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.features[:23](self.normalize(images))
+        return x, self.features[23:](x)
+
+
+def load_content_layers(source: str | Path | None = AUTO) -> ContentLayers:
+    """torchvision's VGG-19 up to relu5_2 from its official weights (``auto``) or a state-dict file."""
+    features = _load_features(encoder_weights_file("torchvision", source), "torchvision", make_layers(cfgs["E"])[:RELU5_2], RELU5_2)
+    layers = ContentLayers(features).eval()
+    layers.requires_grad_(False)
+    return layers
+
+
+def _load_features(path: Path, kind: EncoderKind, features: nn.Sequential, limit: int) -> nn.Sequential:
+    """Load the modules of ``features`` (indices below ``limit``) from the ``kind`` weights file ``path``."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
@@ -168,19 +209,11 @@ def load_vgg_encoder(source: str | Path | None = AUTO, kind: str = DEFAULT_ENCOD
             else f"pass a file with {LAYOUT_NAMES[kind]} to --model.vgg_weights"
         )
         raise WeightsUnavailableError(f"{path}: holds {LAYOUT_NAMES[layout]}, not {LAYOUT_NAMES[kind]}; {fix}")
-    if kind == "torchvision":
-        features = build_torchvision_features()
-        wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-        limit = RELU4_1
-    else:
-        features = build_adain_features()
-        wanted, limit = state, ADAIN_RELU4_1
+    wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")} if kind == "torchvision" else state
     layers = {k: v for k, v in wanted.items() if k.split(".")[0].isdigit() and int(k.split(".")[0]) < limit}
     try:
         features.load_state_dict(layers)
     except RuntimeError as error:
         lines = str(error).strip().splitlines()
         raise WeightsUnavailableError(f"{path}: not {LAYOUT_NAMES[kind]} ({lines[-1].strip() if lines else error})") from error
-    encoder = VGGEncoder(features, kind).eval()
-    encoder.requires_grad_(False)
-    return encoder
+    return features

@@ -43,7 +43,7 @@ def test_help_is_quick_and_imports_no_torch(command: str) -> None:
     assert not {name for name in imported if name.split(".")[0] in ("torch", "lightning", "jsonargparse")}
     assert f"usage: clipstyler-fast {command}" in result.stdout.replace("[options] ", "")
     # The real options, not a stub (interpolate takes two checkpoints, demo a folder of them).
-    assert "--ckpt_path" in result.stdout or command in ("interpolate", "demo")
+    assert "--ckpt_path" in result.stdout or command in ("interpolate", "demo", "optimize")
     assert elapsed < 3, f"{command} --help took {elapsed:.1f} s"
 
 
