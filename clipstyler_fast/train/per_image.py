@@ -78,34 +78,68 @@ class PerImageOptimizer:
         """The stylized ``(1, 3, H, W)`` photo (sides multiples of 8), unclamped, on the CPU.
 
         ``seed`` fixes the network's start and the random crops and warps; ``on_step(step, terms,
-        output)`` is called after every iteration.
+        output)`` is called after every iteration (``terms`` holds the losses and the ``lr``).
         """
-        fabric, schedule = self.fabric, self.schedule
+        run = self.begin(content, seed)
+        output = content
+        for step in range(self.schedule.steps + 1):
+            terms, output = run.step()
+            if on_step is not None:
+                on_step(step, terms, output)
+        return output.float().cpu()
+
+    def begin(self, content: torch.Tensor, seed: int) -> PhotoRun:
+        """A fresh network for ``content`` (``(1, 3, H, W)``), ready to take optimisation steps."""
         torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
         network = trainable(self.start, self.unet)
-        optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=schedule.lr)
-        network, optimizer = fabric.setup(network, optimizer)
-        decay = torch.optim.lr_scheduler.StepLR(optimizer, step_size=schedule.lr_step, gamma=schedule.lr_gamma)
-        content = fabric.to_device(content)
-        with torch.no_grad(), fabric.autocast():
+        optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=self.schedule.lr)
+        network, optimizer = self.fabric.setup(network, optimizer)
+        content = self.fabric.to_device(content)
+        with torch.no_grad(), self.fabric.autocast():
             content_layers = tuple(t.float() for t in self.layers(content))
             source = self.clip.encode_image(content).float()
-        clip_size = self.clip.input_resolution
-        output = content
-        for step in range(schedule.steps + 1):
-            _step_before_optimizer(decay)
-            with fabric.autocast():
-                output = network(content)
-                terms = per_image_terms(
-                    output, content_layers, self.layers, self.clip.encode_image, source, self.direction, self.weights, clip_size, generator
-                )
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(terms["total"])
-            optimizer.step()
-            if on_step is not None:
-                on_step(step, {k: float(v.detach()) for k, v in terms.items()}, output.detach())
-        return output.detach().float().cpu()
+        return PhotoRun(self, network, optimizer, content, content_layers, source, torch.Generator().manual_seed(seed))
+
+
+@dataclass
+class PhotoRun:
+    """One photo's optimisation in progress: :meth:`step` runs one iteration of the published loop."""
+
+    owner: PerImageOptimizer
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    content: torch.Tensor
+    content_layers: tuple[torch.Tensor, ...]
+    source: torch.Tensor
+    generator: torch.Generator
+
+    def __post_init__(self) -> None:
+        schedule = self.owner.schedule
+        self.decay = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=schedule.lr_step, gamma=schedule.lr_gamma)
+
+    def step(self) -> tuple[dict[str, float], torch.Tensor]:
+        """Decay, forward, the objective, backward, Adam: returns the terms (and ``lr``) and the output."""
+        owner = self.owner
+        _step_before_optimizer(self.decay)
+        with owner.fabric.autocast():
+            output = self.network(self.content)
+            terms = per_image_terms(
+                output,
+                self.content_layers,
+                owner.layers,
+                owner.clip.encode_image,
+                self.source,
+                owner.direction,
+                owner.weights,
+                owner.clip.input_resolution,
+                self.generator,
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        owner.fabric.backward(terms["total"])
+        self.optimizer.step()
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        return values, output.detach()
 
 
 def _step_before_optimizer(decay: torch.optim.lr_scheduler.LRScheduler) -> None:

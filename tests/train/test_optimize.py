@@ -162,3 +162,28 @@ def test_bad_values_are_refused_in_one_line(clip_path: Path, extra: list[str], m
     result = subprocess.run([sys.executable, "-m", "clipstyler_fast", "optimize", *args, *extra], env=env, capture_output=True, text=True)
     assert result.returncode == 2 and message in result.stderr.strip().splitlines()[-1], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_step_decay_is_stepped_before_the_optimiser_as_published(clip_path: Path, content_layers_vgg: Path) -> None:
+    """lr at iteration i is lr * gamma ** ((i + 1) // lr_step): the published loop calls
+    ``scheduler.step()`` first, so its first decay falls one iteration early; steps + 1 iterations."""
+    from lightning.fabric import Fabric
+
+    from clipstyler_fast.nets.clip_model import load_clip
+    from clipstyler_fast.nets.vgg import load_content_layers
+    from clipstyler_fast.objective.per_image import PerImageWeights
+    from clipstyler_fast.train.per_image import PerImageOptimizer, PerImageSchedule
+
+    clip = load_clip(clip_path)
+    direction = torch.nn.functional.normalize(torch.randn(clip.model.text_projection.shape[1]), dim=0)
+    optimizer = PerImageOptimizer(
+        Fabric(accelerator="cpu", devices=1),
+        clip,
+        load_content_layers(content_layers_vgg),
+        direction,
+        PerImageWeights(num_patches=2, patch_size=16),
+        PerImageSchedule(steps=5, lr=1e-3, lr_step=2, lr_gamma=0.5),
+    )
+    seen: list[float] = []
+    optimizer.optimize(torch.rand(1, 3, 16, 16), seed=0, on_step=lambda step, terms, output: seen.append(terms["lr"]))
+    assert seen == pytest.approx([1e-3 * 0.5 ** ((i + 1) // 2) for i in range(6)])
