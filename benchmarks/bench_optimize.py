@@ -29,16 +29,14 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_train import ReferenceLoop  # noqa: E402
 from benchmarks.common import TINY_CLIP, VIT_B32, describe_machine, format_table, median, synchronize, write_clip  # noqa: E402
 
 PROMPT, SOURCE = "fire", "a Photo"
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 class PublishedLoop:
@@ -79,16 +77,10 @@ class PublishedLoop:
             source = self.clip_model.encode_image(self.clip_normalize(self.content))
             self.source = source / source.norm(dim=-1, keepdim=True)
 
-    def normalize(self, image: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, -1, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, -1, 1, 1)
-        return (image - mean) / std
-
-    def clip_normalize(self, image: torch.Tensor) -> torch.Tensor:
-        image = F.interpolate(image, size=self.resolution, mode="bicubic")
-        mean = torch.tensor(CLIP_MEAN, device=self.device).view(1, -1, 1, 1)
-        std = torch.tensor(CLIP_STD, device=self.device).view(1, -1, 1, 1)
-        return (image - mean) / std
+    # The published helpers, shared with the fast loop's benchmark (ImageNet and CLIP input normalisation).
+    normalize = ReferenceLoop.img_normalize
+    clip_normalize = ReferenceLoop.clip_normalize
+    normalizes_input = True
 
     def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         found, x = {}, image
