@@ -2,8 +2,13 @@
 
 An any-prompt network needs a prompt's text direction ``dT`` (the mean CLIP text embedding over
 the 79 templates, minus the source text's). Computing it takes CLIP's text tower; the result is
-kept in ``<torch cache>/clipstyler_fast/text/<model key>.pt`` so that the next run with the same
-prompt needs no CLIP at all.
+kept in ``$TORCH_HOME/hub/clipstyler_fast/text/<model key>.pt`` (``~/.cache/torch/hub/...`` by
+default) so that the next run with the same prompt needs no CLIP at all.
+
+A cache belongs to the CLIP weights it was computed with: when CLIP is a local file, the cache
+records the file's size and modification time, and a file rewritten at the same path (retrained,
+replaced) makes the cached directions stale: they are computed again. A named model (``ViT-B/32``)
+is the file its download checks by hash.
 """
 
 from __future__ import annotations
@@ -19,6 +24,17 @@ from clipstyler_fast.nets.weights import cache_dir
 from clipstyler_fast.objective.losses import template_embedding, text_direction
 
 EncodeText = Callable[[list[str]], torch.Tensor]
+# The cache entry naming the CLIP file its directions came from (no prompt can be this text).
+FINGERPRINT = "\0clip file"
+
+
+def file_fingerprint(source: str) -> str | None:
+    """``size:mtime_ns`` of a local CLIP file, or None for a model name: what changes when the file does."""
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return None
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 class TextDirections:
@@ -47,6 +63,7 @@ class TextDirections:
         self.load_from = load_from or clip_model
         key = hashlib.sha256(f"{clip_model}\n{source_text}".encode()).hexdigest()[:20]
         self.path = (folder or cache_dir().parent / "clipstyler_fast" / "text") / f"{key}.pt"
+        self.fingerprint = file_fingerprint(self.load_from)
         self.computed = 0
 
     def _cached(self) -> dict[str, torch.Tensor]:
@@ -54,7 +71,14 @@ class TextDirections:
             stored = torch.load(self.path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError, ValueError):
             return {}  # no cache yet, or a damaged one: it is only a cache
-        return stored if isinstance(stored, dict) else {}
+        if not isinstance(stored, dict):
+            return {}
+        made_with = stored.pop(FINGERPRINT, None)
+        # Stale when the CLIP file is here and is not the one the directions came from; when it
+        # is gone, the cache is all there is.
+        if self.fingerprint is not None and made_with != self.fingerprint:
+            return {}
+        return stored
 
     def get(self, prompts: Sequence[str], encode_text: EncodeText | None = None) -> torch.Tensor:
         """``(N, D)`` directions of ``prompts``; CLIP's text tower runs only for prompts not cached.
@@ -75,7 +99,7 @@ class TextDirections:
             cached = {**self._cached(), **new}
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_torch_save(cached, self.path)
+                atomic_torch_save({**cached, **({FINGERPRINT: self.fingerprint} if self.fingerprint else {})}, self.path)
             except OSError:
                 pass  # a read-only cache costs time on the next run, never a result
             cached.update(new)

@@ -138,3 +138,29 @@ def test_evaluate_and_video_take_the_prompt(any_prompt_ckpt: Path, vgg_path: Pat
     out = tmp_path / "out.mp4"
     assert main(["video", *common, "--data.path", str(clip), "--output", str(out), "--trainer.accelerator", "cpu"]) == 0
     assert out.stat().st_size > 0
+
+
+def test_a_clip_file_rewritten_at_the_same_path_gets_its_directions_computed_again(
+    any_prompt_ckpt: Path, vgg_path: Path, clip_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prompt cache is keyed by the CLIP weights, not only by their path: a retrained file
+    at the same path gives the new weights' direction, not the old cached one."""
+    import os
+    import shutil
+
+    from support import write_tiny_clip
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "cache"))
+    local = shutil.copy(clip_path, tmp_path / "clip-copy.pt")
+    first = Stylizer.from_checkpoint(any_prompt_ckpt, str(vgg_path), prompt="Rusty copper", clip_model=str(local))
+    again = Stylizer.from_checkpoint(any_prompt_ckpt, str(vgg_path), prompt="Rusty copper", clip_model=str(local))
+    write_tiny_clip(Path(local), seed=7)  # retrained at the same path
+    stat = Path(local).stat()
+    os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    retrained = Stylizer.from_checkpoint(any_prompt_ckpt, str(vgg_path), prompt="Rusty copper", clip_model=str(local))
+
+    def weights(stylizer: Stylizer) -> dict[str, torch.Tensor]:
+        return stylizer.network.decoder.state_dict()
+
+    assert all(torch.equal(weights(again)[k], v) for k, v in weights(first).items())
+    assert any(not torch.equal(weights(retrained)[k], v) for k, v in weights(first).items())
