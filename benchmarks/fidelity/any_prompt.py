@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-steps", type=int, default=600)
     parser.add_argument("--vgg", type=Path, default=None)
     parser.add_argument("--decoder", type=Path, default=None)
-    parser.add_argument("--decoder-steps", type=int, default=600)
+    parser.add_argument("--decoder-steps", type=int, default=None, help="as in python -m benchmarks.fidelity --help")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
     args = parser.parse_args(argv)
@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="any-prompt-") as scratch:
         workdir = (args.workdir or Path(scratch)).resolve()
-        setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, args.clip_steps, args.decoder_steps, **sizes)
+        steps = args.decoder_steps if args.decoder_steps is not None else run.default_decoder_steps(args.vgg)
+        setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, args.clip_steps, steps, **sizes)
         bank_file = workdir / "bank.txt"
         bank_file.write_text("\n".join(bank) + "\n")
         recipe = without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, shlex.split(args.any_args)))
@@ -138,13 +139,18 @@ def report(shifts: dict, curves: dict, bank: list[str], held_out: list[str], nam
         f"per-prompt and refine runs: {args.steps} steps; held-out photos; shifts of each style's own statistic "
         "beyond the start decoder, in content spreads",
         "",
-        "| prompt | in the bank | any-prompt network | per-prompt network | any-prompt / per-prompt |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "| prompt | in the bank | any-prompt network | per-prompt network | any-prompt / per-prompt "
+        "| edges kept (any / per-prompt) | flags (any / per-prompt) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for name in names:
-        a, p = shifts[f"{name}:any"]["vs_decoder"], shifts[f"{name}:per-prompt"]["vs_decoder"]
+        any_row, own_row = shifts[f"{name}:any"], shifts[f"{name}:per-prompt"]
+        a, p = any_row["vs_decoder"], own_row["vs_decoder"]
         ratio = a / p if abs(p) > 1e-6 else float("nan")
-        lines.append(f"| {world.PROMPTS[name]} | {'no (unseen)' if name in held_out else 'yes'} | {a:+.2f} | {p:+.2f} | {ratio:.2f} |")
+        lines.append(
+            f"| {world.PROMPTS[name]} | {'no (unseen)' if name in held_out else 'yes'} | {a:+.2f} | {p:+.2f} | {ratio:.2f} "
+            f"| {any_row['edges']:.2f} / {own_row['edges']:.2f} | {judge.flag_words(any_row)} / {judge.flag_words(own_row)} |"
+        )
     for name, curve in curves.items():
         scratch, refine = curve["scratch"], curve["refine"]
         target = sum(scratch[-SMOOTHING:]) / len(scratch[-SMOOTHING:])

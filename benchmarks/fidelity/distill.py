@@ -116,9 +116,13 @@ def measure(
     student_out = predict(setup, student, f"{style}-student")
     content = run.heldout(setup)
     baseline = run.decoder_only(setup, content)
-    teacher_shift = judge.shifts({style: teacher_out}, content, baseline)[style]["vs_content"]
-    student_shift = judge.shifts({style: student_out}, content, baseline)[style]["vs_content"]
+    teacher_row = judge.shifts({style: teacher_out}, content, baseline)[style]
+    student_row = judge.shifts({style: student_out}, content, baseline)[style]
+    teacher_shift, student_shift = teacher_row["vs_content"], student_row["vs_content"]
     return {
+        "teacher_edges": teacher_row["edges"],
+        "student_edges": student_row["edges"],
+        "flags": f"{judge.flag_words(teacher_row)} / {judge.flag_words(student_row)}",
         "style": style,
         "psnr": psnr(student_out, teacher_out),
         "ssim": float(judge.content_ssim(student_out, teacher_out).mean()),
@@ -133,12 +137,16 @@ def measure(
 
 
 def format_table(rows: list[dict]) -> str:
-    text = "| prompt | student PSNR vs teacher | student SSIM vs teacher | teacher shift | student shift | ratio | student file |\n"
-    text += "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    text = (
+        "| prompt | student PSNR vs teacher | student SSIM vs teacher | teacher shift | student shift | ratio "
+        "| edges kept (teacher / student) | flags (teacher / student) | student file |\n"
+    )
+    text += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n"
     for r in rows:
         text += (
             f"| {r['style']} | {r['psnr']:.1f} dB | {r['ssim']:.3f} | {r['teacher_shift']:+.2f} | {r['student_shift']:+.2f} | "
-            f"{r['shift_ratio']:.0%} | {r['student_bytes'] / 1024:.0f} KiB |\n"
+            f"{r['shift_ratio']:.0%} | {r['teacher_edges']:.2f} / {r['student_edges']:.2f} | {r['flags']} "
+            f"| {r['student_bytes'] / 1024:.0f} KiB |\n"
         )
     return text
 
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.resume_students and not args.reuse_teachers:
         parser.error("--resume-students continues students of the teachers in --workdir: add --reuse-teachers")
-    clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, 600, 24, 12, 96
+    clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, run.default_decoder_steps(args.vgg), 24, 12, 96
     if args.smoke:
         args.steps, clip_steps, decoder_steps, args.distill_photos = 1, 5, 2, 4
         if args.distill_steps == parser.get_default("distill_steps"):  # a count given is kept (to check resuming)

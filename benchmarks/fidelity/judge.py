@@ -167,6 +167,11 @@ def collapse_flags(images: torch.Tensor) -> dict[str, bool]:
     }
 
 
+def flag_words(row: dict[str, float]) -> str:
+    """A table cell naming a row's collapse flags: ``FLAT``, ``BORDER``, both, or ``none``."""
+    return " ".join(word for word in ("flat", "border") if row[word]).upper() or "none"
+
+
 def shifts(outputs: dict[str, torch.Tensor], content: torch.Tensor, baseline: torch.Tensor) -> dict[str, dict[str, float]]:
     """Per prompt (key of ``outputs``), the shift of its own style's statistic, in content spreads.
 
@@ -222,14 +227,14 @@ def format_tables(outputs: dict[str, torch.Tensor], content: torch.Tensor, basel
         "Own style's statistic, shift in content spreads (centre = central half of the image)",
         "",
         "| prompt | vs content | vs decoder only | vs other prompts | centre vs decoder | centre vs others | moved >1 spread "
-        "| SSIM to content | edges kept | flat | border |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| SSIM to content | edges kept | flags |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, row in table.items():
         lines.append(
             f"| {name} | {row['vs_content']:+.2f} | {row['vs_decoder']:+.2f} | {row['vs_others']:+.2f} | "
             f"{row['centre_vs_decoder']:+.2f} | {row['centre_vs_others']:+.2f} | {row['moved']:.0%} | {row['ssim']:.3f} | "
-            f"{row['edges']:.3f} | {'FLAT' if row['flat'] else 'no'} | {'BORDER' if row['border'] else 'no'} |"
+            f"{row['edges']:.3f} | {flag_words(row)} |"
         )
     lines += [
         "",

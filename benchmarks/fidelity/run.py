@@ -33,7 +33,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.fidelity import judge, world  # noqa: E402
+from benchmarks.fidelity import judge, world, world_vgg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -213,6 +213,11 @@ def clip_opinion(
     return out
 
 
+def default_decoder_steps(vgg: Path | None) -> int:
+    """Steps of the world VGG-19 and its decoder when none is given, or of a start decoder for ``vgg``."""
+    return world_vgg.TRAIN_STEPS if vgg is None else 600
+
+
 def prepare(
     workdir: Path,
     clip: Path | None,
@@ -224,8 +229,11 @@ def prepare(
     heldout_photos: int,
     photo_size: int,
 ) -> Setup:
-    """Make whatever weights were not given, and the train and held-out photo folders."""
-    from benchmarks.fidelity import start_decoder, train_clip, world_vgg
+    """Make whatever weights were not given, and the train and held-out photo folders.
+
+    ``decoder_steps`` trains the world's VGG-19 with its decoder when no VGG is given, or a start
+    decoder for the given VGG otherwise."""
+    from benchmarks.fidelity import start_decoder, train_clip
 
     workdir.mkdir(parents=True, exist_ok=True)
     log: list[str] = []
@@ -234,7 +242,12 @@ def prepare(
         clip = train_clip.save(train_clip.train(clip_steps, log_every=0), workdir / "world-clip.pt")
         log.append(f"CLIP trained in {time.time() - start:.0f} s")
     if vgg is None:
-        vgg = world_vgg.write_world_vgg(workdir / "vgg19-world.pth")
+        # The world's VGG-19 is trained as an autoencoder's encoder: its decoder is a start decoder.
+        start = time.time()
+        made = workdir / "start-decoder.pt"
+        vgg = world_vgg.write_world_vgg(workdir / "vgg19-world.pth", made, decoder_steps)
+        decoder = decoder or made
+        log.append(f"world VGG-19 and start decoder trained in {time.time() - start:.0f} s")
     if decoder is None:
         start = time.time()
         decoder = workdir / "start-decoder.pt"
@@ -281,7 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-steps", type=int, default=300)
     parser.add_argument("--vgg", type=Path, default=None, help="VGG-19 weights file (default: the world's, world_vgg.py)")
     parser.add_argument("--decoder", type=Path, default=None, help="start decoder state dict (default: train one)")
-    parser.add_argument("--decoder-steps", type=int, default=600)
+    parser.add_argument(
+        "--decoder-steps",
+        type=int,
+        default=None,
+        help="steps of the world VGG-19 and its decoder when --vgg is not given (default: world_vgg.py's), "
+        "or of a start decoder for the --vgg given (default: 600)",
+    )
     parser.add_argument("--train-photos", type=int, default=24)
     parser.add_argument("--heldout-photos", type=int, default=12)
     parser.add_argument("--photo-size", type=int, default=96)
@@ -293,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         args.train_photos, args.heldout_photos, args.photo_size = 4, 2, 64
         if args.styles == parser.get_default("styles"):
             args.styles = "red,stripes"
+    if args.decoder_steps is None:
+        args.decoder_steps = default_decoder_steps(args.vgg)
     styles = parse_styles(parser, args.styles)
 
     import tempfile

@@ -18,19 +18,24 @@ import pytest
 import torch
 from world_fixtures import REPO
 
-from benchmarks.fidelity import judge, run, train_clip, world
+from benchmarks.fidelity import judge, run, start_decoder, train_clip, world, world_vgg
 
 # The session's world fixtures (its CLIP and start decoder, trained in a few minutes) run inside
 # the first test that needs them, so these tests get more than the suite's per-test limit.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 # How far the red prompt must move the held-out photos' red chromaticity beyond the start
-# decoder's output, in content spreads. Measured for the run below: +4.5 (centre +4.6); with the
-# text direction flipped, -3.7 (and blue +3.0). The global directional term alone carries a colour
-# (the patch term zeroed gives +5.7), so this claim is about the direction, not the patch term.
-MIN_RED_SHIFT = 2.0
+# decoder's output, in content spreads, and how much of the photos' edges it must keep (the
+# product's edge-keeping score, which a flat image of the right colour scores 0 on). Measured
+# for the run below with the trained world VGG (bf16 frozen passes): +1.97 (centre +1.71),
+# edges 0.35 (the start decoder alone: 0.65). With the content loss off
+# (--model.lambda_content 0) the same run collapses to a flat red: edges MEASURE_COLLAPSE.
+MIN_RED_SHIFT, MIN_RED_EDGES = 1.5, 0.2
 # The reference recipe, with a learning rate twice the reference's so that 40 steps suffice.
 RED_STEPS, RED_LR = 40, "2e-4"
+# The held-out PSNR the CI world's start decoder reaches in its few steps (measured: 20.1 dB;
+# the benchmark's, trained 10x longer, 25.8 dB).
+MIN_CI_DECODER_PSNR = 18.0
 
 
 def test_world_clip_loads_through_the_product_and_names_every_style(world_clip: Path) -> None:
@@ -45,24 +50,45 @@ def test_world_clip_loads_through_the_product_and_names_every_style(world_clip: 
         assert min(accuracy.values()) >= 0.8, accuracy
 
 
-def test_world_vgg_loads_as_torchvision_weights_and_its_relu4_1_carries_the_photo(world_vgg_path: Path, tmp_path: Path) -> None:
-    from torchvision.models.vgg import cfgs, make_layers
+def _decoder(path: Path) -> torch.nn.Module:
+    from clipstyler_fast.nets.decoder import build_decoder
 
+    decoder = build_decoder()
+    decoder.load_state_dict(torch.load(path, weights_only=True))
+    return decoder.eval()
+
+
+def test_world_vgg_sees_layout_where_the_rescaled_random_one_does_not(world_vgg_path: Path, world_decoder: Path, tmp_path: Path) -> None:
+    """What the content loss sees, as relu4_1 MSE to the content of held-out photos: for the
+    trained world VGG, a flat image of each photo's mean colour costs at least 5x the start
+    decoder's reconstruction and a copy shifted by 8 px at least 2x, as for a pretrained VGG.
+    The rescaled random VGG the world had before, with a start decoder trained as the CI world's
+    was, lets a flat image through for little more than a reconstruction."""
+    trained = world_vgg.realism(world_vgg_path, _decoder(world_decoder))
+    assert trained.flat_ratio >= 5 and trained.shift_ratio >= 2, trained
+    # The CI world trains for fewer steps than the benchmark's (which reaches 22 dB, RESULTS.md).
+    assert trained.psnr >= MIN_CI_DECODER_PSNR, trained
+
+    random_vgg = world_vgg.write_random_world_vgg(tmp_path / "random.pth")
+    random_decoder = start_decoder.train_start_decoder(random_vgg, 150, batch=4, size=48, lr=1e-3, log_every=0)
+    untrained = world_vgg.realism(random_vgg, random_decoder)
+    assert untrained.flat_ratio < 5 and not untrained.passes(), untrained
+    assert trained.flat_ratio > 2 * untrained.flat_ratio, (trained, untrained)
+
+
+def test_world_vgg_is_written_in_both_released_layouts(tmp_path: Path) -> None:
     from clipstyler_fast.nets.vgg import load_vgg_encoder
 
-    photos = world.photos(8, 64, torch.Generator().manual_seed(11))
-    with torch.no_grad():
-        features = load_vgg_encoder(str(world_vgg_path), world.ENCODER)(photos)
-        torch.manual_seed(0)
-        default = {f"features.{k}": v for k, v in make_layers(cfgs["E"])[:21].state_dict().items()}
-        torch.save(default, tmp_path / "default-init.pth")
-        unscaled = load_vgg_encoder(str(tmp_path / "default-init.pth"), world.ENCODER)(photos)
-    # Of order one, as a pretrained network's, and varying across the image as much as its level:
-    # the content loss has a layout to keep. Default initialisation leaves a near-constant.
-    assert 0.1 < float(features.std()) < 10, float(features.std())
-    assert float(features.std(dim=(2, 3)).mean()) > 0.5 * float(features.mean())
-    assert float(unscaled.std(dim=(2, 3)).mean()) < 0.3 * float(unscaled.mean())
-    assert float(unscaled.std()) < 0.05 * float(features.std())
+    photos = world.photos(2, 32, torch.Generator().manual_seed(0))
+    for kind, key in (("torchvision", "features.0.weight"), ("adain", "0.weight")):
+        path = world_vgg.write_world_vgg(tmp_path / f"{kind}.pth", tmp_path / f"{kind}-decoder.pt", steps=1, kind=kind)
+        assert key in torch.load(path, weights_only=True)
+        with torch.no_grad():
+            features = load_vgg_encoder(str(path), kind)(photos)
+            image = _decoder(tmp_path / f"{kind}-decoder.pt")(features)
+        # relu4_1 at unit spread over world photos, as the realism test's VGG is.
+        assert features.shape == (2, 512, 4, 4) and 0.3 < float(features.std()) < 3, float(features.std())
+        assert image.shape == photos.shape
 
 
 def test_judge_sees_each_true_style_and_not_a_border_band_of_stripes() -> None:
@@ -115,8 +141,8 @@ def test_red_prompt_turns_held_out_photos_red_and_not_blue(world_setup: run.Setu
     assert red["vs_decoder"] >= MIN_RED_SHIFT, (red, moves)
     assert red["centre_vs_decoder"] >= MIN_RED_SHIFT, (red, moves)  # everywhere, not at a border
     assert moves["blue"] <= 0.0, moves
-    # Still the same photos: at least half the structure the start decoder alone keeps.
-    assert red["ssim"] >= 0.5 * float(judge.content_ssim(baseline, content).mean()), red
+    # Still the same photos: their edges, not a flat image of the right colour.
+    assert red["edges"] >= MIN_RED_EDGES and not red["flat"] and not red["border"], red
 
 
 def test_fidelity_benchmark_smoke_runs_through_the_cli(world_setup: run.Setup, tmp_path: Path) -> None:
@@ -149,3 +175,19 @@ def test_fidelity_benchmark_smoke_runs_through_the_cli(world_setup: run.Setup, t
     assert "| blue |" in result.stdout and "vs decoder only" in result.stdout
     assert (tmp_path / "fidelity.json").is_file()
     assert list((tmp_path / "predicted" / "blue").glob("*.png"))
+
+
+def test_per_image_benchmark_smoke_compares_the_two_modes(world_setup: run.Setup, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    weights = ["--clip", str(world_setup.clip), "--vgg", str(world_setup.vgg), "--decoder", str(world_setup.decoder)]
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fidelity.per_image", "--smoke", "--styles", "red", *weights, "--workdir", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mode in ("fast (fit + predict)", "per-image", "per-image from the style"):
+        assert f"| red | {mode} |" in result.stdout, result.stdout
+    assert "steps the started run needs" in result.stdout

@@ -42,7 +42,8 @@ def test_fidelity_distill_smoke_prints_the_student_table(
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| prompt | student PSNR vs teacher | student SSIM vs teacher | teacher shift | student shift | ratio |" in done.stdout
-    assert re.search(r"^\| red \| [\d.]+ dB \| [\d.]+ \| [+-][\d.]+ \| [+-][\d.]+ \| -?\d+% \| \d+ KiB \|$", done.stdout, re.M), done.stdout
+    row = r"^\| red \| [\d.]+ dB \| [\d.]+ \| [+-][\d.]+ \| [+-][\d.]+ \| -?\d+% \| -?[\d.]+ / -?[\d.]+ \| [A-Z a-z]+ / [A-Z a-z]+ \| \d+ KiB \|$"
+    assert re.search(row, done.stdout, re.M), done.stdout
     (row,) = json.loads((tmp_path / "out.json").read_text())["rows"]
     assert row["style"] == "red" and row["psnr"] > 0 and -1 <= row["ssim"] <= 1
     assert row["student_bytes"] < row["teacher_bytes"]
