@@ -97,6 +97,8 @@ def check_tensor(images: Any) -> None:
     channels = images.shape[-3] if images.dim() in (3, 4) else None
     if channels != 3 or not images.is_floating_point() or images.shape[-1] == 0 or images.shape[-2] == 0:
         raise StylizerInputError(f"Stylizer was given {_describe(images)}; it takes {ACCEPTED} (RGB: 3 channels)")
+    if not bool(torch.isfinite(images).all()):
+        raise StylizerInputError(f"Stylizer was given {_describe(images)} holding NaN or infinite values; give finite values in [0, 1]")
 
 
 class Stylizer(nn.Module):
@@ -259,6 +261,8 @@ class Stylizer(nn.Module):
 
     def __call__(self, images: Any) -> Any:
         if isinstance(images, (list, tuple)):
+            if not images:
+                raise StylizerInputError(f"Stylizer was given an empty {type(images).__name__}; give at least one image")
             for i, item in enumerate(images):
                 if not isinstance(item, (Image.Image, torch.Tensor)):
                     raise StylizerInputError(

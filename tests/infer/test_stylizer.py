@@ -120,3 +120,18 @@ def test_damaged_checkpoints_are_one_line_errors(style: Path, tmp_path: Path) ->
         with pytest.raises(CheckpointError) as error:
             Stylizer.from_checkpoint(path)
         assert words in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_nan_or_infinite_pixels_and_empty_lists_are_refused_in_one_line(style: Path) -> None:
+    from clipstyler_fast.errors import StylizerInputError
+
+    stylizer = Stylizer.from_checkpoint(style)
+    image = torch.rand(3, 16, 16)
+    for bad, words in ((image.clone().index_fill_(1, torch.tensor([3]), float("nan")), "NaN"), (image / 0, "infinite")):
+        with pytest.raises(StylizerInputError, match=words) as refused:
+            stylizer(bad)
+        assert "\n" not in str(refused.value)
+    for empty in ([], ()):
+        with pytest.raises(StylizerInputError, match="empty"):
+            stylizer(empty)
+    assert stylizer(image).shape == image.shape  # finite images still work
