@@ -128,10 +128,8 @@ def _optimizer(job: PerImageJob) -> object:
     from clipstyler_fast.train.per_image import PerImageOptimizer, PerImageSchedule
 
     recipe = dict(job.recipe)
-    schedule = PerImageSchedule(
-        steps=job.steps, lr=recipe.pop("lr", 5e-4), lr_step=int(recipe.pop("lr_step", 100)), lr_gamma=recipe.pop("lr_gamma", 0.5)
-    )
-    weights = PerImageWeights(**{k: int(v) if k in ("num_patches", "patch_size") else v for k, v in recipe.items()})
+    schedule = PerImageSchedule(steps=job.steps, **{k: recipe.pop(k) for k in ("lr", "lr_step", "lr_gamma") if k in recipe})
+    weights = PerImageWeights(**recipe)
     start = None
     if job.init_from:
         prompt = job.prompt if is_any_prompt(job.init_from) else None
