@@ -16,8 +16,8 @@ import argparse
 import textwrap
 from typing import Any
 
-POSTPROCESS = ("clamp", "contrast")
-EXPORT_POSTPROCESS = (*POSTPROCESS, "none")
+POSTPROCESS = ("clamp", "contrast", "none")
+EXPORT_POSTPROCESS = POSTPROCESS
 EXPORT_FORMATS = ("torchscript", "onnx")
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 DEFAULT_CLIP = "ViT-B/32"
@@ -109,7 +109,7 @@ def add_postprocess(p: argparse.ArgumentParser, choices: tuple[str, ...] = POSTP
         "--postprocess",
         choices=choices,
         default="clamp",
-        help=help or "clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
+        help=help or "clamp outputs to [0, 1] (default), the reference's contrast boost with min-max scaling, or none (raw output)",
     )
 
 

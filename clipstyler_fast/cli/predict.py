@@ -102,9 +102,9 @@ class PredictCLI(LightningCLI):
         )
         parser.add_argument(
             "--postprocess",
-            type=Literal["clamp", "contrast"],
+            type=Literal["clamp", "contrast", "none"],
             default="clamp",
-            help="clamp outputs to [0, 1] (default), or the reference's contrast boost with min-max scaling",
+            help="clamp outputs to [0, 1] (default), the reference's contrast boost with min-max scaling, or none (raw output)",
         )
         parser.add_argument(
             "--size",

@@ -26,7 +26,8 @@ from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer, postprocess
 from clipstyler_fast.io.atomic import atomic_write_path
 
 FORMATS = ("torchscript", "onnx")
-EXPORT_POSTPROCESS = (*POSTPROCESS, "none")
+# The same modes as Stylizer: an exported network computes what predict does.
+EXPORT_POSTPROCESS = POSTPROCESS
 INSTALL_HINT = 'pip install "clipstyler-fast[onnx]"'
 # Largest absolute difference allowed between an exported model's output and PyTorch's: a quarter of
 # one 8-bit level (1/255), on outputs in [0, 1].
@@ -47,7 +48,7 @@ class PostProcess(nn.Module):
         self.mode = mode
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return images if self.mode == "none" else postprocess(images, self.mode)
+        return postprocess(images, self.mode)
 
 
 class PadCrop(nn.Module):

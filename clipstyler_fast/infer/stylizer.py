@@ -27,7 +27,7 @@ from clipstyler_fast.io.images import to_tensors
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.precision import mixed_precision, warn_if_emulated
 
-POSTPROCESS = ("clamp", "contrast")
+POSTPROCESS = ("clamp", "contrast", "none")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
 # bf16-mixed where the hardware computes bf16 natively (see clipstyler_fast.precision), else 32-true.
 PRECISIONS = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -56,7 +56,10 @@ def pad_to_multiple(images: torch.Tensor, multiple: int = 8, minimum: int = 0) -
 
 
 def postprocess(images: torch.Tensor, mode: str = "clamp") -> torch.Tensor:
-    """``clamp`` to [0, 1], or the reference's ``contrast``: contrast x1.5 then per-image min-max scaling."""
+    """``clamp`` to [0, 1], the reference's ``contrast`` (contrast x1.5 then per-image min-max
+    scaling), or ``none``: the network's raw output (an image file written from it is clamped then)."""
+    if mode == "none":
+        return images
     if mode == "clamp":
         return images.clamp(0, 1)
     if mode == "contrast":
@@ -114,8 +117,8 @@ class Stylizer(nn.Module):
         network: the image-to-image network, for sides that are multiples of 8 (see
             :func:`load_network`): ``decoder(encoder(x))`` or a distilled student.
         prompt: the style's prompt, for display.
-        postprocess: ``clamp`` (to [0, 1]) or ``contrast`` (the reference's contrast boost and
-            per-image min-max scaling).
+        postprocess: ``clamp`` (to [0, 1]), ``contrast`` (the reference's contrast boost and
+            per-image min-max scaling) or ``none`` (the raw output, which may leave [0, 1]).
         tile_size: side of the tiles large images are cut into (a multiple of 8).
         tile_overlap: overlap of neighbouring tiles (a multiple of 8, at most a third of
             ``tile_size``).

@@ -33,6 +33,18 @@ def require_av() -> Any:
     return av
 
 
+def ffmpeg_reason(error: Exception) -> str:
+    """FFmpeg's words for an error, without the internal error code and the repeated path
+    (``[Errno 1094995529] Invalid data found when processing input: 'x.mp4'`` -> ``invalid data found ...``)."""
+    reason = getattr(error, "strerror", None) or str(error)
+    return reason[:1].lower() + reason[1:]
+
+
+def unreadable_video(path: Path, error: Exception) -> VideoError:
+    """The one-line error for a file FFmpeg cannot open as a video."""
+    return VideoError(f"{path}: not a video FFmpeg can read ({ffmpeg_reason(error)}); pass a video file such as .mp4, .mkv or .mov")
+
+
 def _batches(frames: Iterator[Any], size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for frame in frames:
@@ -62,7 +74,7 @@ class _Transcoder:
         try:
             self.input = av.open(str(source))
         except (av.error.FFmpegError, OSError) as error:
-            raise VideoError(f"{source}: cannot open as a video ({error}); check the file") from None
+            raise unreadable_video(source, error) from None
         if not self.input.streams.video:
             self.input.close()
             raise VideoError(f"{source}: has no video stream")
@@ -73,13 +85,17 @@ class _Transcoder:
             self.output = av.open(str(target), mode="w")
         except (av.error.FFmpegError, ValueError) as error:
             self.input.close()
-            raise VideoError(f"{name}: cannot write this container ({error}); use an output name ending in .mp4, .mkv or .mov") from None
+            raise VideoError(
+                f"{name}: cannot write this container ({ffmpeg_reason(error)}); use an output name ending in .mp4, .mkv or .mov"
+            ) from None
         rate = self.video_in.average_rate or self.video_in.guessed_rate or Fraction(25)
         try:
             self.video_out = self.output.add_stream(codec, rate=rate)
         except (av.error.FFmpegError, ValueError) as error:
             self.close()
-            raise VideoError(f"cannot encode with codec {codec!r} ({error}); pick another with --codec, e.g. libx264 or mpeg4") from None
+            raise VideoError(
+                f"cannot encode with codec {codec!r} ({ffmpeg_reason(error)}); pick another with --codec, e.g. libx264 or mpeg4"
+            ) from None
         width, height = self.video_in.codec_context.width, self.video_in.codec_context.height
         self.video_out.width, self.video_out.height = width, height
         # 4:2:0 chroma needs even sides; odd-sized videos keep full chroma instead.
@@ -100,7 +116,7 @@ class _Transcoder:
                 self.close()
                 raise VideoError(
                     f"{name}: the {name.suffix or 'output'} container cannot hold the {self.audio_in.codec_context.name} "
-                    f"audio of {source} ({error}); use a .mkv output, or drop the sound with --no-audio"
+                    f"audio of {source} ({ffmpeg_reason(error)}); use a .mkv output, or drop the sound with --no-audio"
                 ) from None
 
     def frames(self) -> Iterator[tuple[str, Any]]:
@@ -173,7 +189,7 @@ def probe_video(path: str | Path) -> None:
             if not container.streams.video:
                 raise VideoError(f"{path}: has no video stream")
     except (av.error.FFmpegError, OSError) as error:
-        raise VideoError(f"{path}: cannot open as a video ({error}); check the file") from None
+        raise unreadable_video(path, error) from None
 
 
 def stylize_video(
@@ -230,7 +246,7 @@ def stylize_video(
             transcoder.encode(None)
         except av.error.FFmpegError as error:
             transcoder.close(quiet=True)
-            raise VideoError(f"{source}: failed while transcoding ({error})") from None
+            raise VideoError(f"{source}: failed while transcoding ({ffmpeg_reason(error)})") from None
         except BaseException:
             transcoder.close(quiet=True)
             raise

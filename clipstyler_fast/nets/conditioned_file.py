@@ -7,7 +7,8 @@ On disk it is the same container as a style file (``nets/style_file.py``)::
     {"state_dict": {"decoder.<key>": ..., "film.<key>": ..., "bank_directions": (N, D)},
      "hyper_parameters": {...},
      "clipstyler_fast": {..., "network": "conditioned",
-                         "conditioning": {"design", "embed_dim", "hidden", "bank_size", "bank_sha256", "prompts"}}}
+                         "conditioning": {"design", "embed_dim", "hidden", "bank_size", "bank_sha256", "prompts",
+                                          "held_out"}}}
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def bank_sha256(prompts: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(prompts).encode()).hexdigest()
 
 
-def conditioning_record(config: ConditioningConfig, prompts: Sequence[str]) -> dict[str, Any]:
-    """What a checkpoint records of its conditioning: the design and the prompt bank."""
-    return {**config.to_dict(), "bank_size": len(prompts), "bank_sha256": bank_sha256(prompts), "prompts": list(prompts)}
+def conditioning_record(config: ConditioningConfig, prompts: Sequence[str], held_out: Sequence[str] = ()) -> dict[str, Any]:
+    """What a checkpoint records of its conditioning: the design, the prompt bank, and the prompts
+    of the bank that training kept out (for validation on unseen prompts)."""
+    bank = {"bank_size": len(prompts), "bank_sha256": bank_sha256(prompts), "prompts": list(prompts)}
+    return {**config.to_dict(), **bank, "held_out": list(held_out)}
 
 
 @dataclass
@@ -50,6 +53,7 @@ class ConditionedFile:
     bank_directions: torch.Tensor
     hyper_parameters: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    held_out: list[str] = field(default_factory=list)
 
     @property
     def config(self) -> ConditioningConfig:
@@ -82,12 +86,14 @@ class ConditionedFile:
         if not isinstance(directions, torch.Tensor) or directions.shape != (len(prompts), config.embed_dim):
             raise CheckpointError(f"{path}: its prompt bank is damaged ({len(prompts)} prompts); retrain or use another checkpoint")
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
-        return cls(record, network.eval().requires_grad_(False), prompts, directions.float(), hyper_parameters, path and Path(path))
+        held_out = [str(p) for p in meta.get("held_out") or []]
+        network = network.eval().requires_grad_(False)
+        return cls(record, network, prompts, directions.float(), hyper_parameters, path and Path(path), held_out)
 
     def to_checkpoint(self) -> dict[str, Any]:
         state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
         state[BANK_KEY] = self.bank_directions.detach().clone()
-        record = replace(self.record, conditioning=conditioning_record(self.config, self.bank))
+        record = replace(self.record, conditioning=conditioning_record(self.config, self.bank, self.held_out))
         return {"state_dict": state, "hyper_parameters": dict(self.hyper_parameters), FORMAT_KEY: record.to_dict()}
 
     def write(self, path: str | Path) -> Path:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from clipstyler_fast.errors import CheckpointError, DataError
@@ -13,7 +15,7 @@ from clipstyler_fast.nets.conditioned_file import BANK_KEY, bank_sha256, conditi
 from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, blend_directions, decode
 from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, FORMAT_KEY, StyleRecord
 from clipstyler_fast.train.model import VALIDATION_VIEW_SEED, StyleTransfer
-from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, read_prompt_bank, split_prompts
+from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, holdout_count, read_prompt_bank, split_prompts
 from clipstyler_fast.train.sampling import seeded_generator
 
 # Held-out photos are scored against this many seen and (as many) unseen prompts.
@@ -56,6 +58,13 @@ class AnyPromptStyleTransfer(StyleTransfer):
                 )
         super().__init__(prompt=None, **kwargs)
         self.bank = read_prompt_bank(prompts)
+        held = holdout_count(len(self.bank), holdout_prompts)
+        if held < holdout_prompts:
+            warnings.warn(
+                f"--model.holdout_prompts {holdout_prompts}: a bank of {len(self.bank)} prompts can spare at most a quarter "
+                f"for validation, so {held} {'is' if held == 1 else 'are'} held out; give a larger bank to hold out more",
+                stacklevel=1,  # this file: the command shows it as one "warning:" line
+            )
         self.train_ids, self.held_ids = split_prompts(len(self.bank), holdout_prompts)
         self.film: FiLM | None = None
         self.register_buffer(BANK_KEY, torch.empty(0))
@@ -74,6 +83,16 @@ class AnyPromptStyleTransfer(StyleTransfer):
     @property
     def conditioning(self) -> ConditioningConfig:
         return ConditioningConfig(int(self.bank_directions.shape[1]), self.hparams.film_hidden)
+
+    @property
+    def held_out_prompts(self) -> list[str]:
+        """The bank's prompts that training never draws (validated on as unseen prompts)."""
+        return [self.bank[i] for i in self.held_ids]
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        held = ", ".join(repr(p) for p in self.held_out_prompts) or "none"
+        rank_zero_info(f"prompts held out for validation (never trained on): {held}")
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         assert self.film is not None, "call setup('fit') first"
@@ -138,7 +157,7 @@ class AnyPromptStyleTransfer(StyleTransfer):
             clip_model=str(hp.clip_model),
             source_text=hp.source_text,
             network=CONDITIONED_NETWORK,
-            conditioning=conditioning_record(self.conditioning, self.bank),
+            conditioning=conditioning_record(self.conditioning, self.bank, self.held_out_prompts),
         )
         checkpoint[FORMAT_KEY] = record.to_dict()
 

@@ -31,10 +31,17 @@ def read_prompt_bank(path: str | Path) -> list[str]:
     return prompts
 
 
+def holdout_count(count: int, holdout: int) -> int:
+    """How many of a bank of ``count`` prompts are held out when ``holdout`` are asked for: at most
+    a quarter, so that training keeps most of the bank."""
+    return min(max(holdout, 0), count // 4)
+
+
 def split_prompts(count: int, holdout: int, seed: int = 0) -> tuple[list[int], list[int]]:
     """Indices of the training and the held-out prompts: a seeded choice of ``holdout`` prompts
-    (at most a quarter of the bank) that training never draws, for validation on unseen prompts."""
-    held = min(max(holdout, 0), count // 4)
+    (at most a quarter of the bank, :func:`holdout_count`) that training never draws, for
+    validation on unseen prompts."""
+    held = holdout_count(count, holdout)
     order = torch.randperm(count, generator=seeded_generator(seed, 11)).tolist()
     return sorted(order[held:]), sorted(order[:held])
 

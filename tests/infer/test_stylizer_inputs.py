@@ -66,3 +66,17 @@ def test_anything_else_is_a_one_line_error(stylizer: Stylizer, given: object, na
     message = str(caught.value)
     assert isinstance(caught.value, ClipstylerError) and "\n" not in message
     assert named in message and "a PIL image, a float tensor (3, H, W) or (B, 3, H, W)" in message
+
+
+def test_postprocess_none_means_the_raw_output_in_stylizer_as_in_export(stylizer: Stylizer) -> None:
+    from clipstyler_fast.infer.export import EXPORT_POSTPROCESS
+
+    raw = Stylizer(stylizer.network, postprocess="none", precision="32-true")
+    image = torch.rand(1, 3, 24, 24)
+    with torch.inference_mode():
+        out = raw(image)
+        clamped = stylizer(image)
+        network = stylizer.network(image)
+    assert "none" in EXPORT_POSTPROCESS and raw.postprocess == "none"
+    torch.testing.assert_close(out, network, rtol=0, atol=1e-6)  # nothing applied after the network
+    torch.testing.assert_close(clamped, network.clamp(0, 1), rtol=0, atol=1e-6)

@@ -169,6 +169,8 @@ def test_unreadable_video_is_a_one_line_error_and_leaves_nothing(style, tmp_path
     )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1 and str(bogus) in err
+    # FFmpeg's words, without its internal error number, and what to pass instead.
+    assert "invalid data" in err and "Errno" not in err and "1094995529" not in err and "pass a video file" in err, err
     assert list(tmp_path.iterdir()) == [bogus]
 
 

@@ -220,3 +220,29 @@ def test_a_share_of_mixed_prompts_outside_zero_to_one_is_a_one_line_error(
     assert main(any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 1, "--model.mix_prompts", "1.5")) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--model.mix_prompts 1.5" in errors[0] and "from 0 to 1" in errors[0], errors
+
+
+def test_the_checkpoint_records_which_prompts_were_held_out(any_prompt_run: Path) -> None:
+    style = ConditionedFile.read(any_prompt_run / "style.ckpt")
+    assert len(style.held_out) == 2 and set(style.held_out) <= set(style.bank), style.held_out
+    # Carried through a rewrite of the file.
+    rewritten = ConditionedFile.from_checkpoint(style.to_checkpoint())
+    assert rewritten.held_out == style.held_out
+
+
+def test_a_bank_too_small_for_the_hold_out_says_what_it_holds_out(
+    tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
+) -> None:
+    bank = tmp_path / "four.txt"
+    bank.write_text("Red\nBlue\nMosaic\nGold\n")
+    args = any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank, 1, "--trainer.limit_val_batches", "0")
+    args[args.index("--model.holdout_prompts") + 1] = "16"  # the default, asked of a four-prompt bank
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    warned = [line for line in done.stderr.splitlines() if "--model.holdout_prompts 16" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning:") and "so 1 is held out" in warned[0], done.stderr[-2000:]
+    said = [line for line in (done.stdout + done.stderr).splitlines() if "held out for validation" in line]
+    assert len(said) == 1, done.stdout[-2000:]
+    held = ConditionedFile.read(tmp_path / "checkpoints" / "any-prompt" / "style.ckpt").held_out
+    assert len(held) == 1 and repr(held[0]) in said[0], (held, said)

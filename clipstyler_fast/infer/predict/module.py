@@ -47,7 +47,7 @@ class StylizerModule(L.LightningModule):
         prompt: str | None = None,
         clip_model: str | None = None,
         vgg_weights: str | None = None,
-        postprocess: Literal["clamp", "contrast"] = "clamp",
+        postprocess: Literal["clamp", "contrast", "none"] = "clamp",
         tile_size: int = DEFAULT_TILE_SIZE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         tile_above: int = DEFAULT_TILE_ABOVE,
