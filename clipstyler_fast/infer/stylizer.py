@@ -9,7 +9,7 @@ CLIP is a training-time network and is never touched here. Images above a pixel 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -161,6 +161,8 @@ class Stylizer(nn.Module):
             )
         self.network = network
         self.prompt = prompt
+        # Called as tile_progress(done, total) after each tile of a tiled image (see stylize_tiled).
+        self.tile_progress: Callable[[int, int], None] | None = None
         self.postprocess = postprocess
         self.tile_size = tile_size
         self.tile_overlap = tile_overlap
@@ -244,7 +246,7 @@ class Stylizer(nn.Module):
         """
         padded, (height, width) = pad_to_multiple(images, GRID, MIN_SIDE)
         if padded.shape[-2] * padded.shape[-1] > self.tile_above:
-            out = stylize_tiled(self.run_network, padded, self.tile_size, self.tile_overlap)
+            out = stylize_tiled(self.run_network, padded, self.tile_size, self.tile_overlap, self.tile_progress)
         else:
             out = self.run_network(padded)
         return out[..., :height, :width]

@@ -65,16 +65,22 @@ def axis_weights(spans: list[tuple[int, int]], index: int, device: torch.device 
 
 
 def stylize_tiled(
-    network: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, tile: int = 1024, overlap: int = 128
+    network: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    tile: int = 1024,
+    overlap: int = 128,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Run ``network`` over ``(B, C, H, W)`` images (``H``, ``W`` multiples of 8) tile by tile.
 
     ``network`` must map a ``(B, C, h, w)`` tile to a ``(B, C_out, h, w)`` output; the blended
-    float32 result has the full image size.
+    float32 result has the full image size. ``on_tile(done, total)`` is called after each tile
+    (a large image takes minutes on a CPU; this is what a progress bar follows).
     """
     height, width = images.shape[-2:]
     rows = tile_spans(height, tile, overlap)
     cols = tile_spans(width, tile, overlap)
+    total = len(rows) * len(cols)
     out: torch.Tensor | None = None
     for i, (top, bottom) in enumerate(rows):
         wy = axis_weights(rows, i, images.device)
@@ -84,5 +90,7 @@ def stylize_tiled(
             if out is None:
                 out = torch.zeros(*images.shape[:-3], result.shape[-3], height, width, device=images.device)
             out[..., top:bottom, left:right] += result * (wy[:, None] * wx[None, :])
+            if on_tile is not None:
+                on_tile(i * len(cols) + j + 1, total)
     assert out is not None
     return out

@@ -152,6 +152,23 @@ def test_tiled_and_untiled_cli_outputs_agree(he_style: Path, tmp_path: Path, cap
     assert whole.std() > 10
 
 
+def test_a_tiled_image_shows_a_bar_over_its_tiles_with_time_left(
+    he_style: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_photo(416, 400, seed=12).save(photos / "big.png")
+    args = ["--ckpt_path", str(he_style), "--data.path", str(photos), "--output.dir", str(tmp_path / "out")]
+    tiles = ["--tile_above", "1000", "--tile_size", "128", "--tile_overlap", "32"]  # 4 x 4 tiles
+    status, out, err = predict(capsys, *args, *tiles, "--trainer.accelerator", "cpu", "--data.num_workers", "0")
+    assert status == 0 and (tmp_path / "out" / "big.png").is_file(), err[-2000:]
+    bars = [part for part in (out + err).replace("\r", "\n").splitlines() if part.startswith("tiles")]
+    # tqdm redraws a few times a second, so not every count is shown; the bar moves over 16 tiles.
+    counts = [int(bar.split("/16")[0].rsplit(" ", 1)[-1]) for bar in bars if "/16" in bar]
+    assert len(set(counts)) >= 2 and counts == sorted(counts), bars[-5:]
+    assert all("<" in bar for bar in bars)  # elapsed<remaining: the time left
+
+
 def test_options_resize_and_formats(style: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
