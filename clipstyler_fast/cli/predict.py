@@ -233,6 +233,7 @@ class PredictCLI(LightningCLI):
             postprocess=config.postprocess,
             include_content=bool(config.include_content),
             device=device,
+            long_side=config.size,
         )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 from clipstyler_fast.errors import ImageReadError
 from clipstyler_fast.infer.blend import render_strip
 from clipstyler_fast.infer.predict.writer import save_atomic
-from clipstyler_fast.io.images import list_images, open_image
+from clipstyler_fast.io.images import list_images, open_image, resize_long_side, to_tensors
 
 
 def run_strips(
@@ -30,8 +30,11 @@ def run_strips(
     postprocess: str = "clamp",
     include_content: bool = False,
     device: Any = None,
+    long_side: int | None = None,
 ) -> int:
-    """Write ``<name>.strip.png`` per input image under ``output``; 0 when every image got its strip, 1 when some failed."""
+    """Write ``<name>.strip.png`` per input image under ``output``; 0 when every image got its strip, 1 when some failed.
+
+    ``long_side`` resizes each image first, as ``--size`` does for stylized images."""
     written = skipped = 0
     failures: list[str] = []
     for root in roots:
@@ -45,7 +48,7 @@ def run_strips(
                 strip = render_strip(
                     checkpoint_a,
                     checkpoint_b,
-                    open_image(path),
+                    resize_long_side(to_tensors(open_image(path))[0], long_side),
                     alphas,
                     vgg_weights=vgg_weights,
                     device=device,

@@ -18,6 +18,7 @@ from PIL import Image
 
 from clipstyler_fast.errors import CheckpointError, InterpolationError
 from clipstyler_fast.infer.stylizer import (
+    MIN_SIDE,
     POSTPROCESS,
     Stylizer,
     pad_to_multiple,
@@ -178,7 +179,8 @@ def render_strip(
     blend = StyleBlend(path_a, path_b)
     content = resize_long_side(_as_tensor(image), max_side, shrink_only=True)
     encoder = blend.encoder(vgg_weights).to(device)
-    padded, (height, width) = pad_to_multiple(content[None].to(device))
+    # Padded as Stylizer pads: to a multiple of 8, and to the decoder's smallest side.
+    padded, (height, width) = pad_to_multiple(content[None].to(device), minimum=MIN_SIDE)
     features = encoder(padded)
     decoder = build_decoder().eval().to(device)
     tiles = [content] if include_content else []
