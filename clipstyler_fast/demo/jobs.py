@@ -9,6 +9,7 @@ temporary folder, which :meth:`JobStore.close` removes. Files in it are named by
 from __future__ import annotations
 
 import io
+import json
 import queue
 import re
 import secrets
@@ -26,6 +27,20 @@ from clipstyler_fast.errors import ClipstylerError, ImageReadError
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_IMAGES = 100
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
+
+
+def parse_flag(value: Any, name: str) -> bool:
+    """A yes/no setting sent by a client: JSON ``true``/``false``, or the strings true/false, yes/no,
+    1/0 in any case; anything else is a :class:`DemoError` naming the setting."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise DemoError(f"{name} must be true or false (or yes/no, 1/0), not {shown}")
 
 
 def safe_name(name: str, suffix: str = ".png") -> str:
@@ -107,7 +122,7 @@ class JobStore:
             raise DemoError(f"the style {style.label} takes a prompt: type the style you want")
         job_id = secrets.token_urlsafe(16)
         folder = self.root / job_id
-        job = Job(job_id, style, check_strength(strength), bool(preserve_colors), text or None, folder)
+        job = Job(job_id, style, check_strength(strength), parse_flag(preserve_colors, "preserve_colors"), text or None, folder)
         self._expire()
         folder.mkdir()
         with self._lock:

@@ -200,7 +200,7 @@ class _DemoHandler(BaseHTTPRequestHandler):
                 if not isinstance(settings, dict):
                     raise DemoError("the job settings are not a JSON object")
                 job = jobs.create(
-                    settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors"), settings.get("prompt")
+                    settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors", False), settings.get("prompt")
                 )
                 self._json({"id": job.id})
             elif len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "images":
