@@ -9,7 +9,8 @@ import sys
 from clipstyler_fast.cli import options
 
 DESCRIPTION = (
-    "Serve a web page to stylize photos with the style checkpoints found under --ckpt_dir: upload "
+    "Serve a web page to stylize photos with the style checkpoints (style.ckpt, and student.ckpt from "
+    "distill) found under --ckpt_dir: upload "
     "photos, choose a style, set the strength and colour preservation, compare each photo with its "
     "stylization, and download one result or all of them as a zip. The page is self-contained (it "
     "fetches nothing from the internet). Uploads and results live in a temporary folder that is "
@@ -24,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         DESCRIPTION,
         ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"],
     )
-    parser.add_argument("--ckpt_dir", default="checkpoints", help="folder searched recursively for style.ckpt files (default checkpoints/)")
+    parser.add_argument(
+        "--ckpt_dir", default="checkpoints", help="folder searched recursively for style.ckpt and student.ckpt files (default checkpoints/)"
+    )
     parser.add_argument(
         "--host",
         default="127.0.0.1",

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from demo_support import call, call_json, image, png_bytes, style_folder, wait_for_job
 from PIL import Image
+from predict_support import quick_student
 
 from clipstyler_fast.demo.server import DemoServer
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -196,3 +197,23 @@ def test_preserve_colors_is_read_strictly_and_the_string_false_means_false(serve
     kept = stylized(server.url, new_job(server, preserve_colors=True), photo)
     assert np.array_equal(as_string, plain)
     assert np.abs(kept - plain).mean() > 1
+
+
+def test_a_distilled_student_is_listed_beside_the_styles_and_stylizes(tmp_path: Path, ckpt_dir: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    (folder / "mosaic").mkdir(parents=True)
+    (folder / "mosaic" / "style.ckpt").write_bytes((ckpt_dir / "mosaic" / "style.ckpt").read_bytes())
+    student = quick_student(tmp_path / "made", "Mosaic")
+    (folder / "mosaic-student").mkdir()
+    (folder / "mosaic-student" / "student.ckpt").write_bytes(student.read_bytes())
+    with DemoServer(folder, port=0).start() as demo:
+        status, listing = call_json(demo.url, "GET", "/api/styles")
+        assert status == 200 and listing["problems"] == []
+        offered = {(style["label"], style["network"], style["prompt"]): style["id"] for style in listing["styles"]}
+        assert set(offered) == {("mosaic", "decoder", "Mosaic"), ("mosaic-student (student)", "student", "Mosaic")}
+        status, answer = call_json(demo.url, "POST", "/api/jobs", {"style": offered[("mosaic-student (student)", "student", "Mosaic")]})
+        assert status == 200, answer
+        photo = png_bytes(40, 32, seed=13)
+        result = stylized(demo.url, answer["id"], photo)
+    expected = np.asarray(Stylizer.from_checkpoint(student)(image(photo))).astype(int)
+    assert result.shape == expected.shape and np.abs(result - expected).max() <= 1
