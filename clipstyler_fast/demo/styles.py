@@ -28,6 +28,18 @@ class DemoError(ClipstylerError):
     """A request the demo cannot serve; ``str()`` is the one-line message the page shows."""
 
 
+# Seconds a refused client is told to wait (the Retry-After header).
+RETRY_AFTER_S = 5
+
+
+class BusyError(DemoError):
+    """The demo is at one of its bounds; the request may succeed later (HTTP 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Style:
     """One offered checkpoint: ``id`` (what the page sends back), where it lies, what it records."""
