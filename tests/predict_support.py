@@ -1,5 +1,5 @@
-"""Shared helpers of the predict tests: a trained tiny style checkpoint, a He-initialised one, and
-input folders with every image mode and every kind of bad file."""
+"""Shared helpers of the predict tests: a trained tiny style checkpoint, a He-initialised one, a
+directly written student, and input folders with every image mode and every kind of bad file."""
 
 from __future__ import annotations
 
@@ -105,6 +105,25 @@ def quick_style(root: Path, prompt: str = "Mosaic", seed: int = 2) -> Path:
             last.bias.copy_((last.bias - raw.mean(dim=(0, 2, 3))) * scale + 0.5)
         StyleFile(StyleRecord(prompt=prompt, vgg_weights=str(vgg)), decoder.state_dict()).write(style)
     return style
+
+
+def quick_student(root: Path, prompt: str = "Mosaic", seed: int = 3) -> Path:
+    """A distilled student's file written directly, without distilling: a narrow student network,
+    He-initialised, recorded as ``clipstyler-fast distill`` records one.
+
+    Returns ``root/student-<seed>/student.ckpt``.
+    """
+    from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
+    from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
+
+    path = root / f"student-{seed}" / "student.ckpt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = StudentConfig(widths=(8, 16, 24), blocks=2, full_width=8)
+        network = he_init(build_student(config), seed)
+        record = StyleRecord(prompt=prompt, architecture=STUDENT_ARCHITECTURE, network="student", student=config.to_dict())
+        StyleFile(record, network.state_dict()).write(path)
+    return path
 
 
 def with_vgg_source(style: Path, target: Path, vgg_source: str) -> Path:

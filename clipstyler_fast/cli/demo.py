@@ -7,14 +7,18 @@ import signal
 import sys
 
 from clipstyler_fast.cli import options
+from clipstyler_fast.demo.jobs import DEFAULT_MAX_QUEUE
+from clipstyler_fast.demo.server import DEFAULT_MAX_REQUESTS
 
 DESCRIPTION = (
-    "Serve a web page to stylize photos with the style checkpoints found under --ckpt_dir: upload "
+    "Serve a web page to stylize photos with the style checkpoints (style.ckpt, and student.ckpt from "
+    "distill) found under --ckpt_dir: upload "
     "photos, choose a style, set the strength and colour preservation, compare each photo with its "
     "stylization, and download one result or all of them as a zip. The page is self-contained (it "
     "fetches nothing from the internet). Uploads and results live in a temporary folder that is "
     "removed when the server stops (Ctrl+C). It listens on this machine only (127.0.0.1) unless "
-    "--host says otherwise."
+    "--host says otherwise. Under load it answers 503 with Retry-After (the page says to try again) "
+    "rather than dropping connections: see --max_requests and --max_queue."
 )
 
 
@@ -24,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         DESCRIPTION,
         ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"],
     )
-    parser.add_argument("--ckpt_dir", default="checkpoints", help="folder searched recursively for style.ckpt files (default checkpoints/)")
+    parser.add_argument(
+        "--ckpt_dir", default="checkpoints", help="folder searched recursively for style.ckpt and student.ckpt files (default checkpoints/)"
+    )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -38,6 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=options.positive_int,
         default=4096 * 4096,
         help="largest photo accepted, in pixels (default 4096x4096); larger ones are refused unread",
+    )
+    parser.add_argument(
+        "--max_requests",
+        type=options.positive_int,
+        default=DEFAULT_MAX_REQUESTS,
+        help=f"requests handled at once (default {DEFAULT_MAX_REQUESTS}); uploads in memory stay under this times "
+        "--max_upload_mb; further requests wait up to a second, then are answered 503 with Retry-After",
+    )
+    parser.add_argument(
+        "--max_queue",
+        type=options.positive_int,
+        default=DEFAULT_MAX_QUEUE,
+        help=f"photos waiting to be stylized, all users together (default {DEFAULT_MAX_QUEUE}); "
+        "further uploads are answered 503 with Retry-After and the page asks to try again",
     )
     options.add_vgg_weights(parser)
     options.add_device(parser)
@@ -57,6 +77,8 @@ def main(argv: list[str]) -> int:
         device=options.resolve(args),
         max_upload=args.max_upload_mb * 1024 * 1024,
         max_pixels=args.max_pixels,
+        max_requests=args.max_requests,
+        max_queue=args.max_queue,
     )
 
     def stop(signum: int, frame: object) -> None:

@@ -4,11 +4,15 @@ Each press of "Stylize" is a job with a random, unguessable id and its own folde
 temporary folder, which :meth:`JobStore.close` removes. Files in it are named by the server
 (``<index>.photo.png``, ``<index>.png``), never after anything a client sent. Jobs older than
 ``ttl`` seconds are removed as new ones arrive.
+
+At most ``max_queue`` photos wait for the worker at a time; a photo beyond that is refused with a
+:class:`BusyError` before it is decoded, and the page is told to try again.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import queue
 import re
 import secrets
@@ -21,11 +25,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clipstyler_fast.demo.styles import DemoError, Style, StyleCatalog
+from clipstyler_fast.demo.styles import BusyError, DemoError, Style, StyleCatalog
 from clipstyler_fast.errors import ClipstylerError, ImageReadError
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_IMAGES = 100
+# Two full jobs: one user's largest job never fills the queue alone.
+DEFAULT_MAX_QUEUE = 2 * DEFAULT_MAX_IMAGES
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
+
+
+def parse_flag(value: Any, name: str) -> bool:
+    """A yes/no setting sent by a client: JSON ``true``/``false``, or the strings true/false, yes/no,
+    1/0 in any case; anything else is a :class:`DemoError` naming the setting."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    raise DemoError(f"{name} must be true or false (or yes/no, 1/0), not {shown}")
 
 
 def safe_name(name: str, suffix: str = ".png") -> str:
@@ -81,19 +101,32 @@ class JobStore:
         max_pixels: the largest photo accepted, in pixels (larger ones are refused unread).
         max_images: the most photos one job takes.
         ttl: seconds after which a job and its files are removed.
+        max_queue: the most photos waiting to be stylized; beyond it :meth:`add` raises :class:`BusyError`.
     """
 
     def __init__(
-        self, catalog: StyleCatalog, max_pixels: int = DEFAULT_MAX_PIXELS, max_images: int = DEFAULT_MAX_IMAGES, ttl: float = 3600
+        self,
+        catalog: StyleCatalog,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_images: int = DEFAULT_MAX_IMAGES,
+        ttl: float = 3600,
+        max_queue: int = DEFAULT_MAX_QUEUE,
     ) -> None:
+        if max_queue < 1:
+            raise ValueError(f"max_queue must be at least 1, not {max_queue}")
         self.catalog = catalog
         self.max_pixels = max_pixels
         self.max_images = max_images
         self.ttl = ttl
+        self.max_queue = max_queue
         self.root = Path(tempfile.mkdtemp(prefix="clipstyler-demo-"))
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[Job, Item] | None] = queue.Queue()
+        # Photos being decoded or waiting for the worker. A place is taken before decoding, so that a
+        # refused photo costs no work, and the queue never blocks a request thread.
+        self._waiting = 0
+        # One more place than photos, for the worker's stop signal.
+        self._queue: queue.Queue[tuple[Job, Item] | None] = queue.Queue(max_queue + 1)
         self._worker = threading.Thread(target=self._work, name="clipstyler-demo-worker", daemon=True)
         self._worker.start()
 
@@ -107,7 +140,7 @@ class JobStore:
             raise DemoError(f"the style {style.label} takes a prompt: type the style you want")
         job_id = secrets.token_urlsafe(16)
         folder = self.root / job_id
-        job = Job(job_id, style, check_strength(strength), bool(preserve_colors), text or None, folder)
+        job = Job(job_id, style, check_strength(strength), parse_flag(preserve_colors, "preserve_colors"), text or None, folder)
         self._expire()
         folder.mkdir()
         with self._lock:
@@ -122,16 +155,32 @@ class JobStore:
         return job
 
     def add(self, job_id: str, name: str, data: bytes) -> Item:
-        """Read one uploaded photo into ``job_id`` and queue it; a bad photo becomes a failed item with the reason."""
-        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
-        from clipstyler_fast.io.images import open_image, probe_image, to_tensors
-
+        """Read one uploaded photo into ``job_id`` and queue it; a bad photo becomes a failed item with
+        the reason; a full queue raises :class:`BusyError` and leaves the job as it was."""
         job = self.get(job_id)
         with self._lock:
             if len(job.items) >= self.max_images:
                 raise DemoError(f"a job takes at most {self.max_images} photos; stylize the others in another round")
+            if self._waiting >= self.max_queue:
+                raise BusyError(f"the server is busy: {self.max_queue} photos are waiting to be stylized; try again in a few seconds")
+            self._waiting += 1
             item = Item(len(job.items), Path(str(name).replace("\\", "/")).name or "image")
             job.items.append(item)
+        queued = False
+        try:
+            queued = self._decode(job, item, data)
+        finally:
+            if not queued:
+                self._leave_queue()
+                if item.state == "queued":  # an unexpected error: the page must not wait for this photo forever
+                    item.state, item.error = "failed", f"{item.name}: not stored (server error)"
+        return item
+
+    def _decode(self, job: Job, item: Item, data: bytes) -> bool:
+        """Decode ``data`` as ``item``'s photo and queue it (True), or mark the item failed (False)."""
+        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
+        from clipstyler_fast.io.images import open_image, probe_image, to_tensors
+
         upload = job.folder / f"{item.index}.upload"
         upload.write_bytes(data)
         try:
@@ -139,15 +188,19 @@ class JobStore:
             image = open_image(upload, self.max_pixels)
         except ImageReadError as error:
             item.state, item.error = "failed", f"{item.name}: {error.reason}"
-            return item
+            return False
         finally:
             upload.unlink(missing_ok=True)
         # Any mode (CMYK, 16-bit, palette, ...) becomes the 8-bit RGB or RGBA photo that is shown and stylized.
         rgb, alpha = to_tensors(image)
         to_pil(to_uint8(rgb), alpha).save(job.folder / f"{item.index}.photo.png")
         item.width, item.height = image.size
-        self._queue.put((job, item))
-        return item
+        self._queue.put_nowait((job, item))  # a place was taken in add: never full
+        return True
+
+    def _leave_queue(self) -> None:
+        with self._lock:
+            self._waiting -= 1
 
     def photo(self, job_id: str, index: Any) -> Path:
         """The uploaded photo (decoded, upright) as PNG."""
@@ -200,6 +253,7 @@ class JobStore:
 
     def _work(self) -> None:
         while (task := self._queue.get()) is not None:
+            self._leave_queue()
             job, item = task
             if job.id not in self._jobs:  # expired or closed meanwhile
                 continue

@@ -11,27 +11,29 @@ Routes (nothing else is served; no path from a request ever reaches the file sys
     GET  /api/jobs/<job>/images/<i>/photo   the photo as PNG
     GET  /api/jobs/<job>/images/<i>/result  the stylization as PNG (?download=1: as an attachment)
     GET  /api/jobs/<job>/zip                every finished stylization in one zip
+
+Under load (see :mod:`clipstyler_fast.demo.connections`): at most ``max_requests`` requests are
+handled at once, and at most ``max_queue`` photos wait to be stylized; beyond either bound a
+request is answered 503 with ``Retry-After`` and a JSON ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from clipstyler_fast.demo.jobs import DEFAULT_MAX_PIXELS, JobStore
-from clipstyler_fast.demo.styles import DemoError, StyleCatalog
+from clipstyler_fast.demo.connections import BoundedHandler, BoundedHTTPServer
+from clipstyler_fast.demo.jobs import DEFAULT_MAX_PIXELS, DEFAULT_MAX_QUEUE, JobStore
+from clipstyler_fast.demo.styles import BusyError, DemoError, StyleCatalog
 from clipstyler_fast.errors import ClipstylerError
 
 DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024
-# An over-sized body is read and dropped up to this size (so that the browser sees the answer);
-# beyond it the connection is closed unread.
-_DRAIN_LIMIT = 256 * 1024 * 1024
+# Eight uploads of the largest size in memory at most: 200 MB at the default upload limit.
+DEFAULT_MAX_REQUESTS = 8
 # The page fetches nothing from elsewhere; the browser is told to refuse it even if asked.
 _CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'"
 
@@ -41,6 +43,10 @@ class DemoServer:
 
     ``port=0`` picks a free port (see :attr:`url`). :meth:`close` stops serving and removes the
     temporary folder of uploads and results.
+
+    ``max_requests`` requests are handled at once (so at most ``max_requests * max_upload`` bytes
+    of uploads are in memory) and ``max_queue`` photos wait to be stylized; beyond either bound a
+    request is answered 503 with ``Retry-After``.
     """
 
     def __init__(
@@ -53,18 +59,22 @@ class DemoServer:
         device: Any = "cpu",
         max_upload: int = DEFAULT_MAX_UPLOAD,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+        max_queue: int = DEFAULT_MAX_QUEUE,
     ) -> None:
         self.catalog = StyleCatalog(ckpt_dir, vgg_weights, device)
         self.catalog.scan()
         self.max_upload = max_upload
-        self.jobs = JobStore(self.catalog, max_pixels)
+        self.jobs = JobStore(self.catalog, max_pixels, max_queue=max_queue)
         self.page = files("clipstyler_fast.demo").joinpath("page.html").read_bytes()
         try:
-            self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+            self.httpd = BoundedHTTPServer((host, port), _handler(self), max_requests, max_upload)
         except OSError as error:
             self.jobs.close()
             raise DemoError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another --port") from None
-        self.httpd.daemon_threads = True
+        except ValueError:  # a bound below 1
+            self.jobs.close()
+            raise
         self._thread: threading.Thread | None = None
 
     @property
@@ -100,38 +110,18 @@ class DemoServer:
         return {"styles": [s.to_json() for s in styles], "problems": self.catalog.problems, "limits": limits}
 
 
-def _handler(demo: DemoServer) -> type[BaseHTTPRequestHandler]:
+def _handler(demo: DemoServer) -> type[BoundedHandler]:
     class Handler(_DemoHandler):
         server_demo = demo
 
     return Handler
 
 
-class _DemoHandler(BaseHTTPRequestHandler):
+class _DemoHandler(BoundedHandler):
+    """The routes of the page and its API."""
+
     server_demo: DemoServer
     server_version = "clipstyler-fast-demo"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        """Requests are not logged: a demo's console shows only its address and errors."""
-
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, payload: Any, status: int = 200) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
-
-    def _error(self, status: int, message: str) -> None:
-        self._json({"error": message}, status)
 
     def _file(self, path: Path, download: str | None = None) -> None:
         headers = {"Content-Disposition": f'attachment; filename="{download}"'} if download else None
@@ -141,7 +131,7 @@ class _DemoHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         return [part for part in url.path.split("/") if part], parse_qs(url.query)
 
-    def do_GET(self) -> None:  # noqa: N802 (the base class's name)
+    def _get(self) -> None:
         parts, query = self._route()
         demo = self.server_demo
         try:
@@ -165,27 +155,7 @@ class _DemoHandler(BaseHTTPRequestHandler):
         except DemoError as error:
             self._error(404, str(error))
 
-    do_HEAD = do_GET
-
-    def _body(self) -> bytes | None:
-        """The request body, or None (after answering 413) when it is larger than the upload limit."""
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        limit = self.server_demo.max_upload
-        if 0 <= length <= limit:
-            return self.rfile.read(length)
-        if 0 < length <= _DRAIN_LIMIT:
-            while length > 0 and (chunk := self.rfile.read(min(1 << 20, length))):
-                length -= len(chunk)
-        else:
-            self.close_connection = True
-        mb = limit / (1024 * 1024)
-        self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the upload is larger than the limit of {mb:g} MB")
-        return None
-
-    def do_POST(self) -> None:  # noqa: N802 (the base class's name)
+    def _post(self) -> None:
         parts, query = self._route()
         body = self._body()
         if body is None:
@@ -200,7 +170,7 @@ class _DemoHandler(BaseHTTPRequestHandler):
                 if not isinstance(settings, dict):
                     raise DemoError("the job settings are not a JSON object")
                 job = jobs.create(
-                    settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors"), settings.get("prompt")
+                    settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors", False), settings.get("prompt")
                 )
                 self._json({"id": job.id})
             elif len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "images":
@@ -209,5 +179,7 @@ class _DemoHandler(BaseHTTPRequestHandler):
                 self._json(item.to_json(), 200 if item.state != "failed" else 400)
             else:
                 self._error(404, "not found")
+        except BusyError as error:
+            self._busy(str(error), error.retry_after)
         except ClipstylerError as error:  # a bad style, strength or job: said on the page
             self._error(400, str(error))

@@ -1,5 +1,5 @@
-"""The styles the demo offers: every ``style.ckpt`` under one folder, each under an id the server
-hands out, and a small cache of loaded stylizers.
+"""The styles the demo offers: every ``style.ckpt`` and distilled ``student.ckpt`` under one folder,
+each under an id the server hands out, and a small cache of loaded stylizers.
 
 The page only ever names a style by its id; paths never come from the client. A checkpoint that
 resolves outside the folder (through a symbolic link) is not offered.
@@ -17,12 +17,27 @@ from typing import Any
 from clipstyler_fast.errors import ClipstylerError
 
 STYLE_FILE = "style.ckpt"
+# Written by `clipstyler-fast distill`; offered as "<folder> (student)".
+STUDENT_FILE = "student.ckpt"
+OFFERED_FILES = (STYLE_FILE, STUDENT_FILE)
 # Networks that take a prompt at stylization time (an any-prompt checkpoint).
 CONDITIONED = "conditioned"
 
 
 class DemoError(ClipstylerError):
     """A request the demo cannot serve; ``str()`` is the one-line message the page shows."""
+
+
+# Seconds a refused client is told to wait (the Retry-After header).
+RETRY_AFTER_S = 5
+
+
+class BusyError(DemoError):
+    """The demo is at one of its bounds; the request may succeed later (HTTP 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,7 @@ class Style:
 
 
 class StyleCatalog:
-    """The ``style.ckpt`` files found recursively under ``root``, re-scanned on every listing.
+    """The ``style.ckpt`` and ``student.ckpt`` files found recursively under ``root``, re-scanned on every listing.
 
     Records are read once per file version (path, size, modification time). Loaded stylizers are
     kept for the ``cache_size`` most recently used (style, prompt) pairs.
@@ -53,7 +68,9 @@ class StyleCatalog:
     def __init__(self, root: str | Path, vgg_weights: str | None = None, device: Any = "cpu", cache_size: int = 4) -> None:
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
-            raise DemoError(f"{root}: no such checkpoint folder; pass the folder holding your style.ckpt files with --ckpt_dir")
+            raise DemoError(
+                f"{root}: no such checkpoint folder; pass the folder holding your style.ckpt or student.ckpt files with --ckpt_dir"
+            )
         self.vgg_weights = vgg_weights
         self.device = device
         self.cache_size = cache_size
@@ -86,15 +103,16 @@ class StyleCatalog:
         """Every offered style, sorted by folder; unusable files are listed in :attr:`problems`."""
         styles, problems = {}, []
         with self._lock:
-            for path in sorted(self.root.rglob(STYLE_FILE)):
-                label = path.parent.relative_to(self.root).as_posix()
-                label = "." if label in ("", ".") else label
+            for path in sorted(path for path in self.root.rglob("*.ckpt") if path.name in OFFERED_FILES):
+                folder = path.parent.relative_to(self.root).as_posix()
+                folder = "." if folder in ("", ".") else folder
+                label = f"{folder} (student)" if path.name == STUDENT_FILE else folder
                 resolved = path.resolve()
                 if not resolved.is_file() or not resolved.is_relative_to(self.root):
                     continue
                 found = self._read(resolved)
                 if isinstance(found, str):
-                    problems.append(f"{label}/{STYLE_FILE}: {found}")
+                    problems.append(f"{folder}/{path.name}: {found}")
                     continue
                 style_id = hashlib.sha256(label.encode()).hexdigest()[:12]
                 styles[style_id] = Style(style_id, resolved, label, *found)

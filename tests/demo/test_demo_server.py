@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from demo_support import call, call_json, image, png_bytes, style_folder, wait_for_job
 from PIL import Image
+from predict_support import quick_student
 
 from clipstyler_fast.demo.server import DemoServer
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -161,3 +162,58 @@ def test_an_any_prompt_checkpoint_stylizes_with_the_typed_prompt(tmp_path: Path,
     expected = Stylizer.from_checkpoint(any_prompt_ckpt, prompt="Red")(Image.open(io.BytesIO(png_bytes(40, 32, 5))))
     assert np.abs(results["Red"] - np.asarray(expected).astype(int)).max() <= 1
     assert np.abs(results["Red"] - results["Mosaic"]).mean() > 0.5
+
+
+def stylized(url: str, job: str, photo: bytes) -> np.ndarray:
+    """The job's stylization of ``photo``, as uploaded through the API and read back."""
+    assert call_json(url, "POST", f"/api/jobs/{job}/images?name=p.png", body=photo)[0] == 200
+    state = wait_for_job(url, job)
+    assert state["items"][-1]["state"] == "done", state
+    status, data, _ = call(url, "GET", f"/api/jobs/{job}/images/{len(state['items']) - 1}/result")
+    assert status == 200
+    return np.asarray(image(data).convert("RGB")).astype(int)
+
+
+def test_preserve_colors_is_read_strictly_and_the_string_false_means_false(server: DemoServer) -> None:
+    for value, expected in (
+        (False, False),
+        ("false", False),
+        ("No", False),
+        ("0", False),
+        (True, True),
+        ("TRUE", True),
+        ("yes", True),
+        ("1", True),
+    ):
+        job = new_job(server, preserve_colors=value)
+        assert server.jobs.get(job).preserve_colors is expected, value
+    for value in ("maybe", "", "falsey", 2, None, ["false"]):
+        status, answer = call_json(server.url, "POST", "/api/jobs", {"style": styles(server)["Mosaic"], "preserve_colors": value})
+        error = answer.get("error") or ""
+        assert status == 400 and "preserve_colors" in error and "\n" not in error, (value, answer)
+    photo = png_bytes(40, 32, seed=12)
+    as_string = stylized(server.url, new_job(server, preserve_colors="false"), photo)
+    plain = stylized(server.url, new_job(server, preserve_colors=False), photo)
+    kept = stylized(server.url, new_job(server, preserve_colors=True), photo)
+    assert np.array_equal(as_string, plain)
+    assert np.abs(kept - plain).mean() > 1
+
+
+def test_a_distilled_student_is_listed_beside_the_styles_and_stylizes(tmp_path: Path, ckpt_dir: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    (folder / "mosaic").mkdir(parents=True)
+    (folder / "mosaic" / "style.ckpt").write_bytes((ckpt_dir / "mosaic" / "style.ckpt").read_bytes())
+    student = quick_student(tmp_path / "made", "Mosaic")
+    (folder / "mosaic-student").mkdir()
+    (folder / "mosaic-student" / "student.ckpt").write_bytes(student.read_bytes())
+    with DemoServer(folder, port=0).start() as demo:
+        status, listing = call_json(demo.url, "GET", "/api/styles")
+        assert status == 200 and listing["problems"] == []
+        offered = {(style["label"], style["network"], style["prompt"]): style["id"] for style in listing["styles"]}
+        assert set(offered) == {("mosaic", "decoder", "Mosaic"), ("mosaic-student (student)", "student", "Mosaic")}
+        status, answer = call_json(demo.url, "POST", "/api/jobs", {"style": offered[("mosaic-student (student)", "student", "Mosaic")]})
+        assert status == 200, answer
+        photo = png_bytes(40, 32, seed=13)
+        result = stylized(demo.url, answer["id"], photo)
+    expected = np.asarray(Stylizer.from_checkpoint(student)(image(photo))).astype(int)
+    assert result.shape == expected.shape and np.abs(result - expected).max() <= 1
