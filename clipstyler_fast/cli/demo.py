@@ -24,7 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
         DESCRIPTION,
         ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"],
     )
-    parser.add_argument("--ckpt_dir", default="checkpoints", help="folder searched recursively for style.ckpt files (default checkpoints/)")
+    parser.add_argument(
+        "--ckpt_dir",
+        default="checkpoints",
+        help="folder searched recursively for style.ckpt files and shared style folders (default checkpoints/)",
+    )
     parser.add_argument(
         "--host",
         default="127.0.0.1",
