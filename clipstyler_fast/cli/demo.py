@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"],
     )
     parser.add_argument(
-        "--ckpt_dir", default="checkpoints", help="folder searched recursively for style.ckpt and student.ckpt files (default checkpoints/)"
+        "--ckpt_dir",
+        default="checkpoints",
+        help="folder searched recursively for style.ckpt and student.ckpt files and shared style folders (default checkpoints/)",
     )
     parser.add_argument(
         "--host",

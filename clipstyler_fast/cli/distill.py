@@ -10,8 +10,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from clipstyler_fast.cli.lightning_common import polish_help
 from clipstyler_fast.cli.training import FitOnlyCLI
 from clipstyler_fast.errors import CheckpointError
-from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-from clipstyler_fast.nets.style_file import StyleRecord
+from clipstyler_fast.nets.style_file import StyleRecord, read_checkpoint
 from clipstyler_fast.train.checkpoint_callback import StudentCheckpoint, student_folder_name
 from clipstyler_fast.train.distill import Distillation
 
@@ -23,7 +22,7 @@ def teacher_prompt(teacher: str | None, prompt: str | None = None) -> str | None
     any-prompt teacher, else the style's own."""
     if prompt:
         return prompt
-    return StyleRecord.from_checkpoint(load_checkpoint_file(teacher), teacher).prompt if teacher else None
+    return StyleRecord.from_checkpoint(read_checkpoint(teacher), teacher).prompt if teacher else None
 
 
 class DistillCLI(FitOnlyCLI):
@@ -68,7 +67,7 @@ def teacher_arguments(argv: list[str]) -> list[str]:
         value = next(rest, None) if arg == "--ckpt_path" else arg.removeprefix("--ckpt_path=") if arg.startswith("--ckpt_path=") else None
         if value is None:
             out.append(arg)
-        elif value in RESUME_KEYS or "optimizer_states" in load_checkpoint_file(value):
+        elif value in RESUME_KEYS or "optimizer_states" in read_checkpoint(value):
             out += ["--ckpt_path", value]
         else:
             out += ["--model.teacher", value]

@@ -21,6 +21,7 @@ COMMANDS = {
     "interpolate": "interpolate",
     "video": "video",
     "export": "export",
+    "share": "share",
     "demo": "demo",
     "distill": "distill",
     "optimize": "optimize",
@@ -43,6 +44,7 @@ commands:
   interpolate  blend two style checkpoints into a new one
   video        stylize a video file frame by frame
   export       write the inference network as TorchScript and ONNX
+  share        write a style as a folder to share (safetensors, config, model card, preview)
   demo         a web page to stylize photos with your checkpoints (localhost)
   distill      train a small, many times faster student network that reproduces a style
   optimize     stylize each photo by optimising a network for it (CLIPstyler's per-image mode)
@@ -50,6 +52,8 @@ commands:
 examples:
   clipstyler-fast fit --config configs/default.yaml --model.prompt "a watercolor painting"
   clipstyler-fast predict --ckpt_path checkpoints/a-watercolor-painting/style.ckpt --data.path photos/ --output.dir stylized/
+  clipstyler-fast share --ckpt_path checkpoints/a-watercolor-painting/style.ckpt --output.dir styles/watercolor/
+  clipstyler-fast predict --ckpt_path hf://user/watercolor --data.path photos/ --output.dir stylized/
   clipstyler-fast demo --ckpt_dir checkpoints/
 
 Run `clipstyler-fast COMMAND --help` for the options of a command.

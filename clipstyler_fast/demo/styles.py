@@ -1,8 +1,9 @@
-"""The styles the demo offers: every ``style.ckpt`` and distilled ``student.ckpt`` under one folder,
-each under an id the server hands out, and a small cache of loaded stylizers.
+"""The styles the demo offers: every ``style.ckpt``, distilled ``student.ckpt`` and shared style
+folder (``clipstyler-fast share``) under one folder, each under an id the server hands out, and a
+small cache of loaded stylizers.
 
-The page only ever names a style by its id; paths never come from the client. A checkpoint that
-resolves outside the folder (through a symbolic link) is not offered.
+The page only ever names a style by its id; paths never come from the client. A style whose files
+resolve outside the folder (through a symbolic link) is not offered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ STYLE_FILE = "style.ckpt"
 # Written by `clipstyler-fast distill`; offered as "<folder> (student)".
 STUDENT_FILE = "student.ckpt"
 OFFERED_FILES = (STYLE_FILE, STUDENT_FILE)
+# The files of a shared style folder (mirrors clipstyler_fast.nets.style_folder.SHARED_FILES,
+# kept here so that listing the folder imports no torch).
+SHARED_FILES = ("config.json", "model.safetensors")
 # Networks that take a prompt at stylization time (an any-prompt checkpoint).
 CONDITIONED = "conditioned"
 
@@ -58,10 +62,23 @@ class Style:
         return {"id": self.id, "label": self.label, "prompt": self.prompt, "network": self.network, "takes_prompt": self.takes_prompt}
 
 
-class StyleCatalog:
-    """The ``style.ckpt`` and ``student.ckpt`` files found recursively under ``root``, re-scanned on every listing.
+def _files(path: Path) -> list[Path]:
+    """The files a style consists of: a checkpoint file, or a shared folder's two files."""
+    return [path / name for name in SHARED_FILES] if path.is_dir() else [path]
 
-    Records are read once per file version (path, size, modification time). Loaded stylizers are
+
+def _candidates(root: Path) -> list[Path]:
+    """Every ``style.ckpt``, ``student.ckpt`` and shared style folder under ``root``."""
+    folders = [config.parent for config in root.rglob(SHARED_FILES[0]) if (config.parent / SHARED_FILES[1]).is_file()]
+    files = [path for path in root.rglob("*.ckpt") if path.name in OFFERED_FILES]
+    return sorted([*files, *folders])
+
+
+class StyleCatalog:
+    """The ``style.ckpt`` and ``student.ckpt`` files and shared style folders found recursively under
+    ``root``, re-scanned on every listing.
+
+    Records are read once per version of their files (path, sizes, modification times). Loaded stylizers are
     kept for the ``cache_size`` most recently used (style, prompt) pairs.
     """
 
@@ -74,22 +91,20 @@ class StyleCatalog:
         self.vgg_weights = vgg_weights
         self.device = device
         self.cache_size = cache_size
-        self._records: dict[tuple[Path, int, int], tuple[str, str] | str] = {}
+        self._records: dict[tuple[Path, tuple[tuple[int, int], ...]], tuple[str, str] | str] = {}
         self._styles: dict[str, Style] = {}
         self._problems: list[str] = []
         self._stylizers: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def _read(self, path: Path) -> tuple[str, str] | str:
-        """``(prompt, network)`` of a checkpoint, or the reason it cannot be offered."""
-        from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-        from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
+        """``(prompt, network)`` of a checkpoint or shared folder, or the reason it cannot be offered."""
+        from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, read_checkpoint
 
-        stat = path.stat()
-        key = (path, stat.st_size, stat.st_mtime_ns)
+        key = (path, tuple((stat.st_size, stat.st_mtime_ns) for stat in (file.stat() for file in _files(path))))
         if key not in self._records:
             try:
-                checkpoint = load_checkpoint_file(path)
+                checkpoint = read_checkpoint(path)
                 if StyleRecord.from_checkpoint(checkpoint, path).is_conditioned:
                     self._records[key] = ("any prompt", CONDITIONED)
                 else:
@@ -103,16 +118,17 @@ class StyleCatalog:
         """Every offered style, sorted by folder; unusable files are listed in :attr:`problems`."""
         styles, problems = {}, []
         with self._lock:
-            for path in sorted(path for path in self.root.rglob("*.ckpt") if path.name in OFFERED_FILES):
-                folder = path.parent.relative_to(self.root).as_posix()
+            for path in _candidates(self.root):
+                folder = (path if path.is_dir() else path.parent).relative_to(self.root).as_posix()
                 folder = "." if folder in ("", ".") else folder
-                label = f"{folder} (student)" if path.name == STUDENT_FILE else folder
+                label = f"{folder} (student)" if path.name == STUDENT_FILE and not path.is_dir() else folder
                 resolved = path.resolve()
-                if not resolved.is_file() or not resolved.is_relative_to(self.root):
+                files = [file.resolve() for file in _files(resolved)]
+                if not all(file.is_file() and file.is_relative_to(self.root) for file in files):
                     continue
                 found = self._read(resolved)
                 if isinstance(found, str):
-                    problems.append(f"{folder}/{path.name}: {found}")
+                    problems.append(f"{folder}: {found}" if path.is_dir() else f"{folder}/{path.name}: {found}")
                     continue
                 style_id = hashlib.sha256(label.encode()).hexdigest()[:12]
                 styles[style_id] = Style(style_id, resolved, label, *found)

@@ -15,15 +15,14 @@ import torch
 
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.infer.text_directions import TextDirections
-from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.nets.conditioned_file import ConditionedFile
 from clipstyler_fast.nets.conditioning import blend_directions
-from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, prompt_needed
+from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, prompt_needed, read_checkpoint
 
 
 def is_any_prompt(path: str | Path) -> bool:
     """Whether ``path`` holds an any-prompt (conditioned) network."""
-    return StyleRecord.from_checkpoint(load_checkpoint_file(path), path).is_conditioned
+    return StyleRecord.from_checkpoint(read_checkpoint(path), path).is_conditioned
 
 
 def prompt_directions(network: ConditionedFile, prompts: list[str], clip_model: str | None = None) -> torch.Tensor:
@@ -48,14 +47,15 @@ def check_prompt(prompt: str, path: str | Path) -> str:
 
 
 def load_style(path: str | Path, prompt: str | None = None, clip_model: str | None = None, prompt_option: str = "--prompt") -> StyleFile:
-    """The style of a checkpoint: a per-prompt ``style.ckpt`` (``prompt`` must be None), or an
+    """The style of a checkpoint: a per-prompt ``style.ckpt`` or student (``prompt`` must be None), or an
     any-prompt checkpoint specialised to ``prompt`` (required; ``prompt_option`` is how the
-    refusal without one tells to give it).
+    refusal without one tells to give it). ``path`` is a checkpoint file, a shared folder
+    (``clipstyler-fast share``) or a Hub repository ``hf://user/name[@revision]``.
 
     Problems raise a one-line :class:`~clipstyler_fast.errors.CheckpointError` (or
     :class:`~clipstyler_fast.errors.WeightsUnavailableError` when CLIP is needed and missing).
     """
-    checkpoint = load_checkpoint_file(path)
+    checkpoint = read_checkpoint(path)
     record = StyleRecord.from_checkpoint(checkpoint, path)
     if not record.is_conditioned:
         if prompt is not None:

@@ -28,6 +28,7 @@ from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.io.images import read_rgb, resize_long_side, to_tensors
 from clipstyler_fast.nets.decoder import EncoderDecoder, build_decoder
 from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.nets.style_folder import source_path
 from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -66,7 +67,7 @@ class StyleBlend:
     """
 
     def __init__(self, path_a: str | Path, path_b: str | Path) -> None:
-        self.paths = (Path(path_a), Path(path_b))
+        self.paths = (source_path(path_a), source_path(path_b))
         self.styles = tuple(StyleFile.read(p).require_style().require_decoder() for p in self.paths)
         self._check_compatible()
 

@@ -186,7 +186,8 @@ class Stylizer(nn.Module):
         clip_model: str | None = None,
         **options: Any,
     ) -> Stylizer:
-        """Load a ``style.ckpt`` / ``last.ckpt`` or a distilled ``student.ckpt`` (safely, without running pickled code).
+        """Load a ``style.ckpt`` / ``last.ckpt``, a distilled ``student.ckpt``, a folder written by
+        ``clipstyler-fast share`` or a Hub repository ``hf://user/name[@revision]`` (safely, without running pickled code).
 
         An any-prompt checkpoint (``fit --config configs/any_prompt.yaml``) needs ``prompt``: the
         network is specialised to it (a plain decoder, as fast as a per-prompt one). A prompt of

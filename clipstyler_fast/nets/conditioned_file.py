@@ -23,12 +23,11 @@ import torch
 
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import atomic_torch_save
-from clipstyler_fast.io.checkpoint_file import check_state_dict, load_checkpoint_file
+from clipstyler_fast.io.checkpoint_file import check_state_dict
 from clipstyler_fast.nets.conditioning import DESIGN, ConditionedDecoder, ConditioningConfig, specialize
-from clipstyler_fast.nets.style_file import DECODER_NETWORK, DECODER_PREFIX, FORMAT_KEY, StyleFile, StyleRecord
-
-FILM_PREFIX = "film."
-BANK_KEY = "bank_directions"
+from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleFile, StyleRecord, read_checkpoint
+from clipstyler_fast.nets.style_folder import source_path
+from clipstyler_fast.nets.style_kinds import BANK_KEY, DECODER_NETWORK, DECODER_PREFIX, FILM_PREFIX
 
 
 def bank_sha256(prompts: Sequence[str]) -> str:
@@ -52,7 +51,8 @@ class ConditionedFile:
     bank: list[str]
     bank_directions: torch.Tensor
     hyper_parameters: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
+    # Where it was read from: a path, or a Hub id (hf://user/name) as given.
+    path: Path | str | None = None
     held_out: list[str] = field(default_factory=list)
 
     @property
@@ -61,8 +61,9 @@ class ConditionedFile:
 
     @classmethod
     def read(cls, path: str | Path) -> ConditionedFile:
-        """Load and check an any-prompt ``style.ckpt`` or ``last.ckpt`` (without running pickled code)."""
-        return cls.from_checkpoint(load_checkpoint_file(path), path)
+        """Load and check an any-prompt ``style.ckpt``, ``last.ckpt``, shared folder or ``hf://`` repository
+        (without running pickled code)."""
+        return cls.from_checkpoint(read_checkpoint(path), path)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> ConditionedFile:
@@ -88,7 +89,8 @@ class ConditionedFile:
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
         held_out = [str(p) for p in meta.get("held_out") or []]
         network = network.eval().requires_grad_(False)
-        return cls(record, network, prompts, directions.float(), hyper_parameters, path and Path(path), held_out)
+        where = source_path(path) if path is not None else None
+        return cls(record, network, prompts, directions.float(), hyper_parameters, where, held_out)
 
     def to_checkpoint(self) -> dict[str, Any]:
         state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}

@@ -11,6 +11,9 @@ On disk a style file is a ``torch.save`` dict, a subset of a Lightning checkpoin
      "hyper_parameters": {...training options...},
      "clipstyler_fast": {...StyleRecord...}}
 
+or a shared folder (``model.safetensors`` and ``config.json``, see ``style_folder.py``), local or
+on the Hugging Face Hub (``hf://user/name``), read into the same dict by :func:`read_checkpoint`.
+
 The record's ``network`` says which network the weights are, and so their prefix: ``decoder``
 (the decoder that runs on the frozen VGG encoder's features; files without the field) or
 ``student`` (a network distilled from such a style by ``clipstyler-fast distill``, whose shape
@@ -29,7 +32,16 @@ from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.io.checkpoint_file import check_state_dict, load_checkpoint_file
 from clipstyler_fast.nets.decoder import build_decoder
-from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, build_student
+from clipstyler_fast.nets.student import build_student
+from clipstyler_fast.nets.style_folder import locate_style, read_style_folder, source_path
+from clipstyler_fast.nets.style_kinds import (
+    ARCHITECTURE,
+    CONDITIONED_NETWORK,
+    DECODER_NETWORK,
+    DECODER_PREFIX,
+    NETWORKS,
+    TEXT_DIRECTION,
+)
 
 FORMAT_KEY = "clipstyler_fast"
 # Bumped when the meaning of a checkpoint's contents changes incompatibly. Version 2 records the
@@ -37,15 +49,18 @@ FORMAT_KEY = "clipstyler_fast"
 FORMAT_VERSION = 2
 _OPTIONAL = ("interpolation", "student", "teacher", "conditioning")
 _MIGRATIONS: dict[int, dict[str, Any]] = {1: {"encoder": "torchvision", "vgg_weights": "imagenet"}}
-ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
 DEFAULT_SOURCE_TEXT = "a Photo"
-DECODER_PREFIX = "decoder."
-# Which network a file holds -> the architecture its record must name.
-# A per-prompt decoder, a distilled student, or the any-prompt conditioned decoder (the decoder
-# modulated by the prompt: the same architecture plus its conditioning, see conditioned_file.py).
-DECODER_NETWORK = "decoder"
-CONDITIONED_NETWORK = "conditioned"
-NETWORKS = {DECODER_NETWORK: ARCHITECTURE, "student": STUDENT_ARCHITECTURE, CONDITIONED_NETWORK: ARCHITECTURE}
+
+
+def read_checkpoint(source: str | Path) -> dict[str, Any]:
+    """The checkpoint dict of a style, wherever it lies: a checkpoint file (loaded without running
+    pickled code), a shared folder, or a Hub repository ``hf://user/name[@revision]`` (its cached
+    snapshot, downloaded when needed). Problems raise a one-line :class:`CheckpointError`."""
+    where = locate_style(source)
+    if not where.is_dir():
+        return load_checkpoint_file(where)
+    shared = read_style_folder(where)
+    return {"state_dict": shared.tensors, "hyper_parameters": shared.hyper_parameters, FORMAT_KEY: shared.record}
 
 
 @dataclass(frozen=True)
@@ -176,12 +191,13 @@ class StyleFile:
     hyper_parameters: dict[str, Any] = field(default_factory=dict)
     # Other top-level entries of the file (Lightning's version, for instance), kept as they were.
     extra: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
+    # Where it was read from: a path, or a Hub id (hf://user/name) as given.
+    path: Path | str | None = None
 
     @classmethod
     def read(cls, path: str | Path) -> StyleFile:
-        """Load and check a ``style.ckpt`` or ``last.ckpt`` (without running pickled code)."""
-        return cls.from_checkpoint(load_checkpoint_file(path), path)
+        """Load and check a ``style.ckpt``, ``last.ckpt``, shared folder or ``hf://`` repository (without running pickled code)."""
+        return cls.from_checkpoint(read_checkpoint(path), path)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, Any], path: str | Path | None = None) -> StyleFile:
@@ -189,12 +205,12 @@ class StyleFile:
         if record.is_conditioned:
             raise prompt_needed(path)
         weights = network_weights(checkpoint, path, record)
-        direction = checkpoint["state_dict"].get("text_direction")
+        direction = checkpoint["state_dict"].get(TEXT_DIRECTION)
         hyper_parameters = dict(checkpoint.get("hyper_parameters") or {})
         hyper_parameters.setdefault("encoder", record.encoder)
         extra = {k: v for k, v in checkpoint.items() if k in ("pytorch-lightning_version", "hparams_name")}
         usable = direction if isinstance(direction, torch.Tensor) and direction.numel() else None
-        return cls(record, weights, usable, hyper_parameters, extra, Path(path) if path is not None else None)
+        return cls(record, weights, usable, hyper_parameters, extra, source_path(path) if path is not None else None)
 
     def require_style(self) -> StyleFile:
         """This file, or a one-line error when it is a reconstruction decoder rather than a style."""
@@ -222,7 +238,7 @@ class StyleFile:
     def to_checkpoint(self) -> dict[str, Any]:
         state: dict[str, torch.Tensor] = {}
         if self.text_direction is not None:
-            state["text_direction"] = self.text_direction
+            state[TEXT_DIRECTION] = self.text_direction
         state.update({f"{self.record.network}.{k}": v for k, v in self.weights.items()})
         hyper_parameters = {**self.hyper_parameters, "prompt": self.record.prompt}
         return {"state_dict": state, "hyper_parameters": hyper_parameters, FORMAT_KEY: self.record.to_dict(), **self.extra}
