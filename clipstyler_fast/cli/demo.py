@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 DESCRIPTION = (
     "Serve a web page to stylize photos with the style checkpoints found under --ckpt_dir: upload "
@@ -30,12 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens the page to the network)",
     )
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks a free one)")
-    parser.add_argument("--max_upload_mb", type=options.positive_int, default=25, help="largest photo accepted, in megabytes (default 25)")
+    parser.add_argument("--port", type=values.whole(0, 65535), default=8765, help="port to listen on (default 8765; 0 picks a free one)")
+    parser.add_argument("--max_upload_mb", type=values.POSITIVE, default=25, help="largest photo accepted, in megabytes (default 25)")
     parser.add_argument(
         "--data.max_pixels",
         dest="max_pixels",
-        type=options.positive_int,
+        type=values.POSITIVE,
         default=4096 * 4096,
         help="largest photo accepted, in pixels (default 4096x4096); larger ones are refused unread",
     )
