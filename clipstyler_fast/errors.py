@@ -14,6 +14,10 @@ class ClipstylerError(ValueError):
     """A problem with the user's input, files or options; ``str()`` is one line saying what to do."""
 
 
+class OptionError(ClipstylerError):
+    """An option value the command does not take, refused before anything heavy loads."""
+
+
 class DataError(ClipstylerError):
     """A problem with the content folder, reported before any model is loaded."""
 

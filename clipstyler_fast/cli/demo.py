@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 from clipstyler_fast.demo.jobs import DEFAULT_MAX_QUEUE
 from clipstyler_fast.demo.server import DEFAULT_MAX_REQUESTS
 
@@ -38,25 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens the page to the network)",
     )
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks a free one)")
-    parser.add_argument("--max_upload_mb", type=options.positive_int, default=25, help="largest photo accepted, in megabytes (default 25)")
+    parser.add_argument("--port", type=values.whole(0, 65535), default=8765, help="port to listen on (default 8765; 0 picks a free one)")
+    parser.add_argument("--max_upload_mb", type=values.POSITIVE, default=25, help="largest photo accepted, in megabytes (default 25)")
     parser.add_argument(
         "--data.max_pixels",
         dest="max_pixels",
-        type=options.positive_int,
+        type=values.POSITIVE,
         default=4096 * 4096,
         help="largest photo accepted, in pixels (default 4096x4096); larger ones are refused unread",
     )
     parser.add_argument(
         "--max_requests",
-        type=options.positive_int,
+        type=values.POSITIVE,
         default=DEFAULT_MAX_REQUESTS,
         help=f"requests handled at once (default {DEFAULT_MAX_REQUESTS}); uploads in memory stay under this times "
         "--max_upload_mb; further requests wait up to a second, then are answered 503 with Retry-After",
     )
     parser.add_argument(
         "--max_queue",
-        type=options.positive_int,
+        type=values.POSITIVE,
         default=DEFAULT_MAX_QUEUE,
         help=f"photos waiting to be stylized, all users together (default {DEFAULT_MAX_QUEUE}); "
         "further uploads are answered 503 with Retry-After and the page asks to try again",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="also score with this CLIP model (name or local file), one the style was not trained against: "
         "judge_direction and judge_patch_direction",
     )
-    parser.add_argument("--patches", type=int, default=16, help="random patches per image for the patch-level scores (default 16)")
+    parser.add_argument(
+        "--patches", type=values.POSITIVE, default=16, help="random patches per image for the patch-level scores (default 16)"
+    )
     options.add_vgg_weights(parser)
     options.add_postprocess(parser, help="post-processing of the stylized images (default clamp)")
     options.add_size(parser, "shrink images so their longer side is at most this before scoring (default: full size)")

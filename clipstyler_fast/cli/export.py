@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 ONNX_INSTALL_HINT = 'pip install "clipstyler-fast[onnx]"'
 EXPORT_MIN_SIDE = 16
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--formats", default=",".join(options.EXPORT_FORMATS), help="comma-separated: torchscript, onnx (default both)")
     parser.add_argument("--name", default="stylizer", help="file name stem of the exported files (default stylizer)")
     options.add_postprocess(parser, options.EXPORT_POSTPROCESS, help="clamp (default), contrast, or none (raw network output)")
-    parser.add_argument("--opset", type=int, help="ONNX opset version (default: the exporter's)")
+    parser.add_argument("--opset", type=values.POSITIVE, help="ONNX opset version (default: the exporter's)")
     options.add_vgg_weights(parser)
     return parser
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,14 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompts", nargs=2, metavar=("A", "B"), help="with an any-prompt checkpoint: the prompts at alpha 0 and 1")
     parser.add_argument("--model.clip_model", dest="clip_model", help=options.CLIP_MODEL_HELP)
     options.add_output_file(parser, "checkpoint to write (.ckpt), or the PNG strip with --strip")
-    parser.add_argument("--alpha", type=float, default=0.5, help="weight of B in the new checkpoint, in [0, 1] (default 0.5)")
+    parser.add_argument("--alpha", type=values.UNIT, default=0.5, help="weight of B in the new checkpoint, in [0, 1] (default 0.5)")
     parser.add_argument(
         "--strip", metavar="IMAGE", help="render this image at each of --alphas into one PNG instead of writing a checkpoint"
     )
-    parser.add_argument(
-        "--alphas", type=options.parse_alphas, default=list(options.DEFAULT_ALPHAS), help=options.ALPHAS_HELP + ", with --strip"
-    )
-    parser.add_argument("--include_content", action="store_true", help="put the input image first in the strip")
+    parser.add_argument("--alphas", type=values.ALPHAS, default=list(options.DEFAULT_ALPHAS), help=options.ALPHAS_HELP + ", with --strip")
+    options.add_flag(parser, "--include_content", False, "put the input image first in the strip")
     options.add_size(parser, "shrink the strip image so its longer side is at most this (default: full size)")
     options.add_postprocess(parser)
     options.add_vgg_weights(parser)

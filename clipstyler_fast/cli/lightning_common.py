@@ -3,6 +3,7 @@ wording of their help, and the checks that come before any network is loaded."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 CKPT_PATH_HELP = {
@@ -37,25 +38,20 @@ TRAINER_GROUP_TITLE = "How and where to run (device, precision, steps, logging)"
 
 def polish_help(parser: Any, subcommand: str) -> None:
     """Put this product's words in a subcommand's help: what ``--ckpt_path`` takes, and the title
-    of the trainer's options."""
+    of the trainer's options. In predict, ``--output`` (the file of options for the writer) is
+    left out: in every other command it names the one file written, and predict writes a folder
+    (``--output.dir``); the command line refuses it there (clipstyler_fast.cli.option_table)."""
     for action in parser._actions:
         if action.dest == "ckpt_path" and subcommand in CKPT_PATH_HELP:
             action.help = CKPT_PATH_HELP[subcommand] + " (type: str | null, default: null)"
+        if subcommand == "predict" and "--output" in action.option_strings:
+            action.help = argparse.SUPPRESS
     for group in parser._action_groups:
         if any(action.dest == "ckpt_path" for action in group._group_actions):
             group.title = "Checkpoint"
         elif group.title and group.title.startswith("Customize every aspect of training"):
             group.title = TRAINER_GROUP_TITLE
             group.description = None
-
-
-def check_max_steps(trainer: dict[str, Any]) -> None:
-    """A step budget below -1 means nothing; refuse it in one line."""
-    from clipstyler_fast.errors import ClipstylerError
-
-    steps = trainer.get("max_steps")
-    if steps is not None and steps < -1:
-        raise ClipstylerError(f"--trainer.max_steps {steps}: give a number of optimizer steps (at least 1), or -1 for no limit")
 
 
 def accelerator_device_type(accelerator: Any) -> str:

@@ -142,13 +142,22 @@ def main(argv: list[str] | None = None) -> int:
 
         print(shipped(command), end="")
         return 0
+    from clipstyler_fast.cli.option_table import checked_arguments
+    from clipstyler_fast.errors import ClipstylerError
+
+    try:
+        # Every value the option table knows, checked before the command's module (torch,
+        # Lightning) loads: a bad one costs a blink, not the seconds of those imports.
+        rest = checked_arguments(command, rest)
+    except ClipstylerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    argv = [command, *rest]
     quiet_known_warnings()
     quiet_lightning_chatter()
     previous = warnings.showwarning
     if getattr(warnings, "_showwarnmsg_impl", None) is _DEFAULT_SHOW_IMPL:  # not while a caller records warnings
         warnings.showwarning = show_product_warning
-    from clipstyler_fast.errors import ClipstylerError
-
     try:
         module = importlib.import_module(f"clipstyler_fast.cli.{COMMANDS[command]}")
         return int(module.main(argv if COMMANDS[command] == "training" else rest) or 0)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 # Defaults of the published recipe (configs/optimize.yaml holds the same values).
 RECIPE = {
@@ -24,49 +24,62 @@ RECIPE = {
     "lr_gamma": 0.5,
 }
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+# What each recipe value may be.
+RECIPE_RULES = {
+    "lambda_patch": values.WEIGHT,
+    "lambda_dir": values.WEIGHT,
+    "lambda_content": values.WEIGHT,
+    "lambda_tv": values.WEIGHT,
+    "num_patches": values.POSITIVE,
+    "patch_size": values.POSITIVE,
+    "distortion": values.UNIT,
+    "threshold": values.number(),
+    "lr": values.LEARNING_RATE,
+    "lr_step": values.POSITIVE,
+    "lr_gamma": values.number(above=0),
+}
 
-
-def _precision(text: str) -> str:
-    if text not in PRECISIONS:
-        raise argparse.ArgumentTypeError(f"{text!r}: give one of {', '.join(PRECISIONS)}")
-    return text
-
-
-# (flag, dest, type, default, help) of the options that take one plain value.
-SETTINGS: list[tuple[str, str, object, object, str]] = [
-    ("--model.source_text", "source_text", str, "a Photo", "the source text of the direction"),
-    ("--model.clip_model", "clip_model", str, options.DEFAULT_CLIP, "CLIP model name or local file"),
-    ("--model.clip_download_root", "clip_download_root", str, None, "folder for downloaded CLIP files (default ~/.cache/clip)"),
-    ("--model.vgg_weights", "vgg_weights", str, "auto", "torchvision's ImageNet VGG-19: auto (downloaded once) or a local file"),
+# (flag, dest, rule, default, help) of the options that take one plain value.
+SETTINGS: list[tuple[str, str, values.Rule, object, str]] = [
+    ("--model.source_text", "source_text", values.TEXT, "a Photo", "the source text of the direction"),
+    ("--model.clip_model", "clip_model", values.TEXT, options.DEFAULT_CLIP, "CLIP model name or local file"),
+    ("--model.clip_download_root", "clip_download_root", values.TEXT, None, "folder for downloaded CLIP files (default ~/.cache/clip)"),
+    ("--model.vgg_weights", "vgg_weights", values.TEXT, "auto", "torchvision's ImageNet VGG-19: auto (downloaded once) or a local file"),
     (
         "--model.init_from",
         "init_from",
-        str,
+        values.TEXT,
         None,
         "start every photo from this trained style (style.ckpt, an any-prompt one for --model.prompt, or student.ckpt) "
         "instead of a fresh U-Net: its decoder is optimised, its encoder stays frozen",
     ),
-    *[(f"--model.{k}", k, options.positive_int if isinstance(v, int) else float, v, k.replace("_", " ")) for k, v in RECIPE.items()],
-    ("--model.unet_width", "unet_width", options.positive_int, 16, "the U-Net's base width (ngf)"),
-    ("--data.size", "size", options.positive_int, 512, "long side each photo is resized to, aspect kept, sides rounded to multiples of 8"),
-    ("--data.square", "square", options.parse_bool, False, "resize every photo to --data.size x --data.size, as the published code does"),
-    ("--output.every", "every", options.non_negative_int, 0, "also save the output every N steps as NAME_stepN.png (0: only the last)"),
+    *[(f"--model.{k}", k, RECIPE_RULES[k], v, k.replace("_", " ")) for k, v in RECIPE.items()],
+    ("--model.unet_width", "unet_width", values.POSITIVE, 16, "the U-Net's base width (ngf)"),
+    ("--data.size", "size", values.POSITIVE, 512, "long side each photo is resized to, aspect kept, sides rounded to multiples of 8"),
+    ("--data.square", "square", values.FLAG, False, "resize every photo to --data.size x --data.size, as the published code does"),
+    ("--output.every", "every", values.NON_NEGATIVE, 0, "also save the output every N steps as NAME_stepN.png (0: only the last)"),
     (
         "--output.overwrite",
         "overwrite",
-        options.parse_bool,
+        values.FLAG,
         False,
         "redo photos whose output exists (false: skip them, so a stopped run goes on)",
     ),
     (
         "--trainer.max_steps",
         "steps",
-        options.non_negative_int,
+        values.NON_NEGATIVE,
         200,
         "optimisation steps per photo (the loop runs steps + 1 iterations, as published)",
     ),
-    ("--trainer.precision", "precision", _precision, "32-true", "32-true (as published), bf16-mixed or 16-mixed"),
-    ("--seed_everything", "seed", int, 0, "seed of every photo's start, crops and warps (with its path)"),
+    (
+        "--trainer.precision",
+        "precision",
+        values.Rule("choice", choices=PRECISIONS),
+        "32-true",
+        "32-true (as published), bf16-mixed or 16-mixed",
+    ),
+    ("--seed_everything", "seed", values.whole(), 0, "seed of every photo's start, crops and warps (with its path)"),
 ]
 
 
@@ -92,9 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model.prompt", dest="prompt", required=True, help="the style, in words")
     options.add_data_path(parser, "photo files or folders (searched recursively)", many=True)
     options.add_output_dir(parser, "folder for the stylized photos (PNG), sub-folders kept")
-    for flag, dest, kind, default, text in SETTINGS:
+    for flag, dest, rule, default, text in SETTINGS:
+        if rule.kind == "bool":
+            options.add_flag(parser, flag, bool(default), text, dest=dest)
+            continue
         shown = "" if default is None else f" (default {default:g})" if isinstance(default, float) else f" (default {default})"
-        parser.add_argument(flag, dest=dest, type=kind, default=default, help=text + shown)
+        parser.add_argument(flag, dest=dest, type=rule, default=default, help=text + shown)
     options.add_postprocess(parser, help="contrast (default: the published x1.5 contrast and min-max scaling) or clamp")
     parser.set_defaults(postprocess="contrast")
     options.add_device(parser)
@@ -107,7 +123,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")
     known, rest = pre.parse_known_args(argv)
-    return build_parser().parse_args([*config_arguments(Path(known.config)), *rest] if known.config else rest)
+    if not known.config:
+        return build_parser().parse_args(rest)
+    from clipstyler_fast.cli.option_table import checked_arguments
+
+    # The file's values pass the checks the command line passed in clipstyler_fast.cli.main.
+    return build_parser().parse_args([*checked_arguments("optimize", config_arguments(Path(known.config))), *rest])
 
 
 def config_arguments(path: Path) -> list[str]:
@@ -123,8 +144,8 @@ def config_arguments(path: Path) -> list[str]:
     if not isinstance(data, dict):
         raise DataError(f"{path}: not a config of groups (model:, data:, output:, trainer:); pass a YAML mapping to --config")
     flags: list[str] = []
-    for group, values in data.items():
-        for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
+    for group, settings in data.items():
+        for key, value in settings.items() if isinstance(settings, dict) else [(None, settings)]:
             if value is None:
                 continue
             flags.append(f"--{group}.{key}" if key is not None else f"--{group}")

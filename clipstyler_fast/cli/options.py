@@ -16,6 +16,9 @@ import argparse
 import textwrap
 from typing import Any
 
+from clipstyler_fast.cli import values
+from clipstyler_fast.cli.values import parse_alphas as parse_alphas  # the one reader of alpha lists
+
 POSTPROCESS = ("clamp", "contrast", "none")
 EXPORT_POSTPROCESS = POSTPROCESS
 EXPORT_FORMATS = ("torchscript", "onnx")
@@ -35,53 +38,7 @@ def parser(command: str, description: str, examples: list[str]) -> argparse.Argu
     )
 
 
-def parse_bool(text: str) -> bool:
-    """``true``/``false`` (also yes/no, 1/0), as LightningCLI reads booleans."""
-    value = str(text).strip().lower()
-    if value in ("true", "yes", "1", "on"):
-        return True
-    if value in ("false", "no", "0", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r}: give true or false")
-
-
-def parse_alphas(text: str) -> list[float]:
-    """``"0,0.25,0.5"`` -> ``[0.0, 0.25, 0.5]``: the one reader of alpha lists (argparse type)."""
-    if isinstance(text, (list, tuple)):
-        values = [float(value) for value in text]
-    else:
-        try:
-            values = [float(part) for part in str(text).strip("[]").split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,0.25,0.5,0.75,1") from None
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one alpha, e.g. 0,0.5,1")
-    bad = [value for value in values if not 0.0 <= value <= 1.0]
-    if bad:
-        raise argparse.ArgumentTypeError(f"alpha {bad[0]:g} is outside [0, 1]; 0 gives the first style, 1 the second")
-    return values
-
-
 ALPHAS_HELP = "comma-separated blend factors in [0, 1] (default 0,0.25,0.5,0.75,1)"
-
-
-def whole_number(text: str, least: int) -> int:
-    """``text`` as an int of at least ``least`` (an argparse type error otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"{value}: must be {'at least 1' if least == 1 else f'{least} or more'}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    return whole_number(text, 1)
-
-
-def non_negative_int(text: str) -> int:
-    return whole_number(text, 0)
 
 
 def add_checkpoint(p: argparse.ArgumentParser, required: bool = True, help: str = "style checkpoint (style.ckpt)") -> None:
@@ -113,36 +70,32 @@ def add_postprocess(p: argparse.ArgumentParser, choices: tuple[str, ...] = POSTP
     )
 
 
-def strength(text: str) -> float:
-    """A style strength in [0, 1] (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give one in [0, 1]") from None
-    if not 0.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{value:g} is outside [0, 1]; 0 gives the photo unchanged, 1 the full style")
-    return value
-
-
 STRENGTH_HELP = "how much of the style, in [0, 1]: 0 gives the photo unchanged, 1 the full style (default)"
 PRESERVE_COLORS_HELP = "keep the photo's colours: the style's luminance with the photo's chroma (YCbCr)"
 
 
-def add_controls(p: argparse.ArgumentParser, what: str = "photo") -> None:
-    """``--strength S`` and ``--preserve_colors [true|false]``."""
-    p.add_argument("--strength", type=strength, default=1.0, help=STRENGTH_HELP.replace("photo", what))
+def add_flag(p: argparse.ArgumentParser, name: str, default: bool, help: str, dest: str | None = None) -> None:
+    """A boolean option: ``--name`` alone for true, or ``--name true|false`` (also yes/no, 1/0), as
+    in the LightningCLI commands."""
     p.add_argument(
-        "--preserve_colors",
-        type=parse_bool,
+        name,
+        dest=dest or name.lstrip("-").replace(".", "_"),
+        type=values.FLAG,
         nargs="?",
         const=True,
-        default=False,
-        help=PRESERVE_COLORS_HELP.replace("photo", what) + "; alone or with true, false (default false)",
+        default=default,
+        help=f"{help}; alone or with true, false (default {str(default).lower()})",
     )
 
 
+def add_controls(p: argparse.ArgumentParser, what: str = "photo") -> None:
+    """``--strength S`` and ``--preserve_colors [true|false]``."""
+    p.add_argument("--strength", type=values.STRENGTH, default=1.0, help=STRENGTH_HELP.replace("photo", what))
+    add_flag(p, "--preserve_colors", False, PRESERVE_COLORS_HELP.replace("photo", what))
+
+
 def add_size(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("--size", type=positive_int, default=None, help=help)
+    p.add_argument("--size", type=values.POSITIVE, default=None, help=help)
 
 
 def add_data_path(p: argparse.ArgumentParser, help: str, many: bool = False) -> None:
@@ -174,13 +127,7 @@ def add_device(p: argparse.ArgumentParser) -> None:
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--trainer.enable_progress_bar",
-        dest="progress",
-        type=parse_bool,
-        default=True,
-        help="show a progress bar: true (default) or false",
-    )
+    add_flag(p, "--trainer.enable_progress_bar", True, "show a progress bar", dest="progress")
 
 
 def device_name(accelerator: str, devices: Any = "auto") -> str:
@@ -204,15 +151,19 @@ def device_name(accelerator: str, devices: Any = "auto") -> str:
 
 def resolve(args: argparse.Namespace) -> Any:
     """The torch device the options ask for (imports torch)."""
+    return resolve_options(args.accelerator, args.devices)
+
+
+def resolve_options(accelerator: str, devices: Any) -> Any:
+    """The torch device ``--trainer.accelerator``/``--trainer.devices`` ask for (imports torch)."""
     from clipstyler_fast.errors import DeviceError
     from clipstyler_fast.infer.device import resolve_device
 
-    name = device_name(args.accelerator, args.devices)
     try:
-        return resolve_device(name)
+        return resolve_device(device_name(accelerator, devices))
     except DeviceError:
         raise DeviceError(
-            f"--trainer.accelerator {args.accelerator} --trainer.devices {args.devices}: no such device on this machine; "
+            f"--trainer.accelerator {accelerator} --trainer.devices {devices}: no such device on this machine; "
             "use --trainer.accelerator cpu"
         ) from None
 

@@ -20,8 +20,9 @@ from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help, settle_trainer_precision
+from clipstyler_fast.cli.option_table import check_config
 from clipstyler_fast.cli.predict_progress import ImageRateProgressBar
 from clipstyler_fast.cli.predict_strip import run_strips
 from clipstyler_fast.errors import CheckpointError, DataError
@@ -147,6 +148,8 @@ class PredictCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
+        # Option values (from --config files too), before the folders and the checkpoint.
+        check_config("predict", config)
         # Folder problems are reported before any network is loaded.
         paths = config.data.path
         roots = [Path(p).expanduser() for p in ([paths] if isinstance(paths, str) else paths)]
@@ -170,15 +173,11 @@ class PredictCLI(LightningCLI):
         settle_trainer_precision(config.trainer)
 
     def _strips(self, config: Any, roots: list[Path]) -> int:
-        from clipstyler_fast.infer.device import resolve_device
-
         try:
-            alphas = options.parse_alphas(config.alphas)
+            alphas = values.parse_alphas(config.alphas)
         except ArgumentTypeError as error:
             raise DataError(f"--alphas: {error}") from None
-        device = resolve_device(
-            options.device_name(str(config.trainer.get("accelerator") or "auto"), config.trainer.get("devices") or "auto")
-        )
+        device = options.resolve_options(str(config.trainer.get("accelerator") or "auto"), config.trainer.get("devices") or "auto")
         return run_strips(
             str(config.ckpt_path),
             str(config.strip_with),

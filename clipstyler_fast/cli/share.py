@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 PREVIEW_PHOTOS = 4
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output.overwrite",
         dest="overwrite",
-        type=options.parse_bool,
+        type=values.FLAG,
         nargs="?",
         const=True,
         default=False,

@@ -81,7 +81,7 @@ class FitOnlyCLI(StyleCLI):
     """A command that only trains (``fit``) :attr:`MODEL` on content photos, with checkpoints by :attr:`CHECKPOINT`."""
 
     MODEL = DecoderPretraining
-    COMMAND = "pretrain"
+    COMMAND: str | None = "pretrain"
     CHECKPOINT: type = StyleCheckpoint
     SCHEDULE = (10000, 1000, 50)
 

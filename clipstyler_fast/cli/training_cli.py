@@ -13,7 +13,8 @@ from lightning.pytorch.cli import (
     SaveConfigCallback,
 )
 
-from clipstyler_fast.cli.lightning_common import check_max_steps, polish_help
+from clipstyler_fast.cli.lightning_common import polish_help
+from clipstyler_fast.cli.option_table import check_config
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
 from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
@@ -51,6 +52,9 @@ class SaveConfigWithCheckpoints(SaveConfigCallback):
 
 class TrainingCLI(LightningCLI):
     """Shared behaviour: safe atomic checkpoint I/O, and checkpoint errors reported in one line."""
+
+    # The clipstyler-fast command, where it is not the LightningCLI subcommand (pretrain and distill run "fit").
+    COMMAND: str | None = None
 
     def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -113,11 +117,12 @@ class TrainingCLI(LightningCLI):
         self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
-        """Every refusal that needs no network, before any network loads: the step budget, the
-        data folder, and an earlier run in the checkpoint folder."""
+        """Every refusal that needs no network, before any network loads: the option values
+        (config files' too: the step budget, the ranges), the data folder, and an earlier run in
+        the checkpoint folder."""
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
-        check_max_steps(self.namespace_to_dict(config.get("trainer")))
+        check_config(self.COMMAND or subcommand or "fit", config)
         data = self.namespace_to_dict(config.get("data"))
         for key, what in (("path", "content"), ("holdout_path", "held-out")):
             folder = Path(data[key]).expanduser() if data.get(key) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from clipstyler_fast.cli import options
+from clipstyler_fast.cli import options, values
 
 VIDEO_INSTALL_HINT = 'pip install "clipstyler-fast[video]"'
 
@@ -25,11 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_data_path(parser, "video to stylize (any format FFmpeg reads)")
     options.add_output_file(parser, "stylized video to write (.mp4, .mkv, .mov, ...)")
     parser.add_argument(
-        "--data.batch_size", dest="batch_size", type=options.positive_int, default=8, help="frames stylized together (default 8)"
+        "--data.batch_size", dest="batch_size", type=values.POSITIVE, default=8, help="frames stylized together (default 8)"
     )
     parser.add_argument("--codec", default="libx264", help="video encoder (default libx264; e.g. mpeg4, libvpx-vp9)")
-    parser.add_argument("--crf", type=int, default=18, help="x264/x265 quality, lower is better (default 18)")
-    parser.add_argument("--audio", type=options.parse_bool, default=True, help="copy the audio track: true (default) or false")
+    parser.add_argument("--crf", type=values.NON_NEGATIVE, default=18, help="x264/x265 quality, lower is better (default 18)")
+    options.add_flag(parser, "--audio", True, "copy the audio track")
     options.add_postprocess(
         parser, help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)"
     )

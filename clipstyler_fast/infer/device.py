@@ -14,7 +14,7 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise DeviceError(f"--device {name}: not a device name; use auto, cpu, cuda or cuda:N") from None
+        raise DeviceError(f"device {name!r}: not a device name; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise DeviceError(f"--device {name}: no such CUDA device on this machine ({torch.cuda.device_count()} found); use --device cpu")
+        raise DeviceError(f"device {name!r}: no such CUDA device on this machine ({torch.cuda.device_count()} found); use cpu")
     return device

@@ -116,7 +116,7 @@ class _Transcoder:
                 self.close()
                 raise VideoError(
                     f"{name}: the {name.suffix or 'output'} container cannot hold the {self.audio_in.codec_context.name} "
-                    f"audio of {source} ({ffmpeg_reason(error)}); use a .mkv output, or drop the sound with --no-audio"
+                    f"audio of {source} ({ffmpeg_reason(error)}); use a .mkv output, or drop the sound with --audio false"
                 ) from None
 
     def frames(self) -> Iterator[tuple[str, Any]]:
@@ -214,7 +214,7 @@ def stylize_video(
     if source.resolve() == target.resolve():
         raise VideoError(f"{target}: the output would overwrite the input; pick another output name")
     if batch_size < 1:
-        raise VideoError(f"--batch_size {batch_size} must be at least 1")
+        raise VideoError(f"--data.batch_size {batch_size} must be at least 1")
     device = next(stylizer.parameters()).device
 
     def write(tmp: Path) -> None:

@@ -65,6 +65,17 @@ def test_refusals_come_before_any_weights_load_and_leave_nothing(
     missing_clip.unlink()
     expected = []
     assert "--trainer.max_steps -5" in refused(*fit_args(missing_clip, vgg_path, content_dir, -5))
+    # A budget of 0 steps trains nothing: refused, from the command line or a config file, with what to give.
+    assert "--trainer.max_steps 0: trains nothing; give a number of optimizer steps" in refused(
+        *fit_args(missing_clip, vgg_path, content_dir, 0)
+    )
+    expected = ["zero-steps.yaml"]
+    (tmp_path / "zero-steps.yaml").write_text("trainer:\n  max_steps: 0\n")
+    assert "--trainer.max_steps 0: trains nothing" in refused(
+        *fit_args(missing_clip, vgg_path, content_dir, 1), "--config", "zero-steps.yaml"
+    )
+    (tmp_path / "zero-steps.yaml").unlink()
+    expected = []
     # A start-up failure of the weights themselves leaves nothing either.
     assert "no-such-clip.pt" in refused(*fit_args(missing_clip, vgg_path, content_dir, 1))
 

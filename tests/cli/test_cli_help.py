@@ -86,6 +86,28 @@ def test_each_setting_has_one_spelling_across_commands(capsys: pytest.CaptureFix
     assert "--strip_with" in texts["predict"] and "--alphas" in texts["predict"]
 
 
+def test_every_option_the_product_names_exists() -> None:
+    """Errors, warnings and docstrings name options by their one spelling, of a command that has them."""
+    import ast
+
+    from clipstyler_fast.cli import option_table
+
+    known = {option for command in COMMANDS for option in option_table.table(command)}
+    # The Hugging Face command line's own options, in the download hints of shared styles.
+    known |= {"--local-dir", "--revision"}
+    unknown = set()
+    for path in sorted((ROOT / "clipstyler_fast").rglob("*.py")):
+        if path.parent.name == "help":  # the generator's own --write and --check
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for option in re.findall(r"(?<![\w.-])--[A-Za-z][\w.-]*\w", node.value):
+                    if option not in known:
+                        unknown.add(f"{path.relative_to(ROOT)}: {option}")
+    assert len(known) > 100
+    assert not unknown, sorted(unknown)
+
+
 def test_lightning_help_texts_say_this_products_words(capsys: pytest.CaptureFixture) -> None:
     predict = help_text("predict", capsys)
     fit = help_text("fit", capsys)
@@ -106,8 +128,9 @@ def test_shipped_help_is_what_the_parsers_print() -> None:
 
 def test_mirrored_constants_match_the_modules_that_use_them() -> None:
     from clipstyler_fast.cli import export as export_cli
+    from clipstyler_fast.cli import values
     from clipstyler_fast.cli import video as video_cli
-    from clipstyler_fast.infer import blend, export, stylizer, video
+    from clipstyler_fast.infer import blend, export, stylizer, tiling, video
     from clipstyler_fast.nets import clip_model
 
     assert options.POSTPROCESS == stylizer.POSTPROCESS
@@ -115,6 +138,7 @@ def test_mirrored_constants_match_the_modules_that_use_them() -> None:
     assert options.EXPORT_FORMATS == export.FORMATS
     assert options.DEFAULT_ALPHAS == blend.DEFAULT_ALPHAS
     assert options.DEFAULT_CLIP == clip_model.DEFAULT_CLIP
+    assert values.GRID == tiling.GRID
     assert (export_cli.ONNX_INSTALL_HINT, export_cli.EXPORT_MIN_SIDE, export_cli.EXPORT_TOLERANCE) == (
         export.INSTALL_HINT,
         export.MIN_SIDE,

@@ -254,6 +254,26 @@ def test_folder_and_checkpoint_problems_are_one_line_errors(
     assert status == 0 and (tmp_path / "o" / "p.png").exists()
 
 
+def test_tile_values_are_refused_in_one_line_from_the_command_line_or_a_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_photo(16, 16, seed=0).save(photos / "p.png")
+    (tmp_path / "odd.yaml").write_text("tile_size: 100\n")
+    (tmp_path / "wide.yaml").write_text("tile_overlap: 512\n")
+    common = ["--ckpt_path", str(tmp_path / "style.ckpt"), "--data.path", str(photos), "--output.dir", str(tmp_path / "out"), *QUIET]
+    for extra, words in [
+        (["--tile_size", "100"], "--tile_size 100: not a multiple of 8"),
+        (["--config", str(tmp_path / "odd.yaml")], "--tile_size 100: not a multiple of 8"),
+        (["--config", str(tmp_path / "wide.yaml")], "--tile_size 1024: below 3 x --tile_overlap 512"),
+    ]:
+        status, _, stderr = predict(capsys, *common, *extra)
+        lines = stderr.strip().splitlines()
+        assert status == 2 and len(lines) == 1 and lines[0].startswith(f"error: {words}"), (extra, stderr)
+    assert not (tmp_path / "out").exists()
+
+
 def test_print_config_lists_the_predict_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, stdout, _ = predict(capsys, "--data.path", str(tmp_path), "--output.dir", str(tmp_path / "o"), "--print_config")
     assert status == 0

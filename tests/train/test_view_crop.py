@@ -30,4 +30,6 @@ def test_fit_trains_on_patch_views_and_records_the_choice(tmp_path: Path, clip_p
 def test_a_view_crop_outside_zero_to_one_is_one_error_line(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
     result = fit(tmp_path, clip_path, vgg_path, content_dir, "--model.view_crop", "1.5")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: view_crop 1.5 is outside (0, 1]")
+    assert result.stderr.strip().splitlines() == [
+        "error: --model.view_crop 1.5: outside (0, 1]; give a share of the output's side in (0, 1], e.g. 0.25"
+    ]

@@ -56,7 +56,7 @@ def find_inputs(paths: list[str | Path]) -> list[InputImage]:
 
 def probe_size(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """``(height, width)`` of an image as it will be decoded, from its header (see :func:`probe_image`)."""
-    width, height = probe_image(path, max_pixels, option="--max_pixels")
+    width, height = probe_image(path, max_pixels, option="--data.max_pixels")
     return height, width
 
 

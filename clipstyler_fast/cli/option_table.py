@@ -1,0 +1,291 @@
+"""Every option of every command and the rule its value follows, and the check of a command
+line against them before the command's module (and torch, Lightning, jsonargparse) is loaded.
+
+The options and the kinds of their values are what the commands declare
+(:mod:`clipstyler_fast.cli.declared_options`); this product's ranges for the LightningCLI
+commands come on top (:data:`RANGES`; the argparse tools carry theirs in their option types).
+An option the table does not know is left to the command's parser, so the check refuses
+nothing the command would take.
+
+The same table checks the values a LightningCLI command settled on (from ``--config`` files
+too) before any network loads: :func:`check_config`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from functools import cache
+from typing import Any
+
+from clipstyler_fast.cli import values
+from clipstyler_fast.cli.declared_options import LIGHTNING, SEVERAL_PATHS, declared, takes_positionals
+from clipstyler_fast.cli.values import (
+    EPOCHS,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    POSITIVE,
+    STEPS,
+    STRENGTH,
+    TEXT,
+    UNIT,
+    WEIGHT,
+    Rule,
+    number,
+    read_bool,
+    read_whole,
+    shown,
+    tile_problem,
+    whole,
+)
+from clipstyler_fast.errors import OptionError
+
+# The commands that train: a step or epoch budget of 0 would end them before their first step.
+TRAINING = ("fit", "pretrain", "distill")
+
+# This product's ranges for the LightningCLI commands' options, on top of the types their
+# parsers declare: option -> (commands it applies to, rule).
+RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
+    "--trainer.max_steps": (TRAINING, STEPS),
+    "--trainer.max_epochs": (TRAINING, EPOCHS),
+    "--trainer.min_steps": (LIGHTNING, whole(0)),
+    "--trainer.min_epochs": (LIGHTNING, whole(0)),
+    "--trainer.num_nodes": (LIGHTNING, POSITIVE),
+    "--trainer.fast_dev_run": (LIGHTNING, Rule("int_or_bool", least=0)),
+    "--trainer.limit_train_batches": (LIGHTNING, number(0)),
+    "--trainer.limit_val_batches": (LIGHTNING, number(0)),
+    "--trainer.limit_test_batches": (LIGHTNING, number(0)),
+    "--trainer.limit_predict_batches": (LIGHTNING, number(0)),
+    "--trainer.overfit_batches": (LIGHTNING, number(0)),
+    "--trainer.check_val_every_n_epoch": (LIGHTNING, whole(1)),
+    "--trainer.num_sanity_val_steps": (LIGHTNING, whole(-1)),
+    "--trainer.log_every_n_steps": (LIGHTNING, whole(0)),
+    "--trainer.accumulate_grad_batches": (LIGHTNING, POSITIVE),
+    "--trainer.gradient_clip_val": (LIGHTNING, number(0)),
+    "--trainer.reload_dataloaders_every_n_epochs": (LIGHTNING, NON_NEGATIVE),
+    "--model.lambda_content": (LIGHTNING, WEIGHT),
+    "--model.lambda_patch": (LIGHTNING, WEIGHT),
+    "--model.lambda_dir": (LIGHTNING, WEIGHT),
+    "--model.lambda_tv": (LIGHTNING, WEIGHT),
+    "--model.lambda_pixel": (LIGHTNING, WEIGHT),
+    "--model.lambda_feature": (LIGHTNING, WEIGHT),
+    "--model.num_views": (LIGHTNING, POSITIVE),
+    "--model.distortion": (LIGHTNING, UNIT),
+    "--model.view_crop": (LIGHTNING, number(above=0, most=1, give="give a share of the output's side in (0, 1], e.g. 0.25")),
+    "--model.lr": (LIGHTNING, LEARNING_RATE),
+    "--model.lr_decay": (LIGHTNING, number(0)),
+    "--model.preview_every_n_steps": (LIGHTNING, NON_NEGATIVE),
+    "--model.blocks": (LIGHTNING, POSITIVE),
+    "--model.expansion": (LIGHTNING, POSITIVE),
+    "--model.full_width": (LIGHTNING, POSITIVE),
+    "--data.path": (
+        ("fit", "validate", "pretrain", "distill"),
+        Rule("text", give="give one folder of images (its sub-folders are searched too)"),
+    ),
+    "--data.batch_size": (LIGHTNING, POSITIVE),
+    "--data.crop_size": (LIGHTNING, whole(values.GRID, multiple=values.GRID)),
+    "--data.num_holdout": (LIGHTNING, NON_NEGATIVE),
+    "--data.num_workers": (LIGHTNING, whole(0)),
+    "--data.max_pixels": (LIGHTNING, whole(1)),
+    "--data.max_batch_pixels": (LIGHTNING, POSITIVE),
+    "--checkpoint.every_n_train_steps": (LIGHTNING, POSITIVE),
+    "--size": (LIGHTNING, whole(1)),
+    "--strength": (LIGHTNING, STRENGTH),
+    "--tile_size": (
+        LIGHTNING,
+        whole(values.GRID, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at least 3 x --tile_overlap"),
+    ),
+    "--tile_overlap": (LIGHTNING, whole(0, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at most a third of --tile_size")),
+    "--tile_above": (LIGHTNING, NON_NEGATIVE),
+    "--alphas": (LIGHTNING, Rule("alphas")),
+    "--output.quality": (LIGHTNING, whole(1, 100)),
+    "--output.write_threads": (LIGHTNING, POSITIVE),
+}
+
+# Options of a LightningCLI command that its shipped help does not list: those of the any-prompt
+# network (``fit --config configs/any_prompt.yaml``), and predict's ``--output``, which names a
+# file in every other command and is kept off predict's help so that it means one thing.
+EXTRA: dict[str, dict[str, Rule]] = {
+    "fit": {
+        "--data.prompts": TEXT,
+        "--model.holdout_prompts": NON_NEGATIVE,
+        "--model.film_hidden": POSITIVE,
+        "--model.mix_prompts": number(0, 1, give="give a share of the batch from 0 to 1 (0: single prompts only)"),
+    },
+    "predict": {
+        "--output": Rule(
+            "refused",
+            give="predict writes a folder of images, not one file; give the folder with --output.dir",
+        ),
+    },
+}
+EXTRA["validate"] = EXTRA["fit"]
+
+
+def table(command: str) -> dict[str, Rule]:
+    """Each option name -> its rule, for every option of ``command`` (short ones such as ``-c`` too)."""
+    return dict(_table(command))
+
+
+@cache
+def _table(command: str) -> tuple[tuple[str, Rule], ...]:
+    if command in LIGHTNING:
+        rules = dict(declared(command))
+        for option, (commands, rule) in RANGES.items():
+            if option in rules and command in commands:
+                base = rules[option]
+                # Whether null is taken is the parser's to say, as is the default.
+                rules[option] = replace(rule, nullable=base.nullable, default=base.default, arity=base.arity)
+        rules.update(EXTRA.get(command, {}))
+        return tuple(rules.items())
+    return declared(command)
+
+
+# ---- the check of a command line -------------------------------------------------------------
+
+
+def _is_help(arg: str) -> bool:
+    name = arg.split("=", 1)[0]
+    return name in ("-h", "--help") or name.endswith(".help")
+
+
+def checked_arguments(command: str, argv: list[str]) -> list[str]:
+    """``argv`` (the arguments after ``command``) with every value the table knows checked, or an
+    :class:`OptionError` naming the first bad one. A boolean option given alone comes back
+    followed by ``true``, and yes/no/on/off/1/0 as true or false, which every command reads alike."""
+    if any(_is_help(arg) for arg in argv):
+        return list(argv)
+    rules = table(command)
+    positionals = takes_positionals(command)
+
+    def is_option(arg: str) -> bool:
+        # "-inf" or "-1e3" after an option is its (bad) value, as no command has such an option.
+        return arg.startswith("--") or arg.split("=", 1)[0] in rules
+
+    out: list[str] = []
+    given: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out += argv[i:]
+            break
+        name, inline, value = arg.partition("=")
+        rule = rules.get(name.removesuffix("+")) if is_option(arg) else None
+        if rule is None or (rule.arity == "none" and not inline):
+            out.append(arg)
+            i += 1
+            continue
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if rule.kind == "refused":
+            raise OptionError(f"{name} {shown(value if inline else following or '')}: {rule.give}")
+        if not inline:
+            alone = following is None or is_option(following) or (positionals and read_bool(following) is None)
+            if rule.kind == "bool" and alone:
+                out += [name, "true"]
+                given[name.removesuffix("+")] = "true"
+                i += 1
+                continue
+            if rule.arity == "optional" and rule.kind != "bool":  # --print_config, ...: its parser decides
+                out.append(arg)
+                i += 1
+                continue
+            if following is None or is_option(following):
+                raise OptionError(f"{name}: no value given; {rule.advice()}")
+            value = following
+        i += 1 if inline else 2
+        _refuse(name, value, rule)
+        more = _values_until_option(argv[i:], is_option)
+        if more and rule.arity == "many":
+            for extra in more:
+                _refuse(name, extra, rule)
+        elif more and not positionals and rule.kind != "any":
+            raise OptionError(_stray(name, [value, *more], rule))
+        else:
+            more = []
+        i += len(more)
+        if rule.kind == "bool" and read_bool(value) is not None:
+            value = "true" if read_bool(value) else "false"
+        out += [f"{name}={value}"] if inline else [name, value]
+        out += more
+        given[name.removesuffix("+")] = value
+    _check_tiles(rules, given, config_given=any(arg.split("=", 1)[0] in ("-c", "--config") for arg in argv))
+    return out
+
+
+def _values_until_option(args: list[str], is_option: Callable[[str], bool]) -> list[str]:
+    taken = []
+    for arg in args:
+        if is_option(arg):
+            break
+        taken.append(arg)
+    return taken
+
+
+def _refuse(name: str, value: str, rule: Rule) -> None:
+    problem = rule.problem(value)
+    if problem is not None:
+        raise OptionError(f"{name} {shown(value)}: {problem}")
+
+
+def _stray(name: str, given: list[str], rule: Rule) -> str:
+    typed = " ".join(shown(value) for value in given)
+    if rule.kind == "paths":
+        return f"{name} {typed}: one value per option; {SEVERAL_PATHS}"
+    quoted = f"quote a value with spaces: {name} {shown(' '.join(given))}"
+    return f"{name} {typed}: takes one value; " + (f"{rule.give}; {quoted}" if rule.give else quoted)
+
+
+def _check_tiles(rules: Mapping[str, Rule], given: Mapping[str, str], config_given: bool) -> None:
+    """The tile side and overlap together; when a config file may set the one not given, the
+    check waits for :func:`check_config`."""
+    names = ("--tile_size", "--tile_overlap")
+    if not all(name in rules for name in names) or not any(name in given for name in names):
+        return
+    if config_given and not all(name in given for name in names):
+        return
+    tile, overlap = (read_whole(given.get(name) or rules[name].default or "") for name in names)
+    if tile is not None and overlap is not None and (problem := tile_problem(tile, overlap)):
+        raise OptionError(problem)
+
+
+# ---- the check of a parsed configuration -----------------------------------------------------
+
+
+def _flatten(config: Any, prefix: str = "--") -> Iterator[tuple[str, Any]]:
+    items = config.as_dict() if hasattr(config, "as_dict") else config
+    if not isinstance(items, Mapping):
+        return
+    for key, value in items.items():
+        if isinstance(value, Mapping) or hasattr(value, "as_dict"):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, (list, tuple, dict)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def check_config(command: str, config: Any) -> None:
+    """Refuse, in one line, a value of ``command``'s parsed configuration (command line and
+    ``--config`` files together) that its option's rule does not allow."""
+    rules = table(command)
+    settled: dict[str, str] = {}
+    for option, value in _flatten(config):
+        rule = rules.get(option)
+        if rule is None or rule.kind == "refused":
+            continue
+        if rule.kind == "paths" and isinstance(value, (list, tuple)):
+            for item in value:
+                _refuse(option, str(item), replace(rule, kind="text"))
+            continue
+        text = _as_text(value)
+        if text is not None:
+            _refuse(option, text, rule)
+            settled[option] = text
+    _check_tiles(rules, settled, config_given=False)
