@@ -161,3 +161,33 @@ def test_the_demo_stylizes_every_upload_at_its_size(style: Path, images: list) -
                 assert out.size == size
     finally:
         store.close()
+
+
+def write_video(path: Path, width: int, height: int, frames: int = 3) -> Path:
+    """A lossless video of ``frames`` random frames (PNG frames in QuickTime: any side works)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=5)
+        stream.width, stream.height, stream.pix_fmt = width, height, "rgb24"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.asarray(picture(width, height, "RGB", seed=i)), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@FEW
+@given(size=sizes)
+def test_video_keeps_any_frame_size(style: Path, size: tuple[int, int]) -> None:
+    import av
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = write_video(Path(tmp) / "in.mov", *size), Path(tmp) / "out.mkv"
+        args = ["video", "--ckpt_path", str(style), "--data.path", str(source), "--output", str(target)]
+        assert main([*args, *QUIET]) == 0
+        with av.open(str(target)) as container:
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        assert len(frames) == 3 and all(frame.shape[:2] == (size[1], size[0]) for frame in frames), [f.shape for f in frames]
