@@ -80,6 +80,7 @@ def write_folder(root: Path, images: list[tuple[tuple[int, int], str]]) -> dict[
     return names
 
 
+@pytest.mark.slow  # a command per drawn example
 @FEW
 @given(images=st.lists(st.tuples(sizes, modes), min_size=1, max_size=3), long_side=long_sides)
 def test_predict_writes_every_image_at_its_size_or_the_asked_one(style: Path, images: list, long_side: int | None) -> None:
@@ -94,6 +95,7 @@ def test_predict_writes_every_image_at_its_size_or_the_asked_one(style: Path, im
                 assert out.size == resized(size, long_side), (name, out.size, long_side)
 
 
+@pytest.mark.slow  # a command per drawn example
 @FEW
 @given(images=st.lists(st.tuples(sizes, modes), min_size=1, max_size=2), long_side=long_sides)
 def test_strips_of_blends_take_any_size(style: Path, images: list, long_side: int | None) -> None:
@@ -119,6 +121,7 @@ def test_strips_of_blends_take_any_size(style: Path, images: list, long_side: in
             assert strip.height == expected[1] and strip.width >= 3 * expected[0], (strip.size, expected)
 
 
+@pytest.mark.slow  # a command per drawn example
 @FEW
 @given(images=st.lists(st.tuples(sizes, modes), min_size=1, max_size=3), long_side=long_sides)
 def test_evaluate_scores_every_image(style: Path, clip_path: Path, images: list, long_side: int | None) -> None:
@@ -179,6 +182,7 @@ def write_video(path: Path, width: int, height: int, frames: int = 3) -> Path:
     return path
 
 
+@pytest.mark.slow  # a command per drawn example
 @FEW
 @given(size=sizes)
 def test_video_keeps_any_frame_size(style: Path, size: tuple[int, int]) -> None:
