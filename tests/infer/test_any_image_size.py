@@ -53,21 +53,16 @@ def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return quick_style(tmp_path_factory.mktemp("any-size-styles"))
 
 
+@pytest.fixture(scope="module")
+def stylizer(style: Path) -> Stylizer:
+    return Stylizer.from_checkpoint(style, precision="32-true")
+
+
 @MANY
 @given(size=sizes, mode=modes)
-def test_stylizer_gives_every_image_its_own_size(style: Path, size: tuple[int, int], mode: str) -> None:
-    stylizer = _stylizer(style)
+def test_stylizer_gives_every_image_its_own_size(stylizer: Stylizer, size: tuple[int, int], mode: str) -> None:
     out = stylizer(picture(*size, mode))
     assert out.size == size and out.mode in ("RGB", "RGBA")
-
-
-_STYLIZERS: dict[Path, Stylizer] = {}
-
-
-def _stylizer(style: Path) -> Stylizer:
-    if style not in _STYLIZERS:
-        _STYLIZERS[style] = Stylizer.from_checkpoint(style, precision="32-true")
-    return _STYLIZERS[style]
 
 
 def write_folder(root: Path, images: list[tuple[tuple[int, int], str]]) -> dict[str, tuple[int, int]]:
