@@ -26,6 +26,9 @@ class ImageRateProgressBar(TQDMProgressBar):
 
     def on_tile(self, done: int, total: int) -> None:
         """One more tile of the image in hand: the tile bar, with its time left."""
+        if self._tiles is not None and done == 1:  # an image that failed part-way left its bar open
+            self._tiles.close()
+            self._tiles = None
         if self._tiles is None:
             from tqdm import tqdm
 
