@@ -9,6 +9,10 @@ through the product's own loaders.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,27 @@ import torch
 from PIL import Image
 
 from benchmarks.common import TINY_CLIP
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(
+    *args: str, cwd: Path | str | None = None, env: Mapping[str, str] | None = None, python: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``clipstyler-fast ARGS`` in a fresh interpreter (``python -m clipstyler_fast``), output captured as text.
+
+    The interpreter imports this checkout's package wherever ``cwd`` is; ``env`` adds to (or
+    overrides) the environment, ``python`` passes interpreter options such as ``-X importtime``.
+    """
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    command = [sys.executable, *python, "-m", "clipstyler_fast", *args]
+    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """The modules a ``-X importtime`` run imported, from its stderr."""
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
 def write_tiny_clip(path: Path, seed: int = 0) -> Path:

@@ -4,6 +4,7 @@ a light ``import clipstyler_fast`` and a help text that needs no torch."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,38 @@ def test_the_commands_help_imports_no_torch() -> None:
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "clipstyler_fast" in imported
     assert not {name for name in imported if name.split(".")[0] in ("torch", "lightning", "torchvision")}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the string constants that are docstrings (documentation, not messages)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                found.add(id(first.value))
+    return found
+
+
+# Modules below the command line that write command lines for a person to type: the usage
+# section of a shared style's model card, and the command that resumes a stopped training run.
+WRITES_COMMAND_LINES = {"clipstyler_fast.infer.model_card", "clipstyler_fast.train.preemption"}
+
+
+def test_no_module_below_the_command_line_names_a_flag() -> None:
+    """Errors and warnings below ``cli/`` name parameters (`batch_size`); only ``cli/`` knows flags."""
+    from clipstyler_fast.cli.main import COMMANDS
+    from clipstyler_fast.cli.option_table import table
+
+    flags = {option for command in COMMANDS for option in table(command)}
+    named = []
+    for module, path in MODULES.items():
+        if layer(module) == "cli" or module in WRITES_COMMAND_LINES:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                named += [f"{module}: {flag}" for flag in re.findall(r"(?<![\w.-])--[A-Za-z][\w.]*\w", node.value) if flag in flags]
+    assert len(flags) > 100
+    assert not named, named

@@ -3,12 +3,15 @@ user error becomes ``error: <message>`` and exit status 2."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
+
+from clipstyler_fast.cli.flags import spoken
 
 # Every command: name -> module under clipstyler_fast.cli with main(argv) -> int. Imported only
 # when the command runs, so that `clipstyler-fast --help` starts in a blink.
@@ -85,14 +88,14 @@ _LIGHTNING_CHATTER = (
 
 
 def show_product_warning(
-    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None
+    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None, *, command: str = ""
 ) -> None:
-    """``warnings.showwarning`` for this command: the product's own warnings as one ``warning: <message>``
-    line (clear of any progress bar); other packages' warnings as Python shows them."""
+    """``warnings.showwarning`` for ``command``: the product's own warnings as one ``warning: <message>``
+    line (clear of any progress bar), naming the command's options; other packages' warnings as Python shows them."""
     if not str(filename).startswith(_PACKAGE_DIR):
         _show_warning(message, category, filename, lineno, file, line)
         return
-    write_line(f"warning: {message}")
+    write_line(f"warning: {spoken(command, str(message))}")
 
 
 def write_line(text: str) -> None:
@@ -150,19 +153,19 @@ def main(argv: list[str] | None = None) -> int:
         # Lightning) loads: a bad one costs a blink, not the seconds of those imports.
         rest = checked_arguments(command, rest)
     except ClipstylerError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {spoken(command, str(error))}", file=sys.stderr)
         return 2
     argv = [command, *rest]
     quiet_known_warnings()
     quiet_lightning_chatter()
     previous = warnings.showwarning
     if getattr(warnings, "_showwarnmsg_impl", None) is _DEFAULT_SHOW_IMPL:  # not while a caller records warnings
-        warnings.showwarning = show_product_warning
+        warnings.showwarning = functools.partial(show_product_warning, command=command)
     try:
         module = importlib.import_module(f"clipstyler_fast.cli.{COMMANDS[command]}")
         return int(module.main(argv if COMMANDS[command] == "training" else rest) or 0)
     except ClipstylerError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {spoken(command, str(error))}", file=sys.stderr)
         return 2
     finally:
         warnings.showwarning = previous

@@ -21,6 +21,7 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from clipstyler_fast.cli import options, values
+from clipstyler_fast.cli.flags import spoken
 from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help, settle_trainer_precision
 from clipstyler_fast.cli.option_table import check_config
 from clipstyler_fast.cli.predict_progress import ImageRateProgressBar
@@ -219,7 +220,7 @@ def quiet_predict_warnings() -> None:
 
 class _LinesClearOfBars:
     """``sys.stderr`` while predicting: a ``failed: ...`` line printed by the image writer goes out
-    through tqdm, on a line of its own instead of glued to the progress bar."""
+    through tqdm, on a line of its own instead of glued to the progress bar, naming this command's options."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -231,6 +232,8 @@ class _LinesClearOfBars:
             self._swallow_newline = False
             return len(text)
         self._swallow_newline = False
+        if text.startswith(("failed: ", "warning: ")):  # the image writer's lines name the library's parameters
+            text = spoken("predict", text)
         if self._busy or not text.startswith("failed: "):
             return self._stream.write(text)
         from tqdm import tqdm

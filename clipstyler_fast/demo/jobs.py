@@ -184,7 +184,7 @@ class JobStore:
         upload = job.folder / f"{item.index}.upload"
         upload.write_bytes(data)
         try:
-            probe_image(upload, self.max_pixels, verify=True, option="--data.max_pixels")
+            probe_image(upload, self.max_pixels, verify=True)
             image = open_image(upload, self.max_pixels)
         except ImageReadError as error:
             item.state, item.error = "failed", f"{item.name}: {error.reason}"

@@ -71,7 +71,7 @@ class DemoServer:
             self.httpd = BoundedHTTPServer((host, port), _handler(self), max_requests, max_upload)
         except OSError as error:
             self.jobs.close()
-            raise DemoError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another --port") from None
+            raise DemoError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another `port`") from None
         except ValueError:  # a bound below 1
             self.jobs.close()
             raise

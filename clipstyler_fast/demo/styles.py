@@ -86,7 +86,7 @@ class StyleCatalog:
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
             raise DemoError(
-                f"{root}: no such checkpoint folder; pass the folder holding your style.ckpt or student.ckpt files with --ckpt_dir"
+                f"{root}: no such checkpoint folder; pass the folder holding your style.ckpt or student.ckpt files as `ckpt_dir`"
             )
         self.vgg_weights = vgg_weights
         self.device = device

@@ -80,7 +80,7 @@ def style_direction(
         return losses.normalize((1 - alpha) * da + alpha * db)
     prompt = prompt or (record.prompt if record is not None else None)
     if not prompt:
-        raise EvaluationError('no prompt to score against; pass --prompt "..." (or a --ckpt_path that records one)')
+        raise EvaluationError('no prompt to score against; pass `prompt` "..." (or a `checkpoint` that records one)')
     default_source = record.source_text if record is not None else DEFAULT_SOURCE_TEXT
     return losses.text_direction(clip.encode_text, prompt, source_text or default_source)
 
@@ -165,16 +165,16 @@ def evaluate(
     ``judge_patch_direction``: a second opinion from a model the style was not trained against.
     """
     if (stylizer is None) == (stylized_dir is None):
-        raise EvaluationError("give either a checkpoint to stylize with or --stylized_dir, not both")
+        raise EvaluationError("give either a `checkpoint` to stylize with or `stylized_dir`, not both")
     root = Path(contents_path).expanduser()
     if not root.exists():
-        raise DataError(f"{root}: content folder does not exist; pass an existing folder of images with --data.path")
+        raise DataError(f"{root}: content folder does not exist; pass an existing folder of images as `path`")
     contents = list_images(root)
     if not contents:
-        raise DataError(f"{root}: no images found; pass a folder of content images with --data.path")
+        raise DataError(f"{root}: no images found; pass a folder of content images as `path`")
     stylized_root = Path(stylized_dir).expanduser() if stylized_dir is not None else None
     if stylized_root is not None and not stylized_root.is_dir():
-        raise DataError(f"{stylized_root}: stylized folder does not exist; pass the folder predict wrote with --stylized_dir")
+        raise DataError(f"{stylized_root}: stylized folder does not exist; pass the folder predict wrote as `stylized_dir`")
     device = torch.device(device)
     scorers = [ClipScorer("clip", clip.to(device), direction.to(device))]
     if judge is not None:

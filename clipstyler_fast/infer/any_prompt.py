@@ -42,14 +42,13 @@ def prompt_directions(network: ConditionedFile, prompts: list[str], clip_model: 
 
 def check_prompt(prompt: str, path: str | Path) -> str:
     if not prompt or not prompt.strip():
-        raise CheckpointError(f'{path}: an empty prompt; give the style in words, e.g. --prompt "a watercolor painting"')
+        raise CheckpointError(f'{path}: an empty prompt; give the style in words, e.g. `prompt` "a watercolor painting"')
     return prompt.strip()
 
 
-def load_style(path: str | Path, prompt: str | None = None, clip_model: str | None = None, prompt_option: str = "--prompt") -> StyleFile:
+def load_style(path: str | Path, prompt: str | None = None, clip_model: str | None = None) -> StyleFile:
     """The style of a checkpoint: a per-prompt ``style.ckpt`` or student (``prompt`` must be None), or an
-    any-prompt checkpoint specialised to ``prompt`` (required; ``prompt_option`` is how the
-    refusal without one tells to give it). ``path`` is a checkpoint file, a shared folder
+    any-prompt checkpoint specialised to ``prompt`` (required). ``path`` is a checkpoint file, a shared folder
     (``clipstyler-fast share``) or a Hub repository ``hf://user/name[@revision]``.
 
     Problems raise a one-line :class:`~clipstyler_fast.errors.CheckpointError` (or
@@ -61,11 +60,11 @@ def load_style(path: str | Path, prompt: str | None = None, clip_model: str | No
         if prompt is not None:
             raise CheckpointError(
                 f"{path}: a single-style checkpoint (prompt {record.prompt!r}) takes no prompt; "
-                "drop the prompt, or pass an any-prompt checkpoint (fit --config configs/any_prompt.yaml)"
+                "drop the prompt, or pass an any-prompt checkpoint (`clipstyler-fast fit` with configs/any_prompt.yaml)"
             )
         return StyleFile.from_checkpoint(checkpoint, path).require_style()
     if prompt is None:
-        raise prompt_needed(path, prompt_option)
+        raise prompt_needed(path)
     prompt = check_prompt(prompt, path)
     network = ConditionedFile.from_checkpoint(checkpoint, path)
     return network.style_file(prompt, prompt_directions(network, [prompt], clip_model)[0])

@@ -82,16 +82,16 @@ class StyleBlend:
                 "encoders",
                 ra.encoder,
                 rb.encoder,
-                "a decoder only works on the encoder it was trained on; blend only styles trained with the same --model.encoder",
+                "a decoder only works on the encoder it was trained on; blend only styles trained with the same `encoder`",
             )
         if not _same_source(ra.vgg_weights, rb.vgg_weights):
-            raise self._refuse("VGG encoders", ra.vgg_weights, rb.vgg_weights, "blend only styles trained on the same --model.vgg_weights")
+            raise self._refuse("VGG encoders", ra.vgg_weights, rb.vgg_weights, "blend only styles trained on the same `vgg_weights`")
         if not _same_source(ra.clip_model, rb.clip_model):
             raise self._refuse(
                 "CLIP models",
                 ra.clip_model,
                 rb.clip_model,
-                "their text directions live in different spaces; blend only styles trained with the same --model.clip_model",
+                "their text directions live in different spaces; blend only styles trained with the same `clip_model`",
             )
 
     @property
@@ -173,7 +173,7 @@ def render_strip(
     the image (keeping its aspect ratio) so its longer side is at most that many pixels.
     """
     if not alphas:
-        raise InterpolationError("no alphas given; e.g. --alphas 0,0.25,0.5,0.75,1")
+        raise InterpolationError("no alphas given; e.g. `alphas` 0,0.25,0.5,0.75,1")
     alphas = [check_alpha(a) for a in alphas]
     if mode not in POSTPROCESS:
         raise InterpolationError(f"unknown post-processing {mode!r}; use one of {', '.join(POSTPROCESS)}")

@@ -95,7 +95,7 @@ def require_onnx() -> Any:
             missing.append(name)
     if missing:
         raise ExportError(
-            f"ONNX export needs {', '.join(missing)}, not installed; install them with {INSTALL_HINT} (or pass --formats torchscript)"
+            f"ONNX export needs {', '.join(missing)}, not installed; install them with {INSTALL_HINT} (or pass `formats` torchscript)"
         )
     import onnxruntime
 
@@ -189,7 +189,7 @@ def export(
     """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise ExportError(f"unknown format {unknown[0] if unknown else '(none)'!r}; use --formats with one or more of {','.join(FORMATS)}")
+        raise ExportError(f"unknown format {unknown[0] if unknown else '(none)'!r}; give `formats` one or more of {','.join(FORMATS)}")
     if "onnx" in formats:
         require_onnx()
     stylizer = Stylizer.from_checkpoint(ckpt_path, vgg_weights, "cpu", prompt=prompt, clip_model=clip_model)

@@ -123,7 +123,7 @@ def share_style(
     folder = Path(folder).expanduser()
     present = [name for name in OUTPUT_FILES if (folder / name).exists()]
     if present and not overwrite:
-        raise OutputError(f"{folder}: already holds a shared style ({', '.join(present)}); pass --output.overwrite true to replace it")
+        raise OutputError(f"{folder}: already holds a shared style ({', '.join(present)}); pass `overwrite` true to replace it")
     checkpoint = read_checkpoint(source)
     shared = shared_contents(checkpoint, source)
     styles = preview_styles(shared, source, prompts, clip_model)

@@ -94,7 +94,7 @@ class _Transcoder:
         except (av.error.FFmpegError, ValueError) as error:
             self.close()
             raise VideoError(
-                f"cannot encode with codec {codec!r} ({ffmpeg_reason(error)}); pick another with --codec, e.g. libx264 or mpeg4"
+                f"cannot encode with codec {codec!r} ({ffmpeg_reason(error)}); pick another `codec`, e.g. libx264 or mpeg4"
             ) from None
         width, height = self.video_in.codec_context.width, self.video_in.codec_context.height
         self.video_out.width, self.video_out.height = width, height
@@ -116,7 +116,7 @@ class _Transcoder:
                 self.close()
                 raise VideoError(
                     f"{name}: the {name.suffix or 'output'} container cannot hold the {self.audio_in.codec_context.name} "
-                    f"audio of {source} ({ffmpeg_reason(error)}); use a .mkv output, or drop the sound with --audio false"
+                    f"audio of {source} ({ffmpeg_reason(error)}); use a .mkv output, or drop the sound with `audio` false"
                 ) from None
 
     def frames(self) -> Iterator[tuple[str, Any]]:
@@ -214,7 +214,7 @@ def stylize_video(
     if source.resolve() == target.resolve():
         raise VideoError(f"{target}: the output would overwrite the input; pick another output name")
     if batch_size < 1:
-        raise VideoError(f"--data.batch_size {batch_size} must be at least 1")
+        raise VideoError(f"`batch_size` {batch_size} must be at least 1")
     device = next(stylizer.parameters()).device
 
     def write(tmp: Path) -> None:

@@ -21,7 +21,7 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[st
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found; check the path (or use --ckpt_path last to resume)")
+        raise CheckpointError(f"{path}: checkpoint not found; check the path (or use `ckpt_path` last to resume)")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint; delete it and use an older one")
     try:

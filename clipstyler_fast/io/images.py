@@ -79,7 +79,7 @@ def _reading(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _opened(path: Path, max_pixels: int | None, option: str) -> Iterator[Image.Image]:
+def _opened(path: Path, max_pixels: int | None) -> Iterator[Image.Image]:
     """``path`` opened lazily (header read, nothing decoded) once it passes the checks every reader makes:
     not empty, an image, at most ``max_pixels`` pixels. Problems raise :class:`ImageReadError`."""
     with _reading(path):
@@ -91,7 +91,7 @@ def _opened(path: Path, max_pixels: int | None, option: str) -> Iterator[Image.I
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageReadError(
                     path,
-                    f"{width}x{height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise {option} to allow it",
+                    f"{width}x{height} exceeds the pixel limit of {max_pixels} (possible decompression bomb); raise `max_pixels` to allow it",
                 )
             yield img
 
@@ -102,23 +102,21 @@ def probe_image(
     *,
     verify: bool = False,
     oriented: bool = True,
-    option: str = "the limit option",
 ) -> tuple[int, int]:
     """``(width, height)`` of an image as it will be decoded (EXIF orientation applied), from its header.
 
     Raises :class:`ImageReadError` for an empty file, a file Pillow cannot identify, a damaged
-    header, or more than ``max_pixels`` pixels (None: no limit; ``option`` names the setting
-    that raises it) without decoding the image. ``verify`` also runs Pillow's structural check
+    header, or more than ``max_pixels`` pixels (None: no limit) without decoding the image. ``verify`` also runs Pillow's structural check
     of the file (chunk checksums for PNG), which reads more of it. ``oriented=False`` returns the
     size as stored, without reading EXIF (for PNG that can mean decoding: its EXIF may follow the
     pixel data).
     """
     path = Path(path)
-    with _opened(path, max_pixels, option) as img:
+    with _opened(path, max_pixels) as img:
         width, height = img.size
         orientation = img.getexif().get(0x0112, 1) if oriented else 1
     if verify:
-        with _opened(path, max_pixels, option) as img:
+        with _opened(path, max_pixels) as img:
             img.verify()  # must come first after opening, and leaves the image unusable
     return (height, width) if orientation in _SWAPPING_ORIENTATIONS else (width, height)
 
@@ -129,7 +127,7 @@ def open_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     The header checks of :func:`probe_image` come first, so an over-sized image is refused unread.
     """
     path = Path(path)
-    with _opened(path, max_pixels, "the limit option") as img, _reading(path):
+    with _opened(path, max_pixels) as img, _reading(path):
         img.load()
         # exif_transpose returns a copy (or the image itself when there is nothing to do).
         out = ImageOps.exif_transpose(img)

@@ -192,12 +192,12 @@ def clip_file(source: str | Path = DEFAULT_CLIP, download_root: str | Path | Non
         try:
             return Path(clip.clip._download(url, str(root)))
         except Exception as error:
-            raise download_failed(f"CLIP {name}", Path(url).name, url, "--model.clip_model PATH", error) from error
+            raise download_failed(f"CLIP {name}", Path(url).name, url, "clip_model", error) from error
     path = Path(name).expanduser()
     if not path.is_file():
         raise WeightsUnavailableError(
             f"{name}: neither a CLIP model name ({', '.join(clip.available_models())}) nor an existing "
-            "file; pass one of them with --model.clip_model"
+            "file; pass one of them as `clip_model`"
         )
     return path
 

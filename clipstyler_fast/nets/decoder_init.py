@@ -14,7 +14,6 @@ from clipstyler_fast.nets.weights import cache_dir, cached_download, existing_fi
 
 # AdaIN's decoder trained to reconstruct photos from vgg_normalised relu4_1: the reference start.
 ADAIN_DECODER_URL = f"{ADAIN_RELEASE}/decoder.pth"
-DECODER_OPTION = "--model.decoder_init"
 
 
 def pretrained_decoder_path(encoder: str) -> Path:
@@ -34,10 +33,10 @@ def decoder_init_file(init: str | None, encoder: str) -> Path | None:
         return None
     if init == "auto":
         if encoder == "adain":
-            return cached_download(ADAIN_DECODER_URL, "AdaIN's trained decoder", f"{DECODER_OPTION} PATH", "pytorch-AdaIN")
+            return cached_download(ADAIN_DECODER_URL, "AdaIN's trained decoder", "decoder_init", "pytorch-AdaIN")
         path = pretrained_decoder_path(encoder)
         return path if path.is_file() else None
-    return existing_file(init, DECODER_OPTION)
+    return existing_file(init, "decoder_init")
 
 
 def load_decoder_weights(decoder: nn.Module, path: str | Path, encoder: str | None = None) -> None:
@@ -54,13 +53,13 @@ def load_decoder_weights(decoder: nn.Module, path: str | Path, encoder: str | No
         if encoder is not None and trained_on != encoder:
             raise CheckpointError(
                 f"{path}: its decoder was trained on the {trained_on} encoder, not {encoder}; "
-                f"pass --model.encoder {trained_on}, or another {DECODER_OPTION}"
+                f"pass `encoder` {trained_on}, or another `decoder_init`"
             )
         state = decoder_weights(state, path)
     elif layout not in ("decoder", None):
         raise WeightsUnavailableError(
             f"{path}: holds {LAYOUT_NAMES[layout]}, not a decoder; pass AdaIN's decoder.pth, a decoder written by "
-            f"`clipstyler-fast pretrain` or a style checkpoint to {DECODER_OPTION}"
+            "`clipstyler-fast pretrain` or a style checkpoint as `decoder_init`"
         )
     check_state_dict(decoder.state_dict(), state, path, "decoder")
     decoder.load_state_dict(state)

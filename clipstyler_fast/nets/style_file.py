@@ -146,12 +146,11 @@ def not_a_decoder(record: StyleRecord, path: str | Path | None) -> CheckpointErr
     return CheckpointError(f"{path}: holds a {record.network} network, not a decoder; pass a style.ckpt written by `clipstyler-fast fit`")
 
 
-def prompt_needed(path: str | Path | None, option: str = "--prompt") -> CheckpointError:
-    """The one-line refusal of an any-prompt checkpoint where a single style is needed without a
-    prompt (``option``: the command's way of giving one)."""
+def prompt_needed(path: str | Path | None) -> CheckpointError:
+    """The one-line refusal of an any-prompt checkpoint where a single style is needed without a prompt."""
     return CheckpointError(
-        f'{path}: an any-prompt checkpoint, not a single style; give it a prompt ({option} "...", '
-        "or Stylizer.from_checkpoint(path, prompt=...)), or refine one prompt into a style with fit --model.init_from"
+        f'{path}: an any-prompt checkpoint, not a single style; give it a prompt (`prompt` "...", '
+        "or Stylizer.from_checkpoint(path, prompt=...)), or refine one prompt into a style with `clipstyler-fast fit` and `init_from`"
     )
 
 

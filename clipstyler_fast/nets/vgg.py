@@ -126,7 +126,7 @@ LAYOUT_NAMES = {
 
 def check_encoder_kind(kind: str) -> EncoderKind:
     if kind not in ENCODERS:
-        raise WeightsUnavailableError(f"encoder {kind!r} is not one of {', '.join(ENCODERS)}; e.g. --model.encoder adain")
+        raise WeightsUnavailableError(f"encoder {kind!r} is not one of {', '.join(ENCODERS)}; e.g. `encoder` adain")
     return kind  # type: ignore[return-value]
 
 
@@ -137,15 +137,15 @@ def encoder_weights_file(kind: str, source: str | Path | None = AUTO) -> Path:
     name = str(source) if source is not None else AUTO
     if name == IMAGENET and kind != "torchvision":
         raise WeightsUnavailableError(
-            "--model.vgg_weights imagenet names torchvision's VGG-19; use it with --model.encoder torchvision, "
+            "`vgg_weights` imagenet names torchvision's VGG-19; use it with `encoder` torchvision, "
             f"or pass {AUTO} for the {kind} encoder's own weights"
         )
     if name in (AUTO, IMAGENET):
         if kind == "torchvision":
             url = VGG19_Weights.IMAGENET1K_V1.url
-            return cached_download(url, "VGG-19 ImageNet weights (torchvision)", "--model.vgg_weights PATH")
-        return cached_download(VGG_NORMALISED_URL, "VGG-19 vgg_normalised weights (AdaIN)", "--model.vgg_weights PATH", "pytorch-AdaIN")
-    return existing_file(name, "--model.vgg_weights")
+            return cached_download(url, "VGG-19 ImageNet weights (torchvision)", "vgg_weights")
+        return cached_download(VGG_NORMALISED_URL, "VGG-19 vgg_normalised weights (AdaIN)", "vgg_weights", "pytorch-AdaIN")
+    return existing_file(name, "vgg_weights")
 
 
 def load_vgg_encoder(source: str | Path | None = AUTO, kind: str = DEFAULT_ENCODER) -> VGGEncoder:
@@ -203,11 +203,7 @@ def _load_features(path: Path, kind: EncoderKind, features: nn.Sequential, limit
         raise WeightsUnavailableError(f"{path}: cannot read VGG-19 weights ({error})") from error
     layout = weights_layout(state) if isinstance(state, dict) else None
     if layout != kind:
-        fix = (
-            f"pass --model.encoder {layout} to use them"
-            if layout in ENCODERS
-            else f"pass a file with {LAYOUT_NAMES[kind]} to --model.vgg_weights"
-        )
+        fix = f"pass `encoder` {layout} to use them" if layout in ENCODERS else f"pass a file with {LAYOUT_NAMES[kind]} as `vgg_weights`"
         raise WeightsUnavailableError(f"{path}: holds {LAYOUT_NAMES[layout]}, not {LAYOUT_NAMES[kind]}; {fix}")
     wanted = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")} if kind == "torchvision" else state
     layers = {k: v for k, v in wanted.items() if k.split(".")[0].isdigit() and int(k.split(".")[0]) < limit}

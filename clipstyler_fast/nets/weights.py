@@ -12,18 +12,18 @@ from clipstyler_fast.errors import WeightsUnavailableError
 T = TypeVar("T")
 
 
-def existing_file(source: str | Path, option: str) -> Path:
-    """Return ``source`` as an existing file path, or raise a one-line error naming ``option``."""
+def existing_file(source: str | Path, parameter: str) -> Path:
+    """Return ``source`` as an existing file path, or raise a one-line error naming ``parameter``."""
     path = Path(source).expanduser()
     if not path.is_file():
-        raise WeightsUnavailableError(f"{source}: weight file not found; pass an existing file with {option}")
+        raise WeightsUnavailableError(f"{source}: weight file not found; pass an existing file with `{parameter}`")
     return path
 
 
-def download_failed(what: str, filename: str, url: str, option: str, error: BaseException) -> WeightsUnavailableError:
-    """Build the error for a failed download: the file needed, where it comes from, the option."""
+def download_failed(what: str, filename: str, url: str, parameter: str, error: BaseException) -> WeightsUnavailableError:
+    """Build the error for a failed download: the file needed, where it comes from, the parameter that takes a copy."""
     return WeightsUnavailableError(
-        f"could not download {what} ({filename} from {url}): {error}. Copy that file to this machine and pass its path with {option}"
+        f"could not download {what} ({filename} from {url}): {error}. Copy that file to this machine and pass its path with `{parameter}` PATH"
     )
 
 
@@ -38,11 +38,11 @@ def cache_dir(subfolder: str = "") -> Path:
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,})\.")
 
 
-def cached_download(url: str, what: str, option: str, subfolder: str = "") -> Path:
+def cached_download(url: str, what: str, parameter: str, subfolder: str = "") -> Path:
     """The cached copy of ``url``, downloaded on first use (atomically, with a progress bar).
 
     A failed download raises a one-line :class:`WeightsUnavailableError` naming the file, where
-    it comes from and ``option``, the option that takes a local copy instead.
+    it comes from and ``parameter``, the setting that takes a local copy instead.
     """
     import torch.hub
 
@@ -55,7 +55,7 @@ def cached_download(url: str, what: str, option: str, subfolder: str = "") -> Pa
         # Writes a temporary file and renames it when complete (and checks the hash when named).
         torch.hub.download_url_to_file(url, str(path), match.group(1) if match else None, progress=True)
     except Exception as error:  # urllib, hash and I/O errors all mean the same to a user
-        raise download_failed(what, path.name, url, option, error) from error
+        raise download_failed(what, path.name, url, parameter, error) from error
     return path
 
 

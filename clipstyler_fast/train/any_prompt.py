@@ -49,19 +49,19 @@ class AnyPromptStyleTransfer(StyleTransfer):
         self, prompts: str = DEFAULT_BANK, holdout_prompts: int = 16, film_hidden: int = 512, mix_prompts: float = 0.5, **kwargs: Any
     ) -> None:
         if not 0.0 <= mix_prompts <= 1.0:
-            raise DataError(f"--model.mix_prompts {mix_prompts} is a share of the batch: give a number from 0 to 1")
+            raise DataError(f"`mix_prompts` {mix_prompts} is a share of the batch: give a number from 0 to 1")
         for option in ("prompt", "init_from"):
             if kwargs.pop(option, None):
                 raise DataError(
-                    f"an any-prompt run (a prompt bank given with --data.prompts) takes no --model.{option}; "
-                    "to train or refine one style, drop --data.prompts"
+                    f"an any-prompt run (a prompt bank given as `prompts`) takes no `{option}`; "
+                    "to train or refine one style, drop `prompts`"
                 )
         super().__init__(prompt=None, **kwargs)
         self.bank = read_prompt_bank(prompts)
         held = holdout_count(len(self.bank), holdout_prompts)
         if held < holdout_prompts:
             warnings.warn(
-                f"--model.holdout_prompts {holdout_prompts}: a bank of {len(self.bank)} prompts can spare at most a quarter "
+                f"`holdout_prompts` {holdout_prompts}: a bank of {len(self.bank)} prompts can spare at most a quarter "
                 f"for validation, so {held} {'is' if held == 1 else 'are'} held out; give a larger bank to hold out more",
                 stacklevel=1,  # this file: the command shows it as one "warning:" line
             )
@@ -169,10 +169,10 @@ class AnyPromptStyleTransfer(StyleTransfer):
         if meta.get("bank_sha256") != bank_sha256(self.bank):
             raise CheckpointError(
                 f"the checkpoint was trained on another prompt bank ({meta.get('bank_size')} prompts) than {self.hparams.prompts} "
-                f"({len(self.bank)}); pass the same file with --data.prompts"
+                f"({len(self.bank)}); pass the same file as `prompts`"
             )
         if record.encoder != self.hparams.encoder:
-            raise CheckpointError(f"the checkpoint was trained with the {record.encoder} encoder; pass --model.encoder {record.encoder}")
+            raise CheckpointError(f"the checkpoint was trained with the {record.encoder} encoder; pass `encoder` {record.encoder}")
         directions = checkpoint["state_dict"][BANK_KEY]
         self.bank_directions = torch.empty_like(directions, device=self.device)
         self._build_film(int(meta["embed_dim"]))

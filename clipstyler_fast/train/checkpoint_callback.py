@@ -115,15 +115,15 @@ class StyleCheckpoint(ModelCheckpoint):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._earlier_run is not None and trainer.ckpt_path is None:
             raise CheckpointError(
-                f"{self._earlier_run} already holds an earlier run; resume it with --ckpt_path last, or start over with "
-                "--checkpoint.overwrite true, or use another --checkpoint.root"
+                f"{self._earlier_run} already holds an earlier run; resume it with `ckpt_path` last, or start over with "
+                "`overwrite` true, or use another `root`"
             )
         # Lightning restores the optimizer after this hook, and fails with a trace on a weights-only file.
         loaded = getattr(trainer.strategy.checkpoint_io, "last_loaded", None)
         if trainer.ckpt_path is not None and loaded is not None and not loaded.training_state:
             raise CheckpointError(
                 f"{loaded.path}: holds the weights only, not a training state to resume; resume from last.ckpt "
-                f"(--ckpt_path last), or start a new run from these weights with --model.decoder_init {loaded.path}"
+                f"(`ckpt_path` last), or start a new run from these weights with `decoder_init` {loaded.path}"
             )
 
     def _space_needed(self, pl_module: L.LightningModule) -> int:
@@ -237,7 +237,7 @@ def probe_writable(folder: Path, need_bytes: int = 0) -> None:
         free = shutil.disk_usage(folder).free
     except OSError as error:
         raise CheckpointError(
-            f"{folder}: cannot write checkpoints here ({error.strerror or error}); free some space or pass another --checkpoint.root"
+            f"{folder}: cannot write checkpoints here ({error.strerror or error}); free some space or pass another `root`"
         ) from None
     finally:
         for empty in created:  # deepest first
@@ -246,5 +246,5 @@ def probe_writable(folder: Path, need_bytes: int = 0) -> None:
     if free < need_bytes:
         raise CheckpointError(
             f"{folder}: only {free / 2**20:.0f} MiB free, checkpoints need about {need_bytes / 2**20:.0f} MiB; "
-            "free some space or pass another --checkpoint.root"
+            "free some space or pass another `root`"
         )

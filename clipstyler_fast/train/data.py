@@ -66,7 +66,7 @@ class ContentDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if crop_size % 8 or crop_size <= 0:
-            raise DataError(f"crop_size {crop_size} must be a positive multiple of 8; e.g. --data.crop_size 224")
+            raise DataError(f"crop_size {crop_size} must be a positive multiple of 8; e.g. `crop_size` 224")
         if batch_size < 1:
             raise DataError(f"batch_size {batch_size} must be at least 1")
         self.path = Path(path).expanduser()
@@ -86,7 +86,7 @@ class ContentDataModule(L.LightningDataModule):
 
     def _scan(self, folder: Path, what: str) -> list[Path]:
         if not folder.exists():
-            raise DataError(f"{folder}: {what} folder does not exist; pass an existing folder of images with --data.path")
+            raise DataError(f"{folder}: {what} folder does not exist; pass an existing folder of images as `path`")
         paths = list_images(folder)
         if not paths:
             raise DataError(
@@ -143,7 +143,7 @@ class ContentDataModule(L.LightningDataModule):
     def _readable(self, path: Path) -> bool:
         """A cheap header check; full decoding happens later in the workers, which skip files that fail only then."""
         try:
-            probe_image(path, self.max_pixels, verify=True, oriented=False, option="--data.max_pixels")
+            probe_image(path, self.max_pixels, verify=True, oriented=False)
             return True
         except ImageReadError as error:
             self._skip(path, error.reason)
@@ -235,7 +235,7 @@ class ContentDataModule(L.LightningDataModule):
             then, now = state_dict.get(key, getattr(self, key)), getattr(self, key)
             if then != now:
                 rank_zero_warn(
-                    f"--data.{key} is {now} but the checkpoint was trained with {then}; the resumed run does not replay the same data"
+                    f"`{key}` is {now} but the checkpoint was trained with {then}; the resumed run does not replay the same data"
                 )
         if self.train_paths and state_dict.get("train_files_sha1", self._fingerprint()) != self._fingerprint():
             rank_zero_warn(

@@ -21,9 +21,9 @@ def start_decoder(module: Any) -> None:
     source = decoder_init_file(hp.decoder_init, hp.encoder)
     if source is None:
         remedy = (
-            "leave --model.decoder_init at auto to start from AdaIN's trained decoder"
+            "leave `decoder_init` at auto to start from AdaIN's trained decoder"
             if hp.encoder == "adain"
-            else f"pre-train it once with `clipstyler-fast pretrain --model.encoder {hp.encoder}`"
+            else f"pre-train it once with `clipstyler-fast pretrain` and `encoder` {hp.encoder}"
         )
         rank_zero_warn(
             f"starting the decoder from RANDOM weights: results need many more steps. To avoid it, {remedy}, "
@@ -40,10 +40,10 @@ def refine_from(module: Any, path: str) -> None:
     record, hp = network.record, module.hparams
     if record.encoder != hp.encoder:
         raise CheckpointError(
-            f"{path}: trained with the {record.encoder} encoder, this run uses {hp.encoder}; pass --model.encoder {record.encoder}"
+            f"{path}: trained with the {record.encoder} encoder, this run uses {hp.encoder}; pass `encoder` {record.encoder}"
         )
     if record.source_text != hp.source_text:
-        raise CheckpointError(f"{path}: trained with source text {record.source_text!r}; pass --model.source_text {record.source_text!r}")
+        raise CheckpointError(f"{path}: trained with source text {record.source_text!r}; pass `source_text` {record.source_text!r}")
     style = network.style_file(hp.prompt, module.text_direction.detach().float().cpu())
     module.decoder.load_state_dict(style.decoder)
     rank_zero_info(f"decoder initialised from {path}, specialised to {hp.prompt!r}")

@@ -79,7 +79,7 @@ class Distillation(LossTermSteps, L.LightningModule):
     ) -> None:
         super().__init__()
         if not teacher:
-            raise CheckpointError("no teacher given; pass the style to distill with --ckpt_path STYLE.ckpt")
+            raise CheckpointError("no teacher given; pass the style to distill as `teacher`")
         teacher = absolute_if_file(teacher)
         vgg_weights = absolute_if_file(vgg_weights) if vgg_weights else None
         clip_model = absolute_if_file(clip_model) if clip_model else None
@@ -87,14 +87,14 @@ class Distillation(LossTermSteps, L.LightningModule):
         try:
             config = StudentConfig(tuple(widths or defaults.widths), blocks, expansion, tuple(dilations or defaults.dilations), full_width)
         except ValueError as error:
-            raise DataError(f"--model: {error}") from None
+            raise DataError(str(error)) from None
         self.save_hyperparameters()
         self.config = config
         self.teacher_path = teacher
         self.vgg_weights = vgg_weights
         self.student = build_student(config)
         # An any-prompt teacher is specialised to its prompt here: from then on it is one style.
-        self.style = load_style(teacher, prompt, clip_model, prompt_option="--model.prompt")
+        self.style = load_style(teacher, prompt, clip_model)
         if self.style.record.network != "decoder":
             raise CheckpointError(
                 f"{teacher}: holds a {self.style.record.network}, not a style trained by `clipstyler-fast fit`; distill a style.ckpt"

@@ -108,7 +108,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
     ) -> None:
         super().__init__()
         if self.takes_prompt and (not prompt or not prompt.strip()):
-            raise DataError('no prompt given; pass the style in words, e.g. --model.prompt "a watercolor painting"')
+            raise DataError('no prompt given; pass the style in words, e.g. `prompt` "a watercolor painting"')
         if not 0.0 < view_crop <= 1.0:
             raise ClipstylerError(
                 f"view_crop {view_crop} is outside (0, 1]; 1 views the whole output, e.g. 0.25 views patches of a quarter of its side"
@@ -205,7 +205,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         if record.encoder != self.hparams.encoder:
             raise CheckpointError(
                 f"the checkpoint was trained with the {record.encoder} encoder, this run uses {self.hparams.encoder}; "
-                f"pass --model.encoder {record.encoder}"
+                f"pass `encoder` {record.encoder}"
             )
         decoder_weights(checkpoint)
         state = checkpoint["state_dict"]

@@ -90,7 +90,7 @@ def run_job(job: PerImageJob, warn: Callable[[str], None]) -> str:
     todo = [index for index in sorted(outputs) if job.overwrite or not outputs[index].exists()]
     earlier = len(outputs) - len(todo)
     if not todo:
-        return f"nothing to do: all {earlier} outputs exist in {job.output_dir} (pass --output.overwrite true to redo them)"
+        return f"nothing to do: all {earlier} outputs exist in {job.output_dir} (pass `overwrite` true to redo them)"
     optimizer = _optimizer(job)
     written, failed = 0, 0
     for index in _bar(todo, job.progress, "photos"):
@@ -133,7 +133,7 @@ def _optimizer(job: PerImageJob) -> object:
     start = None
     if job.init_from:
         prompt = job.prompt if is_any_prompt(job.init_from) else None
-        start = load_network(load_style(job.init_from, prompt, job.clip_model, prompt_option="--model.prompt"))
+        start = load_network(load_style(job.init_from, prompt, job.clip_model))
     clip = load_clip(job.clip_model, job.clip_download_root)
     direction = losses.text_direction(clip.encode_text, job.prompt, job.source_text)
     fabric = fabric_for(job.device, job.precision)

@@ -23,7 +23,7 @@ def read_prompt_bank(path: str | Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or error
         raise DataError(
-            f"{file}: cannot read the prompt bank ({reason}); pass a UTF-8 text file with one prompt per line to --data.prompts"
+            f"{file}: cannot read the prompt bank ({reason}); pass a UTF-8 text file with one prompt per line as `prompts`"
         ) from None
     prompts = list(dict.fromkeys(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")))
     if len(prompts) < 2:

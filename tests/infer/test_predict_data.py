@@ -44,6 +44,6 @@ def test_probe_reads_sizes_with_orientation_without_decoding(tmp_path: Path) -> 
     photo.save(tmp_path / "r.jpg", exif=exif)
     assert probe_size(tmp_path / "r.jpg") == (30, 20)
     Image.new("L", (3000, 3000)).save(tmp_path / "big.png")
-    with pytest.raises(ImageReadError, match="exceeds the pixel limit of 1000000 .*; raise --data.max_pixels to allow it$"):
+    with pytest.raises(ImageReadError, match="exceeds the pixel limit of 1000000 .*; raise `max_pixels` to allow it$"):
         probe_size(tmp_path / "big.png", max_pixels=1_000_000)
     assert probe_size(tmp_path / "big.png", max_pixels=None) == (3000, 3000)

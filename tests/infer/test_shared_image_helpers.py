@@ -68,8 +68,8 @@ def test_probe_says_why_a_file_is_not_an_image(files, name, reason):
 def test_probe_pixel_limit_names_the_option(files, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow's own limit never decides
     assert probe_image(files["ok.png"], max_pixels=None) == (40, 30)
-    with pytest.raises(ImageReadError, match=r"40x30 exceeds the pixel limit of 1199 .*; raise --max_pixels to allow it$"):
-        probe_image(files["ok.png"], 1199, option="--max_pixels")
+    with pytest.raises(ImageReadError, match=r"40x30 exceeds the pixel limit of 1199 .*; raise `max_pixels` to allow it$"):
+        probe_image(files["ok.png"], 1199)
 
 
 def test_predict_and_training_report_the_probe_reasons(files, tmp_path):

@@ -85,7 +85,7 @@ def test_clip_is_never_loaded(style: Path) -> None:
 
 def test_vgg_weights_override_what_the_checkpoint_records(style: Path, vgg_path: Path, tmp_path: Path) -> None:
     moved = with_vgg_source(style, tmp_path / "moved.ckpt", str(tmp_path / "gone" / "vgg.pth"))
-    with pytest.raises(WeightsUnavailableError, match="vgg.pth: weight file not found; pass an existing file with --model.vgg_weights"):
+    with pytest.raises(WeightsUnavailableError, match="vgg.pth: weight file not found; pass an existing file with `vgg_weights`"):
         Stylizer.from_checkpoint(moved)
     assert Stylizer.from_checkpoint(moved, vgg_weights=str(vgg_path))(make_photo(16, 8, seed=0)).size == (16, 8)
 

@@ -78,17 +78,17 @@ def test_wrong_files_are_refused_in_one_line_naming_the_option(
 ) -> None:
     with pytest.raises(
         WeightsUnavailableError,
-        match=r"vgg19-random.pth: holds torchvision VGG-19 weights, not AdaIN's vgg_normalised.*--model.encoder torchvision",
+        match=r"vgg19-random.pth: holds torchvision VGG-19 weights, not AdaIN's vgg_normalised.*`encoder` torchvision",
     ):
         load_vgg_encoder(torchvision_vgg_path, "adain")
-    with pytest.raises(WeightsUnavailableError, match=r"vgg_normalised.pth: holds AdaIN's vgg_normalised .*--model.encoder adain"):
+    with pytest.raises(WeightsUnavailableError, match=r"vgg_normalised.pth: holds AdaIN's vgg_normalised .*`encoder` adain"):
         load_vgg_encoder(vgg_path, "torchvision")
-    with pytest.raises(WeightsUnavailableError, match=r"decoder.pth: holds decoder weights .*--model.vgg_weights"):
+    with pytest.raises(WeightsUnavailableError, match=r"decoder.pth: holds decoder weights .*`vgg_weights`"):
         load_vgg_encoder(decoder_path, "adain")
     for wrong in (torchvision_vgg_path, vgg_path):
         with pytest.raises(
             WeightsUnavailableError,
-            match=rf"{wrong.name}: holds .*VGG-19 weights, not a decoder; pass AdaIN's decoder.pth.*--model.decoder_init",
+            match=rf"{wrong.name}: holds .*VGG-19 weights, not a decoder; pass AdaIN's decoder.pth.*`decoder_init`",
         ) as error:
             load_decoder_weights(build_decoder(), wrong)
         assert "\n" not in str(error.value)

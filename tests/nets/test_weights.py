@@ -40,13 +40,13 @@ def test_local_torchvision_vgg_state_dict_loads_features_only_or_full(torchvisio
 
 
 def test_missing_or_wrong_local_files_are_one_line_errors(tmp_path: Path, clip_path: Path) -> None:
-    with pytest.raises(WeightsUnavailableError, match="not found.*--model.vgg_weights"):
+    with pytest.raises(WeightsUnavailableError, match="not found.*`vgg_weights`"):
         load_vgg_encoder(str(tmp_path / "nope.pth"))
     with pytest.raises(WeightsUnavailableError, match="tiny-clip.pt: holds no known network, not AdaIN's vgg_normalised"):
         load_vgg_encoder(str(clip_path))
     with pytest.raises(WeightsUnavailableError, match="neither a CLIP model name .*ViT-B/32.* nor an existing file"):
         load_clip("ViT-Z/99")
-    with pytest.raises(WeightsUnavailableError, match="missing-clip.pt: neither .*--model.clip_model"):
+    with pytest.raises(WeightsUnavailableError, match="missing-clip.pt: neither .*`clip_model`"):
         load_clip(str(tmp_path / "missing-clip.pt"))
 
 

@@ -189,7 +189,7 @@ def test_a_student_shape_that_cannot_be_built_is_one_error_line(style: Path, con
     done = run_cli(distill_args(style, content_dir, tmp_path, "--model.widths", "[16, 32]", steps=1))
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --model: student widths [16, 32]") and "e.g. [16, 32, 64]" in last, done.stderr
+    assert last.startswith("error: student widths [16, 32]") and "e.g. [16, 32, 64]" in last, done.stderr
 
 
 def test_one_prompt_of_an_any_prompt_checkpoint_distills_into_a_student_of_that_style(

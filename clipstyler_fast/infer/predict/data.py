@@ -50,13 +50,13 @@ def find_inputs(paths: list[str | Path]) -> list[InputImage]:
         elif root.is_file():
             found.append(InputImage(root, Path(root.name)))
         else:
-            raise DataError(f"{root}: no such file or folder; pass an image folder or image files with --data.path")
+            raise DataError(f"{root}: no such file or folder; pass an image folder or image files as `path`")
     return found
 
 
 def probe_size(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
     """``(height, width)`` of an image as it will be decoded, from its header (see :func:`probe_image`)."""
-    width, height = probe_image(path, max_pixels, option="--data.max_pixels")
+    width, height = probe_image(path, max_pixels)
     return height, width
 
 
@@ -166,9 +166,9 @@ class PredictDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1:
-            raise DataError(f"--data.batch_size must be at least 1, got {batch_size}")
+            raise DataError(f"`batch_size` must be at least 1, got {batch_size}")
         if long_side is not None and long_side < 1:
-            raise DataError(f"--size must be a positive number of pixels, got {long_side}")
+            raise DataError(f"`long_side` must be a positive number of pixels, got {long_side}")
         self.paths = [path] if isinstance(path, (str, Path)) else list(path)
         self.batch_size = batch_size
         self.num_workers = num_workers

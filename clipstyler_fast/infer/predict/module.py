@@ -57,7 +57,7 @@ class StylizerModule(L.LightningModule):
     ) -> None:
         super().__init__()
         if not checkpoint:
-            raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
+            raise CheckpointError("no style checkpoint given; pass `checkpoint` checkpoints/<style>/style.ckpt")
         self.stylizer = Stylizer.from_checkpoint(
             checkpoint,
             vgg_weights,
@@ -85,5 +85,5 @@ class StylizerModule(L.LightningModule):
                 groups.append((indices, to_uint8(self.stylizer(images)).cpu(), alphas))
             except RuntimeError as error:  # out of memory, typically: costs these images, not the run
                 first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                failed += [(index, f"stylization failed ({first}); try a smaller --tile_size or --tile_above") for index in indices]
+                failed += [(index, f"stylization failed ({first}); try a smaller `tile_size` or `tile_above`") for index in indices]
         return {"groups": groups, "failed": failed}

@@ -62,10 +62,10 @@ def check_output_folder(folder: Path, roots: Sequence[Path]) -> None:
         if root.is_dir() and (out == root or root in out.parents):
             raise OutputError(
                 f"{folder}: the output folder is {'the' if out == root else 'inside the'} input folder {root}; "
-                "pass an --output.dir outside it"
+                "pass an `output_dir` outside it"
             )
     if out.exists() and not out.is_dir():
-        raise OutputError(f"{folder}: exists and is not a folder; pass another --output.dir")
+        raise OutputError(f"{folder}: exists and is not a folder; pass another `output_dir`")
 
 
 def plan_outputs(inputs: Sequence[InputImage], folder: Path, suffix: str) -> tuple[dict[int, Path], dict[int, str]]:
@@ -94,7 +94,7 @@ def plan_outputs(inputs: Sequence[InputImage], folder: Path, suffix: str) -> tup
                 others = ", ".join(str(inputs[i].path) for i in indices if i != index)
                 refused[index] = f"output name {target} is also the output of {others}; rename one of them"
             elif target.resolve() in input_files:
-                refused[index] = f"output {target} would overwrite an input image; pass another --output.dir"
+                refused[index] = f"output {target} would overwrite an input image; pass another `output_dir`"
             else:
                 outputs[index] = target
     return outputs, refused
@@ -145,7 +145,7 @@ class StylizedImageWriter(BasePredictionWriter):
         if format not in SUFFIXES:
             raise OutputError(f"unknown output format {format!r}; use png, jpg or webp")
         if not 1 <= quality <= 100:
-            raise OutputError(f"--output.quality must be between 1 and 100, got {quality}")
+            raise OutputError(f"`quality` must be between 1 and 100, got {quality}")
         self.folder = Path(dir).expanduser()
         self.suffix = SUFFIXES[format]
         self.quality = quality
@@ -210,7 +210,7 @@ class StylizedImageWriter(BasePredictionWriter):
             if not self._warned_alpha:
                 self._warned_alpha = True
                 print(
-                    "warning: JPEG has no transparency; the alpha channel of inputs is dropped (use --output.format png or webp to keep it)",
+                    "warning: JPEG has no transparency; the alpha channel of inputs is dropped (use `output_format` png or webp to keep it)",
                     file=sys.stderr,
                 )
             alpha = None
