@@ -97,7 +97,6 @@ RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
     ),
     "--tile_overlap": (LIGHTNING, whole(0, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at most a third of --tile_size")),
     "--tile_above": (LIGHTNING, NON_NEGATIVE),
-    "--alphas": (LIGHTNING, Rule("alphas")),
     "--output.quality": (LIGHTNING, whole(1, 100)),
     "--output.write_threads": (LIGHTNING, POSITIVE),
 }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from argparse import ArgumentTypeError
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,12 +19,11 @@ from lightning.pytorch import Callback, LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from clipstyler_fast.cli import options, values
+from clipstyler_fast.cli import options
 from clipstyler_fast.cli.flags import spoken
 from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help, settle_trainer_precision
 from clipstyler_fast.cli.option_table import check_config
 from clipstyler_fast.cli.predict_progress import ImageRateProgressBar
-from clipstyler_fast.cli.predict_strip import run_strips
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.predict.data import PredictDataModule
@@ -39,7 +37,6 @@ from clipstyler_fast.infer.stylizer import (
     DEFAULT_TILE_OVERLAP,
     DEFAULT_TILE_SIZE,
 )
-from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.train.checkpoint_callback import slugify
 
 
@@ -112,22 +109,6 @@ class PredictCLI(LightningCLI):
         parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
         parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
         parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
-        parser.add_argument(
-            "--strip_with",
-            type=str | None,
-            default=None,
-            help="strip mode: a second style checkpoint B; instead of stylized images, writes <name>.strip.png per "
-            "input with the blends (1 - alpha) * ckpt_path + alpha * B at --alphas side by side",
-        )
-        parser.add_argument(
-            "--alphas",
-            type=str,
-            default=",".join(f"{a:g}" for a in options.DEFAULT_ALPHAS),
-            help=options.ALPHAS_HELP + ", with --strip_with",
-        )
-        parser.add_argument(
-            "--include_content", type=bool, default=False, help="with --strip_with: put the input image first in each strip"
-        )
         parser.link_arguments("prompt", "model.prompt")
         parser.link_arguments("postprocess", "model.postprocess")
         parser.link_arguments("strength", "model.strength")
@@ -164,34 +145,7 @@ class PredictCLI(LightningCLI):
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
         # Read now: a file that is not a style is one error line before any work starts.
         load_style(config.ckpt_path, config.get("prompt"), config.model.get("clip_model"))
-        if config.get("strip_with"):
-            if config.get("prompt"):
-                raise DataError("--strip_with blends two single-style checkpoints; for prompts, use interpolate --prompts A B")
-            if config.strength != 1 or config.preserve_colors:
-                raise DataError("--strength and --preserve_colors apply to stylized images, not to --strip_with strips; drop them")
-            StyleFile.read(config.strip_with).require_style()
-            raise SystemExit(self._strips(config, roots))
         settle_trainer_precision(config.trainer)
-
-    def _strips(self, config: Any, roots: list[Path]) -> int:
-        try:
-            alphas = values.parse_alphas(config.alphas)
-        except ArgumentTypeError as error:
-            raise DataError(f"--alphas: {error}") from None
-        device = options.resolve_options(str(config.trainer.get("accelerator") or "auto"), config.trainer.get("devices") or "auto")
-        return run_strips(
-            str(config.ckpt_path),
-            str(config.strip_with),
-            roots,
-            Path(config.output.dir).expanduser(),
-            alphas,
-            overwrite=bool(config.output.overwrite),
-            vgg_weights=config.model.get("vgg_weights"),
-            postprocess=config.postprocess,
-            include_content=bool(config.include_content),
-            device=device,
-            long_side=config.size,
-        )
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
         given = list(callbacks) + list(config.get("callbacks") or [])

@@ -16,7 +16,7 @@ import torch
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.nets.conditioned_file import ConditionedFile
-from clipstyler_fast.nets.conditioning import blend_directions
+from clipstyler_fast.nets.conditioning import direction_at
 from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, prompt_needed, read_checkpoint
 
 
@@ -76,8 +76,7 @@ def blend_prompts(path: str | Path, prompt_a: str, prompt_b: str, alpha: float, 
     network = ConditionedFile.read(path)
     a, b = check_prompt(prompt_a, path), check_prompt(prompt_b, path)
     da, db = prompt_directions(network, [a, b], clip_model)
-    # The ends are the prompts' own directions, exactly (normalising a unit vector again may round).
-    direction = da if alpha == 0 else db if alpha == 1 else blend_directions(da, db, alpha)
+    direction = direction_at(da, db, alpha)
     name = a if alpha == 0 else b if alpha == 1 else f"{1 - alpha:g} x {a} + {alpha:g} x {b}"
     interpolation = {"prompts": [a, b], "alpha": alpha, "source": str(path)}
     return network.style_file(name, direction, interpolation)

@@ -1,8 +1,8 @@
 """Blending two style checkpoints: ``(1 - alpha) * A + alpha * B`` on the decoder weights.
 
 ``clipstyler-fast interpolate A.ckpt B.ckpt --alpha 0.5 --output C.ckpt`` writes a new style
-checkpoint; ``--strip image.jpg --alphas 0,0.25,0.5,0.75,1 --output strip.png`` renders one image
-at several blends side by side.
+checkpoint; ``--strip photos/ --alphas 0,0.25,0.5,0.75,1 --output strips/`` renders each image at
+several blends side by side.
 """
 
 from __future__ import annotations
@@ -17,19 +17,11 @@ import torch
 from PIL import Image
 
 from clipstyler_fast.errors import CheckpointError, InterpolationError
-from clipstyler_fast.infer.stylizer import (
-    MIN_SIDE,
-    POSTPROCESS,
-    Stylizer,
-    pad_to_multiple,
-    postprocess,
-)
+from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.atomic import atomic_write
-from clipstyler_fast.io.images import read_rgb, resize_long_side, to_tensors
-from clipstyler_fast.nets.decoder import EncoderDecoder, build_decoder
+from clipstyler_fast.nets.conditioning import direction_at
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.nets.style_folder import source_path
-from clipstyler_fast.nets.vgg import VGGEncoder, load_vgg_encoder
 
 DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 STRIP_PADDING = 4
@@ -113,10 +105,7 @@ class StyleBlend:
         da, db = (style.text_direction for style in self.styles)
         if da is None or db is None or da.shape != db.shape:
             return None
-        if alpha in (0.0, 1.0):  # exactly the end point's own direction
-            return (da if alpha == 0.0 else db).clone()
-        mixed = blend_tensor(da, db, alpha)
-        return mixed / mixed.norm().clamp_min(1e-12)
+        return direction_at(da.float(), db.float(), alpha).to(da.dtype)
 
     def style_file(self, alpha: float) -> StyleFile:
         """The style file of the blend at ``alpha``, usable like any ``style.ckpt``."""
@@ -131,72 +120,29 @@ class StyleBlend:
         blended = replace(first, weights=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
         return blended.with_record(prompt=self.label(alpha), interpolation=interpolation)
 
-    def checkpoint(self, alpha: float) -> dict[str, Any]:
-        """The blend at ``alpha`` as a checkpoint dict."""
-        return self.style_file(alpha).to_checkpoint()
+    def stylizer(self, vgg_weights: str | None = None, device: str | torch.device = "cpu", postprocess: str = "clamp") -> Stylizer:
+        """A :class:`Stylizer` of the blend at alpha 0, whose decoder :meth:`strip` sets to each alpha in turn."""
+        return Stylizer.from_style(self.style_file(0.0), vgg_weights, device, postprocess)
 
-    def encoder(self, vgg_weights: str | None = None) -> VGGEncoder:
-        """The shared frozen encoder (the recorded source, or ``vgg_weights`` instead)."""
-        record = self.styles[0].record
-        return load_vgg_encoder(vgg_weights or record.vgg_weights, record.encoder)
+    @torch.no_grad()
+    def strip(self, stylizer: Stylizer, image: torch.Tensor, alphas: Sequence[float], include_content: bool = False) -> Image.Image:
+        """``image`` (RGB ``(3, H, W)`` in [0, 1]) stylized at each alpha and laid side by side.
 
-    def stylizer(self, alpha: float, vgg_weights: str | None = None, device: str | torch.device = "cpu", mode: str = "clamp") -> Stylizer:
-        """A :class:`Stylizer` for the blend at ``alpha``."""
-        decoder = build_decoder()
-        decoder.load_state_dict(self.decoder_state(alpha))
-        network = EncoderDecoder(self.encoder(vgg_weights), decoder.eval().requires_grad_(False))
-        return Stylizer(network, self.label(alpha), mode).to(device)
+        ``stylizer`` comes from :meth:`stylizer`: it tiles large images and picks the precision as
+        every other stylization does; only its decoder's weights change from one alpha to the next.
+        """
+        if not alphas:
+            raise InterpolationError("no alphas given; e.g. `alphas` 0,0.25,0.5,0.75,1")
+        tiles = [image.float()] if include_content else []
+        for alpha in alphas:
+            stylizer.network.decoder.load_state_dict(self.decoder_state(alpha))
+            tiles.append(stylizer(image.to(stylizer.device)).float().cpu())
+        return _side_by_side(tiles, STRIP_PADDING)
 
 
 def interpolate_checkpoints(path_a: str | Path, path_b: str | Path, alpha: float, output: str | Path) -> Path:
     """Write the blend ``(1 - alpha) * A + alpha * B`` of two style checkpoints to ``output`` (atomically)."""
     return StyleBlend(path_a, path_b).style_file(alpha).write(output)
-
-
-@torch.no_grad()
-def render_strip(
-    path_a: str | Path,
-    path_b: str | Path,
-    image: str | Path | Image.Image | torch.Tensor,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    *,
-    vgg_weights: str | None = None,
-    device: str | torch.device = "cpu",
-    mode: str = "clamp",
-    include_content: bool = False,
-    max_side: int | None = None,
-) -> Image.Image:
-    """Stylize one image at each alpha of the blend A -> B and lay the results side by side.
-
-    ``image`` is a path, a Pillow image or an RGB tensor ``(3, H, W)`` in [0, 1]. The encoder runs
-    once; one decoder per alpha. ``include_content`` puts the input first; ``max_side`` shrinks
-    the image (keeping its aspect ratio) so its longer side is at most that many pixels.
-    """
-    if not alphas:
-        raise InterpolationError("no alphas given; e.g. `alphas` 0,0.25,0.5,0.75,1")
-    alphas = [check_alpha(a) for a in alphas]
-    if mode not in POSTPROCESS:
-        raise InterpolationError(f"unknown post-processing {mode!r}; use one of {', '.join(POSTPROCESS)}")
-    blend = StyleBlend(path_a, path_b)
-    content = resize_long_side(_as_tensor(image), max_side, shrink_only=True)
-    encoder = blend.encoder(vgg_weights).to(device)
-    # Padded as Stylizer pads: to a multiple of 8, and to the decoder's smallest side.
-    padded, (height, width) = pad_to_multiple(content[None].to(device), minimum=MIN_SIDE)
-    features = encoder(padded)
-    decoder = build_decoder().eval().to(device)
-    tiles = [content] if include_content else []
-    for alpha in alphas:
-        decoder.load_state_dict(blend.decoder_state(alpha))
-        tiles.append(postprocess(decoder(features)[..., :height, :width], mode)[0].float().cpu())
-    return _side_by_side(tiles, STRIP_PADDING)
-
-
-def _as_tensor(image: str | Path | Image.Image | torch.Tensor) -> torch.Tensor:
-    if isinstance(image, torch.Tensor):
-        return image.float()
-    if isinstance(image, Image.Image):
-        return to_tensors(image)[0]
-    return read_rgb(image)
 
 
 def _side_by_side(tiles: list[torch.Tensor], padding: int) -> Image.Image:

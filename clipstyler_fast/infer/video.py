@@ -45,17 +45,6 @@ def unreadable_video(path: Path, error: Exception) -> VideoError:
     return VideoError(f"{path}: not a video FFmpeg can read ({ffmpeg_reason(error)}); pass a video file such as .mp4, .mkv or .mov")
 
 
-def _batches(frames: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _frame_count(stream: Any) -> int | None:
     if stream.frames:
         return int(stream.frames)

@@ -106,6 +106,14 @@ def blend_directions(first: torch.Tensor, second: torch.Tensor, alpha: torch.Ten
     return torch.nn.functional.normalize(torch.lerp(first, second, alpha), dim=-1)
 
 
+def direction_at(first: torch.Tensor, second: torch.Tensor, alpha: float) -> torch.Tensor:
+    """:func:`blend_directions` at one ``alpha``, exactly ``first`` at 0 and ``second`` at 1
+    (normalising a unit vector again may round)."""
+    if alpha in (0.0, 1.0):
+        return (first if alpha == 0.0 else second).clone()
+    return blend_directions(first, second, alpha)
+
+
 def decode(decoder: nn.Sequential, film: FiLM, features: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     """Decode relu4_1 ``features`` ``(B, 512, h, w)`` along text directions ``(B, D)`` (or one ``(D,)``)."""
     modulation = iter(film(direction.to(features.device).reshape(-1, direction.shape[-1])))

@@ -83,7 +83,7 @@ def test_each_setting_has_one_spelling_across_commands(capsys: pytest.CaptureFix
         assert "--model.vgg_weights" in texts[tool]
     for command in ("evaluate", "video", "interpolate", "predict", "fit"):
         assert "--trainer.accelerator" in texts[command]
-    assert "--strip_with" in texts["predict"] and "--alphas" in texts["predict"]
+    assert "--strip" in texts["interpolate"] and "--alphas" in texts["interpolate"]
 
 
 def test_every_option_the_product_names_exists() -> None:

@@ -94,16 +94,16 @@ def test_predict_writes_every_image_at_its_size_or_the_asked_one(style: Path, im
 @FEW
 @given(images=st.lists(st.tuples(sizes, modes), min_size=1, max_size=2), long_side=long_sides)
 def test_strips_of_blends_take_any_size(style: Path, images: list, long_side: int | None) -> None:
-    """``predict --strip_with`` over a folder and ``interpolate --strip`` on one image."""
+    """``interpolate --strip`` over a folder and on one image."""
     other = quick_style(style.parents[1], seed=3)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         names = write_folder(root / "photos", images)
         size_option = [] if long_side is None else ["--size", str(long_side)]
-        args = ["predict", "--ckpt_path", str(style), "--strip_with", str(other), "--alphas", "0,1"]
-        assert main([*args, "--data.path", str(root / "photos"), "--output.dir", str(root / "strips"), *size_option]) == 0
+        args = ["interpolate", str(style), str(other), "--alphas", "0,1"]
+        assert main([*args, "--strip", str(root / "photos"), "--output", str(root / "strips"), *size_option]) == 0
         for name, size in names.items():
-            width, height = resized(size, long_side)
+            width, height = size if long_side is None or long_side >= max(size) else resized(size, long_side)  # shrinks only
             (written,) = (root / "strips").glob(f"{name}.*.strip.png")  # the input's whole name, then .strip.png
             with Image.open(written) as strip:
                 assert strip.height == height and strip.width >= 2 * width, (name, strip.size, (width, height))

@@ -98,5 +98,3 @@ def test_predict_strength(style: Path, photo: Image.Image, tmp_path: Path, capsy
     args = ["predict", "--ckpt_path", str(style), "--data.path", str(tmp_path / "photo.png"), "--output.dir", str(tmp_path / "bad")]
     assert main([*args, "--strength", "2", *QUIET]) == 2
     assert "error: --strength 2: outside [0, 1]" in capsys.readouterr().err
-    assert main([*args, "--strip_with", str(style), "--strength", "0.5", *QUIET]) == 2
-    assert "not to --strip_with strips" in capsys.readouterr().err
