@@ -11,7 +11,19 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "clipstyler_fast"
 # Lower numbers lie lower; a module may import its own layer's modules and any lower layer.
-LAYERS = {"errors": 0, "precision": 0, "io": 1, "nets": 2, "objective": 2, "infer": 3, "eval": 4, "train": 5, "demo": 6, "cli": 7}
+LAYERS = {
+    "constants": 0,
+    "errors": 0,
+    "precision": 0,
+    "io": 1,
+    "nets": 2,
+    "objective": 2,
+    "infer": 3,
+    "eval": 4,
+    "train": 5,
+    "demo": 6,
+    "cli": 7,
+}
 MAX_LINES = 300
 
 

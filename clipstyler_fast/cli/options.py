@@ -6,8 +6,9 @@ checkpoint is ``--ckpt_path``, encoder weights ``--model.vgg_weights``, images r
 ``--trainer.accelerator``/``--trainer.devices``, and so on. The argparse tools build their
 parsers from these helpers, so that they cannot drift apart.
 
-This module imports no torch: ``clipstyler-fast COMMAND --help`` must start at once. The
-constants below mirror the ones of the modules that do the work (a test keeps them equal).
+This module imports no torch: ``clipstyler-fast COMMAND --help`` must start at once. Values the
+library shares come from :mod:`clipstyler_fast.constants`; the few constants below mirror the ones
+of modules that import torch (a test keeps them equal).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 
 from clipstyler_fast.cli import values
 from clipstyler_fast.cli.values import parse_alphas as parse_alphas  # the one reader of alpha lists
+from clipstyler_fast.constants import DEFAULT_ALPHAS as DEFAULT_ALPHAS
+from clipstyler_fast.constants import DEFAULT_CLIP as DEFAULT_CLIP
+from clipstyler_fast.constants import POSTPROCESS
 
-POSTPROCESS = ("clamp", "contrast", "none")
 EXPORT_POSTPROCESS = POSTPROCESS
 EXPORT_FORMATS = ("torchscript", "onnx")
-DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-DEFAULT_CLIP = "ViT-B/32"
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 _OFFLINE_VGG = "local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)"
 

@@ -23,7 +23,6 @@ from clipstyler_fast.nets.conditioning import direction_at
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.nets.style_folder import source_path
 
-DEFAULT_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 STRIP_PADDING = 4
 
 

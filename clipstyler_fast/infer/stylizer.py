@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from clipstyler_fast.constants import POSTPROCESS as POSTPROCESS
 from clipstyler_fast.errors import StylizerInputError
 from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.controls import apply_controls, check_strength
@@ -27,7 +28,6 @@ from clipstyler_fast.io.images import to_tensors
 from clipstyler_fast.nets.style_file import StyleFile
 from clipstyler_fast.precision import mixed_precision, warn_if_emulated
 
-POSTPROCESS = ("clamp", "contrast", "none")
 # Lightning's precision names; "32-true" runs as built, the others under autocast. "auto" is
 # bf16-mixed where the hardware computes bf16 natively (see clipstyler_fast.precision), else 32-true.
 PRECISIONS = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from clipstyler_fast.constants import DEFAULT_CLIP as DEFAULT_CLIP
 from clipstyler_fast.errors import WeightsUnavailableError
 from clipstyler_fast.nets.weights import download_failed
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-DEFAULT_CLIP = "ViT-B/32"
 
 
 class PatchEmbedding(nn.Conv2d):

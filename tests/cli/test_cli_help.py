@@ -130,14 +130,10 @@ def test_mirrored_constants_match_the_modules_that_use_them() -> None:
     from clipstyler_fast.cli import export as export_cli
     from clipstyler_fast.cli import values
     from clipstyler_fast.cli import video as video_cli
-    from clipstyler_fast.infer import blend, export, stylizer, tiling, video
-    from clipstyler_fast.nets import clip_model
+    from clipstyler_fast.infer import export, tiling, video
 
-    assert options.POSTPROCESS == stylizer.POSTPROCESS
     assert options.EXPORT_POSTPROCESS == export.EXPORT_POSTPROCESS
     assert options.EXPORT_FORMATS == export.FORMATS
-    assert options.DEFAULT_ALPHAS == blend.DEFAULT_ALPHAS
-    assert options.DEFAULT_CLIP == clip_model.DEFAULT_CLIP
     assert values.GRID == tiling.GRID
     assert (export_cli.ONNX_INSTALL_HINT, export_cli.EXPORT_MIN_SIDE, export_cli.EXPORT_TOLERANCE) == (
         export.INSTALL_HINT,
