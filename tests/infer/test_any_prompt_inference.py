@@ -4,14 +4,13 @@ video, evaluate and interpolate; CLIP only for prompts neither in the bank nor c
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import ANY_PROMPT_BANK
 from PIL import Image
-from support import make_photo
+from support import make_photo, run_cli
 
 from clipstyler_fast import Stylizer
 from clipstyler_fast.cli.main import main
@@ -31,7 +30,7 @@ def photos(tmp_path: Path) -> Path:
 def predict(ckpt: Path, photos: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     args = ["predict", "--ckpt_path", str(ckpt), "--data.path", str(photos), "--output.dir", str(out), *extra]
     args += ["--trainer.accelerator", "cpu", "--trainer.precision", "32-true", "--trainer.enable_progress_bar", "false"]
-    return subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True)
+    return run_cli(*args)
 
 
 def test_several_prompts_in_one_run_go_to_one_folder_each_and_differ(
