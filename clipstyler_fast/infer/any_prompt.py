@@ -61,7 +61,7 @@ def load_style(path: str | Path, prompt: str | None = None, clip_model: str | No
         if prompt is not None:
             raise CheckpointError(
                 f"{path}: a single-style checkpoint (prompt {record.prompt!r}) takes no prompt; "
-                "drop the prompt, or pass an any-prompt checkpoint (fit --config configs/any_prompt.yaml)"
+                "drop the prompt, or pass an any-prompt checkpoint (fit --data.prompts FILE)"
             )
         return StyleFile.from_checkpoint(checkpoint, path).require_style()
     if prompt is None:

@@ -71,7 +71,7 @@ class ConditionedFile:
         if not record.is_conditioned:
             raise CheckpointError(
                 f"{path}: a single-style checkpoint, not an any-prompt one; use it without a prompt, "
-                "or train an any-prompt network with fit --config configs/any_prompt.yaml"
+                "or train an any-prompt network with fit --data.prompts FILE"
             )
         meta = record.conditioning or {}
         if meta.get("design") != DESIGN:
