@@ -1,4 +1,4 @@
-"""The package's shape: layers that import only what lies below them, no cycles, small modules,
+"""The package's shape: layers that import only what lies below them, no cycles, short functions,
 a light ``import clipstyler_fast`` and a help text that needs no torch."""
 
 from __future__ import annotations
@@ -24,7 +24,24 @@ LAYERS = {
     "demo": 6,
     "cli": 7,
 }
-MAX_LINES = 300
+# A function longer than this does several things: split it where it changes subject.
+MAX_FUNCTION_LINES = 60
+BENCHMARKS = PACKAGE.parent / "benchmarks"
+# Longer ones not split yet, with their length now: this list only shrinks.
+NOT_YET_SPLIT = {
+    "clipstyler_fast/cli/option_table.py checked_arguments": 62,
+    "clipstyler_fast/cli/predict.py add_arguments_to_parser": 61,
+    "clipstyler_fast/infer/video.py stylize_video": 66,
+    "clipstyler_fast/eval/evaluate.py evaluate": 71,
+    "benchmarks/bench_train.py main": 136,
+    "benchmarks/bench_predict.py worker": 71,
+    "benchmarks/bench_predict.py main": 117,
+    "benchmarks/fidelity/per_image.py main": 61,
+    "benchmarks/fidelity/any_prompt.py main": 62,
+    "benchmarks/fidelity/run.py fit_command": 64,
+    "benchmarks/fidelity/run.py main": 61,
+    "benchmarks/fidelity/distill.py main": 64,
+}
 
 
 def module_name(path: Path) -> str:
@@ -90,8 +107,15 @@ def test_no_import_cycles_even_through_imports_inside_functions() -> None:
     assert not cycles, cycles
 
 
-def test_modules_are_small() -> None:
-    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+def test_functions_are_short() -> None:
+    long = {}
+    for path in [*PACKAGE.rglob("*.py"), *BENCHMARKS.rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                name = f"{path.relative_to(PACKAGE.parent)} {node.name}"
+                if length > max(MAX_FUNCTION_LINES, NOT_YET_SPLIT.get(name, 0)):
+                    long[name] = length
     assert not long, long
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from support import fit_args
 
 from clipstyler_fast.cli.main import main
-from clipstyler_fast.train.checkpoint_callback import slugify
+from clipstyler_fast.train.run_folder import slugify
 
 
 def train_style(root: Path, prompt: str, clip_path: Path, vgg_path: Path, content_dir: Path, seed: int = 0) -> Path:

@@ -62,7 +62,7 @@ def steps_to_reach(curve: list[float], target: float) -> int | None:
 
 def predict_prompts(setup: run.Setup, ckpt: Path, prompts: list[str], out: Path) -> dict[str, torch.Tensor]:
     """Held-out photos through ``predict --prompt`` (all prompts in one run), as tensors per prompt."""
-    from clipstyler_fast.train.checkpoint_callback import slugify
+    from clipstyler_fast.train.run_folder import slugify
 
     run.predict_heldout(setup, ckpt, out, [*(a for p in prompts for a in ("--prompt", p)), "--model.clip_model", str(setup.clip)])
     return {p: run.load_outputs(setup, out / slugify(p)) for p in prompts}

@@ -7,22 +7,28 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningArgumentParser
 
-from clipstyler_fast.cli.lightning_common import polish_help
-from clipstyler_fast.cli.training import FitOnlyCLI
-from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.cli.lightning_common import CKPT_PATH_HELP
+from clipstyler_fast.cli.training import FitOnlyCLI, RunTrainer, fit_with_help, namespace_to_dict
 from clipstyler_fast.nets.style_file import StyleRecord, read_checkpoint
-from clipstyler_fast.train.checkpoint_callback import StudentCheckpoint, student_folder_name
+from clipstyler_fast.train.checkpoint_callback import StudentCheckpoint
 from clipstyler_fast.train.distill import Distillation
+from clipstyler_fast.train.run_folder import LAST_FILENAME, is_resume_key, run_folder, student_folder_name
 
-RESUME_KEYS = ("last", "best", "hpc", "registry")
+TEACHER_OPTION = "--model.teacher"
 
 
 def teacher_prompt(teacher: str | None, prompt: str | None = None) -> str | None:
-    """The prompt a run distills (its checkpoint folder is named after it): the one chosen of an
-    any-prompt teacher, else the style's own."""
+    """The prompt a distillation of ``teacher`` is about (its checkpoint folder is named after it):
+    the one chosen of an any-prompt teacher, else the style's own (read from the file)."""
     if prompt:
         return prompt
     return StyleRecord.from_checkpoint(read_checkpoint(teacher), teacher).prompt if teacher else None
+
+
+class DistillTrainer(RunTrainer):
+    """How and where to run (device, precision, steps, logging)"""
+
+    fit = fit_with_help(CKPT_PATH_HELP["distill"])
 
 
 class DistillCLI(FitOnlyCLI):
@@ -31,46 +37,42 @@ class DistillCLI(FitOnlyCLI):
     MODEL = Distillation
     COMMAND = "distill"
     CHECKPOINT = StudentCheckpoint
+    TRAINER = DistillTrainer
     SCHEDULE = (2000, 100, 10)
-
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        polish_help(parser, "distill")
-        return parser
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_arguments_to_parser(parser)
-        parser.link_arguments(("model.teacher", "model.prompt"), "checkpoint.prompt", compute_fn=teacher_prompt)
+        # Of an any-prompt teacher; a style's own prompt is known once the module has read the teacher.
+        parser.link_arguments("model.prompt", "checkpoint.prompt")
 
-    def _last_checkpoint(self, config: Any) -> Path:
+    def last_checkpoint(self) -> Path:
         """Where ``--ckpt_path last`` looks: ``<root>/<teacher's prompt slug>-student/last.ckpt``."""
-        checkpoint = self.namespace_to_dict(config.get("checkpoint"))
-        model = self.namespace_to_dict(config.get("model"))
-        teacher = model.get("teacher")
-        if not teacher:
-            raise CheckpointError(
-                "no style to distill; pass it with --ckpt_path STYLE.ckpt (to resume: --model.teacher STYLE.ckpt --ckpt_path last)"
-            )
-        folder = student_folder_name(teacher_prompt(teacher, model.get("prompt")))
-        return Path(checkpoint.get("root") or "checkpoints") / folder / "last.ckpt"
+        root = namespace_to_dict(self.run_config.get("checkpoint")).get("root")
+        return run_folder(root, student_folder_name(self.model.distilled_prompt)) / LAST_FILENAME
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        self.config_init["fit"]["checkpoint"].name_after(self.model.distilled_prompt)
+        return super().instantiate_trainer(**kwargs)
 
 
 def teacher_arguments(argv: list[str]) -> list[str]:
     """``--ckpt_path STYLE.ckpt`` names the style to distill: rewritten to ``--model.teacher STYLE.ckpt``.
 
-    ``--ckpt_path last`` and the path of a distillation's own ``last.ckpt`` (a training state)
-    keep their meaning: resume that run.
+    Where the teacher is named with ``--model.teacher``, ``--ckpt_path`` resumes the run (``last``,
+    or the path of a distillation's ``last.ckpt``), as in ``fit``; so does a resume word alone.
     """
+    if any(arg == TEACHER_OPTION or arg.startswith(TEACHER_OPTION + "=") for arg in argv):
+        return list(argv)
     out: list[str] = []
     rest = iter(argv)
     for arg in rest:
         value = next(rest, None) if arg == "--ckpt_path" else arg.removeprefix("--ckpt_path=") if arg.startswith("--ckpt_path=") else None
         if value is None:
             out.append(arg)
-        elif value in RESUME_KEYS or "optimizer_states" in read_checkpoint(value):
+        elif is_resume_key(value):
             out += ["--ckpt_path", value]
         else:
-            out += ["--model.teacher", value]
+            out += [TEACHER_OPTION, value]
     return out
 
 

@@ -15,15 +15,15 @@ CKPT_PATH_HELP = {
     "validate": "the checkpoint to validate: a run's style.ckpt or last.ckpt, or 'last' for the run in --checkpoint.root",
     "distill": (
         "the style checkpoint to distill (a style.ckpt written by fit); 'last' resumes the run in --checkpoint.root "
-        "(with --model.teacher STYLE.ckpt), or the path of a distillation's last.ckpt"
+        "(with --model.teacher STYLE.ckpt), or the path of a distillation's last.ckpt (with --model.teacher STYLE.ckpt)"
     ),
     "predict": "the style checkpoint to stylize with (checkpoints/<style>/style.ckpt, or a blend written by interpolate)",
 }
 
 DESCRIPTIONS = {
     "fit": "Train a style network for a text prompt (checkpoints and logs go to <checkpoint.root>/<prompt-slug>/). "
-    "With a prompt bank (--data.prompts FILE, as configs/any_prompt.yaml gives), train one network for any prompt instead "
-    "(to <checkpoint.root>/any-prompt/; its options: clipstyler-fast fit --config configs/any_prompt.yaml --help).",
+    "With a prompt bank (--data.prompts FILE; configs/any_prompt.yaml holds its recipe), train one network for any prompt instead "
+    "(to <checkpoint.root>/any-prompt/; its options: clipstyler-fast fit --data.prompts FILE --help).",
     "validate": "Losses of a style checkpoint on held-out images.",
     "pretrain": "Pre-train the decoder once by image reconstruction (checkpoints and logs go to <checkpoint.root>/pretrain/).",
     "predict": "Stylize images or folders of images with a style checkpoint.",

@@ -102,7 +102,7 @@ RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
 }
 
 # Options of a LightningCLI command that its shipped help does not list: those of the any-prompt
-# network (``fit --config configs/any_prompt.yaml``), and predict's ``--output``, which names a
+# network (``fit --data.prompts FILE``), and predict's ``--output``, which names a
 # file in every other command and is kept off predict's help so that it means one thing.
 EXTRA: dict[str, dict[str, Rule]] = {
     "fit": {

@@ -46,7 +46,7 @@ def add_checkpoint(p: argparse.ArgumentParser, required: bool = True, help: str 
     p.add_argument("--ckpt_path", required=required, help=help)
 
 
-PROMPT_HELP = "the style, in words, for an any-prompt checkpoint (fit --config configs/any_prompt.yaml)"
+PROMPT_HELP = "the style, in words, for an any-prompt checkpoint (fit --data.prompts FILE)"
 CLIP_MODEL_HELP = (
     "a local copy of the CLIP model the any-prompt checkpoint was trained with, for a prompt outside its bank "
     "(only its text tower runs, once per prompt; then cached); default: the one it records"

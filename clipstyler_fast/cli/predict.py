@@ -25,7 +25,6 @@ from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help, sett
 from clipstyler_fast.cli.option_table import check_config
 from clipstyler_fast.cli.predict_progress import ImageRateProgressBar
 from clipstyler_fast.errors import CheckpointError, DataError
-from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.predict.data import PredictDataModule
 from clipstyler_fast.infer.predict.module import StylizerModule
 from clipstyler_fast.infer.predict.writer import (
@@ -37,7 +36,7 @@ from clipstyler_fast.infer.stylizer import (
     DEFAULT_TILE_OVERLAP,
     DEFAULT_TILE_SIZE,
 )
-from clipstyler_fast.train.checkpoint_callback import slugify
+from clipstyler_fast.train.run_folder import slugify
 
 
 class PredictCLI(LightningCLI):
@@ -143,8 +142,6 @@ class PredictCLI(LightningCLI):
         check_output_folder(Path(config.output.dir), roots)
         if not config.get("ckpt_path"):
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
-        # Read now: a file that is not a style is one error line before any work starts.
-        load_style(config.ckpt_path, config.get("prompt"), config.model.get("clip_model"))
         settle_trainer_precision(config.trainer)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:

@@ -1,23 +1,214 @@
-"""``fit``, ``validate`` and ``pretrain``: LightningCLI over the training modules."""
+"""``fit``, ``validate`` and ``pretrain``: LightningCLI over the training modules, with safe atomic
+checkpoint I/O, the run's logger and progress bar, one-line errors before any network loads, and
+``config.yaml`` beside the checkpoints.
+
+Which module a ``fit``/``validate`` is about is said on the command line: a prompt bank
+(``--data.prompts FILE``) trains or checks the any-prompt network, else a single style. Nothing is
+read to choose: a ``--ckpt_path`` file is read once, to check it and take its options, and that
+same copy is what the trainer restores.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.cli import LightningArgumentParser
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from clipstyler_fast.cli.any_prompt_training import RUN_NAME, wants_any_prompt
-from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, settle_trainer_precision
-from clipstyler_fast.cli.training_cli import SaveConfigWithCheckpoints, TrainingCLI
+from clipstyler_fast.cli.lightning_common import CKPT_PATH_HELP, DESCRIPTIONS, settle_trainer_precision
+from clipstyler_fast.cli.option_table import check_config
+from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
+from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
 from clipstyler_fast.train.any_prompt import AnyPromptStyleTransfer
+from clipstyler_fast.train.callbacks import StepProgressBar, run_logger
 from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint
+from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
 from clipstyler_fast.train.data import ContentDataModule
 from clipstyler_fast.train.model import StyleTransfer
 from clipstyler_fast.train.pretrain import DecoderPretraining
 from clipstyler_fast.train.prompt_bank import PromptBankDataModule
+from clipstyler_fast.train.run_folder import (
+    ANY_PROMPT_RUN,
+    LAST_FILENAME,
+    check_can_start,
+    check_image_folder,
+    check_training_state,
+    is_resume_key,
+    resumes,
+    run_folder,
+)
 
-FIT_SUBCOMMANDS = {"model", "train_dataloaders", "val_dataloaders", "datamodule", "weights_only"}
-VALIDATE_SUBCOMMANDS = {"model", "dataloaders", "datamodule", "weights_only"}
+# The Trainer method arguments that are not options (the modules and data come from --model and --data).
+FIT_SKIPPED = {"model", "train_dataloaders", "val_dataloaders", "datamodule", "weights_only"}
+VALIDATE_SKIPPED = {"model", "dataloaders", "datamodule", "weights_only"}
+# The word that makes fit and validate about the any-prompt network.
+PROMPT_BANK_OPTION = "--data.prompts"
+
+
+def fit_with_help(ckpt_path_help: str) -> Any:
+    """``Trainer.fit`` whose docstring is the help of its options: the title of the ``--ckpt_path``
+    group, and what it takes in this product's words rather than Lightning's."""
+
+    def fit(
+        self: Trainer,
+        model: Any,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        datamodule: Any = None,
+        ckpt_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        return Trainer.fit(self, model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, **kwargs)
+
+    fit.__doc__ = f"Checkpoint\n\nArgs:\n    ckpt_path: {ckpt_path_help}\n"
+    return fit
+
+
+class RunTrainer(Trainer):
+    """How and where to run (device, precision, steps, logging)"""
+
+    # The docstrings are the help: the class's first line titles the trainer's options, and each
+    # method's says what its --ckpt_path takes.
+    fit = fit_with_help(CKPT_PATH_HELP["fit"])
+
+    def validate(
+        self,
+        model: Any = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, **kwargs)
+
+    validate.__doc__ = (
+        f"Checkpoint\n\nArgs:\n    ckpt_path: {CKPT_PATH_HELP['validate']}\n    verbose: If True, prints the validation results.\n"
+    )
+
+
+class SaveConfigWithCheckpoints(SaveConfigCallback):
+    """Write the run's full configuration as ``config.yaml`` beside its checkpoints, so that a
+    checkpoint folder says how it was made (and a run without a logger leaves nothing in the
+    working folder)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Nothing yet: the file is written when training starts (:meth:`on_train_start`)."""
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # Not in setup: the checkpoint callback first checks that its folder can be written and
+        # holds no earlier run, and its refusal must leave that run's config.yaml untouched.
+        super().setup(trainer, pl_module, "fit")
+
+    def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        callback = trainer.checkpoint_callback
+        if stage != "fit" or callback is None or callback.dirpath is None or not trainer.is_global_zero:
+            return
+        folder = Path(callback.dirpath)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.parser.save(self.config, folder / self.config_filename, skip_none=False, overwrite=True, multifile=False)
+
+
+def namespace_to_dict(namespace: Any) -> dict[str, Any]:
+    return dict(namespace.as_dict() if hasattr(namespace, "as_dict") else namespace or {})
+
+
+class TrainingCLI(LightningCLI):
+    """Shared behaviour: safe atomic checkpoint I/O, the run's logger and progress bar, and every
+    refusal that needs no network before any network loads."""
+
+    # The clipstyler-fast command, where it is not the LightningCLI subcommand (pretrain and distill run "fit").
+    COMMAND: str | None = None
+    TRAINER: type[Trainer] = RunTrainer
+
+    @property
+    def run_config(self) -> Any:
+        """The options of the subcommand that runs."""
+        return self.config[self.config["subcommand"]]
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # Held back until before_instantiate_classes: Lightning would otherwise load a --ckpt_path
+        # file right after parsing, unchecked, to take its options, and load it again to restore it.
+        self.ckpt_path: str | None = self.run_config.get("ckpt_path")
+        self.run_config.ckpt_path = None
+        self.checkpoint: dict[str, Any] | None = None
+
+    def before_instantiate_classes(self) -> None:
+        """Every refusal that needs no network, before any network loads: the checkpoint file (read
+        once, its options taken), the option values (config files' too: the step budget, the
+        ranges) and the data folders."""
+        subcommand, config = self.config["subcommand"], self.run_config
+        config.ckpt_path = self.ckpt_path
+        if self.ckpt_path and not is_resume_key(self.ckpt_path):
+            self.checkpoint = load_checkpoint_file(self.ckpt_path)
+            if subcommand == "fit":
+                # Refused now, before any network loads (Lightning would fail with a trace much later).
+                check_training_state(self.ckpt_path, "optimizer_states" in self.checkpoint)
+            self.take_checkpoint_options(self.checkpoint)
+        check_config(self.COMMAND or subcommand, self.run_config)
+        data = namespace_to_dict(self.run_config.get("data"))
+        for key, what in (("path", "content"), ("holdout_path", "held-out")):
+            if data.get(key):
+                check_image_folder(data[key], what)
+
+    def take_checkpoint_options(self, checkpoint: dict[str, Any]) -> None:
+        """Take the model's options from the checkpoint, as LightningCLI does, but let options the user
+        set explicitly win over the checkpoint's (e.g. a local weight path on another machine)."""
+        path = self.ckpt_path
+        if StyleRecord.from_checkpoint(checkpoint, path).is_conditioned:
+            if self.model_class is StyleTransfer:
+                raise CheckpointError(f"{path}: an any-prompt checkpoint; give its prompt bank with {PROMPT_BANK_OPTION} FILE")
+            hparams = dict(checkpoint.get("hyper_parameters") or {})
+        else:
+            # Format-1 files predate the encoder option: StyleFile fills in the encoder they were made with.
+            style = StyleFile.from_checkpoint(checkpoint, path)
+            if self.model_class is StyleTransfer:  # fit and validate train and measure decoders, not distilled students
+                style.require_decoder()
+            hparams = dict(style.hyper_parameters)
+        hparams.pop("_instantiator", None)
+        hparams.pop("_class_path", None)
+        if len(hparams) <= 1:
+            return
+        subcommand = self.config["subcommand"]
+        defaults = self.parser.get_defaults().get(subcommand, {}).get("model") or {}
+        for key, value in namespace_to_dict(self.run_config.get("model")).items():
+            if key in hparams and value != defaults.get(key):
+                hparams[key] = value
+        self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def last_checkpoint(self) -> Path:
+        """Where ``--ckpt_path last`` looks: the run folder's ``last.ckpt``."""
+        checkpoint = namespace_to_dict(self.run_config.get("checkpoint"))
+        prompt = checkpoint.get("prompt") or namespace_to_dict(self.run_config.get("model")).get("prompt")
+        return run_folder(checkpoint.get("root"), prompt) / LAST_FILENAME
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        subcommand = self.config["subcommand"]
+        last = self.last_checkpoint()
+        if subcommand == "fit":
+            overwrite = bool(namespace_to_dict(self.run_config.get("checkpoint")).get("overwrite"))
+            check_can_start(last, self.ckpt_path, overwrite)
+        # Lightning would resume from a file the command already read: the same copy, not a second read.
+        self.model.resumes = resumes(self.ckpt_path, last) or subcommand != "fit"
+        trainer = self.config_init[subcommand]["trainer"]
+        if not trainer.get("plugins"):
+            preloaded = (self.ckpt_path, self.checkpoint) if self.checkpoint is not None else None
+            kwargs.setdefault("plugins", [SafeCheckpointIO(preloaded)])
+        if trainer.get("logger") in (None, True):
+            # The run's logs live in its own folder, beside its checkpoints, not in ./lightning_logs.
+            kwargs["logger"] = run_logger(last.parent, resume=resumes(self.ckpt_path, last), stage=subcommand)
+        given = list(trainer.get("callbacks") or [])
+        if trainer.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
+            kwargs["callbacks"] = [*given, StepProgressBar()]
+        return super().instantiate_trainer(**kwargs)
 
 
 class StyleCLI(TrainingCLI):
@@ -34,6 +225,7 @@ class StyleCLI(TrainingCLI):
         super().__init__(
             self.MODEL,
             self.DATA,
+            trainer_class=self.TRAINER,
             trainer_defaults={
                 "max_steps": steps,
                 "val_check_interval": val_every,
@@ -57,7 +249,7 @@ class StyleCLI(TrainingCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {"fit": FIT_SUBCOMMANDS, "validate": VALIDATE_SUBCOMMANDS}
+        return {"fit": FIT_SKIPPED, "validate": VALIDATE_SKIPPED}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
@@ -73,7 +265,7 @@ class AnyPromptCLI(StyleCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.prompt": RUN_NAME})
+        parser.set_defaults({"checkpoint.prompt": ANY_PROMPT_RUN})
         parser.link_arguments("data.prompts", "model.prompts")
 
 
@@ -90,7 +282,7 @@ class FitOnlyCLI(StyleCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {"fit": FIT_SUBCOMMANDS}
+        return {"fit": FIT_SKIPPED}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(self.CHECKPOINT, "checkpoint")
@@ -101,7 +293,12 @@ class PretrainCLI(FitOnlyCLI):
 
     def before_instantiate_classes(self) -> None:
         super().before_instantiate_classes()
-        settle_trainer_precision(self.config["fit"]["trainer"])
+        settle_trainer_precision(self.run_config["trainer"])
+
+
+def wants_any_prompt(args: list[str]) -> bool:
+    """Whether a ``fit``/``validate`` command line is about an any-prompt network: it gives a prompt bank."""
+    return any(arg == PROMPT_BANK_OPTION or arg.startswith(PROMPT_BANK_OPTION + "=") for arg in args)
 
 
 def main(argv: list[str]) -> int:

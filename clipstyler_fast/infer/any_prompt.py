@@ -60,7 +60,7 @@ def load_style(path: str | Path, prompt: str | None = None, clip_model: str | No
         if prompt is not None:
             raise CheckpointError(
                 f"{path}: a single-style checkpoint (prompt {record.prompt!r}) takes no prompt; "
-                "drop the prompt, or pass an any-prompt checkpoint (`clipstyler-fast fit` with configs/any_prompt.yaml)"
+                "drop the prompt, or pass an any-prompt checkpoint (trained by `clipstyler-fast fit` with a prompt bank, `prompts`)"
             )
         return StyleFile.from_checkpoint(checkpoint, path).require_style()
     if prompt is None:

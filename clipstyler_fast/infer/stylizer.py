@@ -189,7 +189,7 @@ class Stylizer(nn.Module):
         """Load a ``style.ckpt`` / ``last.ckpt``, a distilled ``student.ckpt``, a folder written by
         ``clipstyler-fast share`` or a Hub repository ``hf://user/name[@revision]`` (safely, without running pickled code).
 
-        An any-prompt checkpoint (``fit --config configs/any_prompt.yaml``) needs ``prompt``: the
+        An any-prompt checkpoint (``fit --data.prompts FILE``) needs ``prompt``: the
         network is specialised to it (a plain decoder, as fast as a per-prompt one). A prompt of
         its bank needs no CLIP; another one loads CLIP's text tower once (``clip_model``: a local
         copy of the CLIP it was trained with) and is cached. A style's encoder is the one it was

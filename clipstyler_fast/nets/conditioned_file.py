@@ -71,7 +71,7 @@ class ConditionedFile:
         if not record.is_conditioned:
             raise CheckpointError(
                 f"{path}: a single-style checkpoint, not an any-prompt one; use it without a prompt, "
-                "or train an any-prompt network (`clipstyler-fast fit` with configs/any_prompt.yaml)"
+                "or train an any-prompt network (`clipstyler-fast fit` with a prompt bank, `prompts`)"
             )
         meta = record.conditioning or {}
         if meta.get("design") != DESIGN:

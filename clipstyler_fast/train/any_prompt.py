@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -13,7 +14,7 @@ from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.nets.conditioned_file import BANK_KEY, bank_sha256, conditioning_record
 from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, blend_directions, decode
-from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, FORMAT_KEY, StyleRecord
+from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, StyleRecord
 from clipstyler_fast.train.model import VALIDATION_VIEW_SEED, StyleTransfer
 from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, holdout_count, read_prompt_bank, split_prompts
 from clipstyler_fast.train.sampling import seeded_generator
@@ -148,18 +149,9 @@ class AnyPromptStyleTransfer(StyleTransfer):
         return total
 
     # ----------------------------------------------------------------- state
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        hp = self.hparams
-        record = StyleRecord(
-            prompt=None,
-            encoder=hp.encoder,
-            vgg_weights=str(hp.vgg_weights),
-            clip_model=str(hp.clip_model),
-            source_text=hp.source_text,
-            network=CONDITIONED_NETWORK,
-            conditioning=conditioning_record(self.conditioning, self.bank, self.held_out_prompts),
-        )
-        checkpoint[FORMAT_KEY] = record.to_dict()
+    def style_record(self) -> StyleRecord:
+        conditioning = conditioning_record(self.conditioning, self.bank, self.held_out_prompts)
+        return replace(super().style_record(), prompt=None, network=CONDITIONED_NETWORK, conditioning=conditioning)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)

@@ -123,7 +123,8 @@ class StepProgressBar(TQDMProgressBar):
         if bar is None or bar.disable:
             return
         step = trainer.global_step
-        if step > bar.n and self._should_update(step, bar.total):
+        # Every refresh_rate steps, and at the last one.
+        if step > bar.n and (step % self.refresh_rate == 0 or step == bar.total):
             bar.update(step - bar.n)
             bar.set_postfix(self.get_metrics(trainer, pl_module))
 
@@ -199,9 +200,7 @@ class _RunCSVLogger(_NothingUnlessUsed, CSVLogger):
 
 
 def _tensorboard_available() -> bool:
-    from lightning.fabric.loggers.tensorboard import (
-        _TENSORBOARD_AVAILABLE,
-        _TENSORBOARDX_AVAILABLE,
-    )
+    """Whether TensorBoardLogger can write: it takes tensorboard, or else tensorboardX."""
+    from importlib.util import find_spec
 
-    return bool(_TENSORBOARD_AVAILABLE or _TENSORBOARDX_AVAILABLE)
+    return find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -17,7 +16,9 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from clipstyler_fast.errors import CheckpointError
-from clipstyler_fast.io.atomic import remove_stale_temporaries
+from clipstyler_fast.io.atomic import atomic_torch_save, remove_stale_temporaries
+from clipstyler_fast.nets.style_file import FORMAT_KEY
+from clipstyler_fast.nets.style_kinds import STUDENT_NETWORK
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
 from clipstyler_fast.train.preemption import (
     StopRequested,
@@ -26,18 +27,21 @@ from clipstyler_fast.train.preemption import (
     say_line,
     signal_name,
 )
+from clipstyler_fast.train.run_folder import (
+    DEFAULT_ROOT,
+    LAST_FILENAME,
+    STUDENT_FILENAME,
+    STYLE_FILENAME,
+    check_can_start,
+    check_training_state,
+    run_folder,
+    student_folder_name,
+)
 
-STYLE_FILENAME = "style.ckpt"
-STUDENT_FILENAME = "student.ckpt"
-DEFAULT_ROOT = "checkpoints"
 # Adam keeps two tensors per trained weight, so a resumable checkpoint is about three times the weights.
 _OPTIMIZER_COPIES = 2
-
-
-def slugify(text: str) -> str:
-    """A folder name for a prompt: lower case, words joined by dashes ("Sketch with black pencil" -> "sketch-with-black-pencil")."""
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:80].rstrip("-") or "style"
+# What a checkpoint holds only to resume training; the style file is the checkpoint without them.
+_TRAINING_STATE = ("callbacks", "optimizer_states", "lr_schedulers")
 
 
 class StyleCheckpoint(ModelCheckpoint):
@@ -63,24 +67,24 @@ class StyleCheckpoint(ModelCheckpoint):
         every_n_train_steps: int = 25,
         overwrite: bool = False,
     ) -> None:
-        dirpath = Path(root) / (slugify(prompt) if prompt else "pretrain")
         super().__init__(
-            dirpath=dirpath,
+            dirpath=run_folder(root, prompt),
             save_last=True,
             save_top_k=0,
             every_n_train_steps=every_n_train_steps,
             enable_version_counter=False,
         )
-        self.overwrite = overwrite
+        self.root, self.prompt, self.overwrite = root, prompt, overwrite
         self._stop = StopSignals()
-        self._earlier_run: Path | None = None
         self._step_seen = -1
+        self._step_saved = -1
 
     @property
     def state_key(self) -> str:
         # A run has one such callback: a key without the save interval lets a run resumed with
-        # another --checkpoint.every_n_train_steps restore this callback's state.
-        return self._generate_state_key()
+        # another --checkpoint.every_n_train_steps restore this callback's state (the key that
+        # Lightning gives a callback without arguments, so that earlier checkpoints still match).
+        return f"{type(self).__qualname__}{{}}"
 
     @property
     def style_path(self) -> Path:
@@ -88,7 +92,7 @@ class StyleCheckpoint(ModelCheckpoint):
 
     @property
     def last_path(self) -> Path:
-        return Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+        return Path(self.dirpath) / LAST_FILENAME
 
     # ----------------------------------------------------------------- start-up checks
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -96,13 +100,8 @@ class StyleCheckpoint(ModelCheckpoint):
         if stage != "fit":
             return
         use_safe_checkpoint_io(trainer)
-        self._earlier_run = None
         if not trainer.is_global_zero:
             return
-        if self.last_path.exists() and not self.overwrite:
-            # Whether this run resumes is only known once Lightning has resolved --ckpt_path
-            # (after the setup hooks): decided in on_fit_start, before anything is written.
-            self._earlier_run = self.last_path
         folders = {Path(self.dirpath): self._space_needed(pl_module)}
         export = getattr(pl_module, "export_file", None)
         if export is not None:
@@ -113,18 +112,14 @@ class StyleCheckpoint(ModelCheckpoint):
             rank_zero_info(f"removed {stale.name}, left over from a run killed while saving")
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._earlier_run is not None and trainer.ckpt_path is None:
-            raise CheckpointError(
-                f"{self._earlier_run} already holds an earlier run; resume it with `ckpt_path` last, or start over with "
-                "`overwrite` true, or use another `root`"
-            )
+        # Here, not in setup: whether this run resumes is only known once Lightning has resolved
+        # --ckpt_path (after the setup hooks), and nothing has been written yet.
+        if trainer.is_global_zero:
+            check_can_start(self.last_path, trainer.ckpt_path, self.overwrite)
         # Lightning restores the optimizer after this hook, and fails with a trace on a weights-only file.
         loaded = getattr(trainer.strategy.checkpoint_io, "last_loaded", None)
-        if trainer.ckpt_path is not None and loaded is not None and not loaded.training_state:
-            raise CheckpointError(
-                f"{loaded.path}: holds the weights only, not a training state to resume; resume from last.ckpt "
-                f"(`ckpt_path` last), or start a new run from these weights with `decoder_init` {loaded.path}"
-            )
+        if trainer.ckpt_path is not None and loaded is not None:
+            check_training_state(loaded.path, loaded.training_state)
 
     def _space_needed(self, pl_module: L.LightningModule) -> int:
         """Free bytes the checkpoint folder must have: a new ``last.ckpt`` is written beside the old one."""
@@ -139,15 +134,17 @@ class StyleCheckpoint(ModelCheckpoint):
         return need
 
     # ----------------------------------------------------------------- saving
-    def _save_checkpoint(self, trainer: L.Trainer, filepath: str) -> None:
-        super()._save_checkpoint(trainer, filepath)
-        if Path(filepath).name == self.last_path.name:
-            trainer.save_checkpoint(self.style_path, weights_only=True)
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._step_saved = trainer.global_step
+
+    def save_last_now(self, trainer: L.Trainer) -> None:
+        """Save ``last.ckpt`` now, unless this step is saved already (every rank calls it)."""
+        if self._step_saved != trainer.global_step:
+            trainer.save_checkpoint(self.last_path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop.restore()
-        if self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self.save_last_now(trainer)
         if getattr(pl_module, "export_file", None) is not None:  # decoder pre-training: its export is the product
             rank_zero_info(f"checkpoints: {self.last_path} (resume)")
         else:
@@ -172,8 +169,7 @@ class StyleCheckpoint(ModelCheckpoint):
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if not stop or (trainer.max_steps >= 0 and trainer.global_step >= trainer.max_steps):
             return  # nothing asked, or the run ends normally after this step anyway
-        if self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self.save_last_now(trainer)
         signum = self._stop.signum or int(signal.SIGTERM)  # a rank told by another one
         self._stop.restore()
         self._announce_stop(trainer, signum)
@@ -204,15 +200,38 @@ class StudentCheckpoint(StyleCheckpoint):
 
     def __init__(self, root: str = DEFAULT_ROOT, prompt: str | None = None, every_n_train_steps: int = 50, overwrite: bool = False) -> None:
         super().__init__(root, student_folder_name(prompt), every_n_train_steps, overwrite)
+        self.prompt = prompt
+
+    def name_after(self, prompt: str | None) -> None:
+        """Name the folder after the distilled prompt, when it was not given (a style's own prompt is
+        known once the module has read its teacher; ``--ckpt_path last`` needs it before fitting)."""
+        if self.prompt is None:
+            self.dirpath = os.path.realpath(run_folder(self.root, student_folder_name(prompt)))
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.name_after(pl_module.distilled_prompt)
+        super().setup(trainer, pl_module, stage)
 
     @property
     def style_path(self) -> Path:
         return Path(self.dirpath) / STUDENT_FILENAME
 
 
-def student_folder_name(prompt: str | None) -> str:
-    """The folder name of a style's student: ``<prompt-slug>-student``."""
-    return f"{slugify(prompt) if prompt else 'style'}-student"
+class StyleFileWriter(L.Callback):
+    """Puts the module's record (:meth:`style_record`) in every checkpoint the trainer saves, and
+    writes the run's product beside the checkpoints: that checkpoint without its training state,
+    ``style.ckpt`` (``student.ckpt`` for a distilled student) to share and predict with."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        record = pl_module.style_record()
+        checkpoint[FORMAT_KEY] = record.to_dict()
+        callback = trainer.checkpoint_callback
+        if callback is None or callback.dirpath is None or not trainer.is_global_zero:
+            return
+        training_state = {*_TRAINING_STATE, type(trainer.precision_plugin).__qualname__}
+        product = {k: v for k, v in checkpoint.items() if k not in training_state}
+        name = STUDENT_FILENAME if record.network == STUDENT_NETWORK else STYLE_FILENAME
+        atomic_torch_save(product, Path(callback.dirpath) / name)
 
 
 def use_safe_checkpoint_io(trainer: L.Trainer) -> None:

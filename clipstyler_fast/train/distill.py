@@ -21,7 +21,8 @@ from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
-from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, network_weights
+from clipstyler_fast.nets.style_file import StyleRecord, network_weights
+from clipstyler_fast.nets.style_kinds import DECODER_NETWORK, STUDENT_NETWORK, TEXT_DIRECTION
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.precision import describe_choice
@@ -95,10 +96,13 @@ class Distillation(LossTermSteps, L.LightningModule):
         self.student = build_student(config)
         # An any-prompt teacher is specialised to its prompt here: from then on it is one style.
         self.style = load_style(teacher, prompt, clip_model)
-        if self.style.record.network != "decoder":
+        if self.style.record.network != DECODER_NETWORK:
             raise CheckpointError(
                 f"{teacher}: holds a {self.style.record.network}, not a style trained by `clipstyler-fast fit`; distill a style.ckpt"
             )
+        # The teacher's text direction goes into every checkpoint: a student file is read like any style.
+        direction = self.style.text_direction
+        self.register_buffer(TEXT_DIRECTION, direction.clone() if direction is not None else torch.empty(0))
         # The teacher lives outside the module's parameters: never trained, never in a checkpoint.
         self._teacher: list[Stylizer] = []
 
@@ -166,14 +170,20 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
+        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
 
-        callbacks: list[L.Callback] = [UnreadableImageReport()]
+        callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
         if self.hparams.preview_every_n_steps > 0:
             callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
         return callbacks
 
     # ----------------------------------------------------------------- state
-    def student_record(self) -> StyleRecord:
+    @property
+    def distilled_prompt(self) -> str | None:
+        """The prompt of the style this run distills (its checkpoint folder is named after it)."""
+        return self.style.record.prompt
+
+    def style_record(self) -> StyleRecord:
         """The teacher's record, saying that this file holds its student."""
         record = self.style.record
         return StyleRecord(
@@ -184,22 +194,18 @@ class Distillation(LossTermSteps, L.LightningModule):
             source_text=record.source_text,
             architecture=STUDENT_ARCHITECTURE,
             interpolation=record.interpolation,
-            network="student",
+            network=STUDENT_NETWORK,
             student=self.config.to_dict(),
             teacher=self.teacher_path,
         )
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[FORMAT_KEY] = self.student_record().to_dict()
-        if self.style.text_direction is not None:
-            checkpoint["state_dict"]["text_direction"] = self.style.text_direction
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)
-        if record.network != "student" or StudentConfig.from_dict(record.student or {}) != self.config:
+        if record.network != STUDENT_NETWORK or StudentConfig.from_dict(record.student or {}) != self.config:
             raise CheckpointError(
                 f"the checkpoint holds a {record.network} {record.student or ''}, this run trains a student {self.config.to_dict()}; "
                 "resume with the options of the run that wrote it (its config.yaml)"
             )
         network_weights(checkpoint, None, record)
-        checkpoint["state_dict"].pop("text_direction", None)
+        # The teacher's, as this run read it (a file written before it was kept as a buffer may lack it).
+        checkpoint["state_dict"][TEXT_DIRECTION] = self.text_direction

@@ -13,7 +13,7 @@ from clipstyler_fast.errors import CheckpointError, ClipstylerError, DataError
 from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.sources import settle_weight_files
-from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord, decoder_weights
+from clipstyler_fast.nets.style_file import StyleRecord, decoder_weights
 from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
@@ -145,10 +145,18 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         if stage in ("fit", "validate") and self.clip is None:
             self.clip = load_clip(clip_source, hp.clip_download_root)
             self.prepare_directions()
-        if stage == "fit" and self._trainer is None:
+        if stage == "fit" and not self.attached:
             # Used by hand, outside a Trainer: nothing will restore weights, start from the init now.
             start_decoder(self)
         self._speed_up()
+
+    @property
+    def attached(self) -> bool:
+        """Whether a Trainer runs this module (rather than code calling it by hand)."""
+        try:
+            return self.trainer is not None
+        except RuntimeError:  # Lightning's answer for a module no trainer has taken
+            return False
 
     def prepare_directions(self) -> None:
         """Compute the text direction(s) the losses use, with the loaded CLIP."""
@@ -161,7 +169,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
             return
         self._sped_up = True
         # The device the run computes on (setup runs before Lightning moves the module there).
-        device = self.trainer.strategy.root_device if self._trainer is not None else self.device
+        device = self.trainer.strategy.root_device if self.attached else self.device
         self._channels_last = channels_last_setting(self.hparams.channels_last, device)
         if self._channels_last:
             # Weights in channels-last make convolutions pick the channels-last kernels, which
@@ -190,15 +198,12 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         rank_zero_info(f"frozen CLIP and VGG passes in {describe_choice(self._frozen_dtype(), self.device)}")
 
     # ----------------------------------------------------------------- state
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        record = StyleRecord(
-            prompt=self.hparams.prompt,
-            encoder=self.hparams.encoder,
-            vgg_weights=str(self.hparams.vgg_weights),
-            clip_model=str(self.hparams.clip_model),
-            source_text=self.hparams.source_text,
+    def style_record(self) -> StyleRecord:
+        """What the run's checkpoints record about its network (written by :class:`StyleFileWriter`)."""
+        hp = self.hparams
+        return StyleRecord(
+            prompt=hp.prompt, encoder=hp.encoder, vgg_weights=str(hp.vgg_weights), clip_model=str(hp.clip_model), source_text=hp.source_text
         )
-        checkpoint[FORMAT_KEY] = record.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)
@@ -292,8 +297,9 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
     def configure_callbacks(self) -> list[L.Callback]:
         from clipstyler_fast.eval.metrics import QualityMetrics
         from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
+        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
 
-        callbacks: list[L.Callback] = [UnreadableImageReport(), QualityMetrics()]
+        callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport(), QualityMetrics()]
         if self.hparams.preview_every_n_steps > 0:
             callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
         return callbacks

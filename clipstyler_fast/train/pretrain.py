@@ -18,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.decoder_init import pretrained_decoder_path
-from clipstyler_fast.nets.style_file import FORMAT_KEY, StyleRecord
+from clipstyler_fast.nets.style_file import StyleRecord
 from clipstyler_fast.nets.vgg import (
     AUTO,
     DEFAULT_ENCODER,
@@ -98,12 +98,15 @@ class DecoderPretraining(LossTermSteps, FrozenNetworksMixin, L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
+        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
 
-        return [UnreadableImageReport(), PreviewImages(500)]
+        return [StyleFileWriter(), UnreadableImageReport(), PreviewImages(500)]
+
+    def style_record(self) -> StyleRecord:
+        """A decoder with no prompt: it reconstructs photos."""
+        return StyleRecord(prompt=None, encoder=self.hparams.encoder, vgg_weights=str(self.hparams.vgg_weights))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        record = StyleRecord(prompt=None, encoder=self.hparams.encoder, vgg_weights=str(self.hparams.vgg_weights))
-        checkpoint[FORMAT_KEY] = record.to_dict()
         self.export_decoder()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
