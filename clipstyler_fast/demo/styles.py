@@ -13,9 +13,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clipstyler_fast.errors import ClipstylerError
+
+if TYPE_CHECKING:  # the names only: the demo's page server loads no torch until a style runs
+    from clipstyler_fast.nets.style_kinds import Network
 
 STYLE_FILE = "style.ckpt"
 # Written by `clipstyler-fast distill`; offered as "<folder> (student)".
@@ -24,8 +27,9 @@ OFFERED_FILES = (STYLE_FILE, STUDENT_FILE)
 # The files of a shared style folder (mirrors clipstyler_fast.nets.style_folder.SHARED_FILES,
 # kept here so that listing the folder imports no torch).
 SHARED_FILES = ("config.json", "model.safetensors")
-# Networks that take a prompt at stylization time (an any-prompt checkpoint).
-CONDITIONED = "conditioned"
+# The network that takes a prompt at stylization time (an any-prompt checkpoint); the value of
+# clipstyler_fast.nets.style_kinds.CONDITIONED_NETWORK, spelt here so that listing imports no torch.
+CONDITIONED: Network = "conditioned"
 
 
 class DemoError(ClipstylerError):
@@ -52,7 +56,7 @@ class Style:
     path: Path
     label: str
     prompt: str
-    network: str
+    network: Network
 
     @property
     def takes_prompt(self) -> bool:
@@ -91,13 +95,13 @@ class StyleCatalog:
         self.vgg_weights = vgg_weights
         self.device = device
         self.cache_size = cache_size
-        self._records: dict[tuple[Path, tuple[tuple[int, int], ...]], tuple[str, str] | str] = {}
+        self._records: dict[tuple[Path, tuple[tuple[int, int], ...]], tuple[str, Network] | str] = {}
         self._styles: dict[str, Style] = {}
         self._problems: list[str] = []
         self._stylizers: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _read(self, path: Path) -> tuple[str, str] | str:
+    def _read(self, path: Path) -> tuple[str, Network] | str:
         """``(prompt, network)`` of a checkpoint or shared folder, or the reason it cannot be offered."""
         from clipstyler_fast.nets.style_file import StyleFile, StyleRecord, read_checkpoint
 

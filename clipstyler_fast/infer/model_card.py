@@ -15,6 +15,7 @@ from typing import Any
 from clipstyler_fast.infer.run_record import RunRecord
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.nets.style_file import StyleRecord
+from clipstyler_fast.nets.style_kinds import STUDENT_NETWORK
 
 CARD_FILE = "README.md"
 TAGS = ("style-transfer", "text-guided", "image-to-image", "clipstyler", "clipstyler-fast")
@@ -67,7 +68,7 @@ def front_matter(facts: CardFacts) -> str:
         *(f"- {tag}" for tag in TAGS),
         f"network: {record.network}",
     ]
-    if record.network != "student":
+    if record.network != STUDENT_NETWORK:
         lines.append(f"base_encoder: {_yaml(f'{record.encoder}: {ENCODERS.get(record.encoder, record.encoder)}')}")
     lines.append(f"clip_model: {_yaml(describe_source(record.clip_model) if record.clip_model else NOT_RECORDED)}")
     if record.is_conditioned:
@@ -79,7 +80,7 @@ def front_matter(facts: CardFacts) -> str:
 
 def _network(record: StyleRecord) -> list[str]:
     encoder = f"{ENCODERS.get(record.encoder, record.encoder)}, weights: {describe_source(record.vgg_weights)}"
-    if record.network == "student":
+    if record.network == STUDENT_NETWORK:
         student = ", ".join(f"{k} {v}" for k, v in (record.student or {}).items())
         return [
             f"- A distilled student (`{record.architecture}`: {student}), trained to reproduce a style network; it needs no VGG encoder.",
@@ -150,7 +151,7 @@ def _usage(facts: CardFacts) -> list[str]:
         "or its downloaded folder: `video`, `export`, `evaluate`, `interpolate`, `distill`; the demo offers the folder. "
         "Offline (`HF_HUB_OFFLINE=1`) it loads from the Hugging Face cache.",
     ]
-    if record.network != "student" and describe_source(record.vgg_weights).startswith("a local file"):
+    if record.network != STUDENT_NETWORK and describe_source(record.vgg_weights).startswith("a local file"):
         lines += [
             "",
             f"The style records its encoder weights as {describe_source(record.vgg_weights)}: pass your copy with `--model.vgg_weights PATH`.",

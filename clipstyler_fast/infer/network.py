@@ -7,6 +7,7 @@ from torch import nn
 from clipstyler_fast.nets.decoder import EncoderDecoder, build_decoder
 from clipstyler_fast.nets.student import build_student
 from clipstyler_fast.nets.style_file import StyleFile
+from clipstyler_fast.nets.style_kinds import STUDENT_NETWORK
 from clipstyler_fast.nets.vgg import load_vgg_encoder
 
 
@@ -17,7 +18,7 @@ def load_network(style: StyleFile, vgg_weights: str | None = None) -> nn.Module:
     records, or ``vgg_weights`` instead); ``student``: the distilled student, which needs no encoder.
     """
     record = style.record
-    if record.network == "student":
+    if record.network == STUDENT_NETWORK:
         network: nn.Module = build_student(record.student or {})
         network.load_state_dict(style.weights)
     else:

@@ -40,7 +40,9 @@ from clipstyler_fast.nets.style_kinds import (
     DECODER_NETWORK,
     DECODER_PREFIX,
     NETWORKS,
+    STUDENT_NETWORK,
     TEXT_DIRECTION,
+    Network,
 )
 
 FORMAT_KEY = "clipstyler_fast"
@@ -83,7 +85,7 @@ class StyleRecord:
     architecture: str = ARCHITECTURE
     format_version: int = FORMAT_VERSION
     interpolation: dict[str, Any] | None = None
-    network: str = DECODER_NETWORK
+    network: Network = DECODER_NETWORK
     student: dict[str, Any] | None = None
     teacher: str | None = None
     conditioning: dict[str, Any] | None = None
@@ -116,7 +118,7 @@ class StyleRecord:
                 f"{where}checkpoint format version {version} is not supported by this version "
                 f"(expects {FORMAT_VERSION}); retrain or use the matching clipstyler-fast release"
             )
-        network = meta.get("network", "decoder")
+        network = meta.get("network", DECODER_NETWORK)
         if network not in NETWORKS:
             raise CheckpointError(
                 f"{where}holds a {network!r} network, which this version cannot run (it runs {', '.join(NETWORKS)}); "
@@ -124,7 +126,7 @@ class StyleRecord:
             )
         expected = NETWORKS[network]
         if meta.get("architecture", ARCHITECTURE) != expected:
-            again = f"; distill it again from {meta.get('teacher') or 'its style'}" if network == "student" else ""
+            again = f"; distill it again from {meta.get('teacher') or 'its style'}" if network == STUDENT_NETWORK else ""
             raise CheckpointError(
                 f"{where}checkpoint architecture {meta.get('architecture')!r} differs from this version's {expected!r}{again}"
             )
@@ -137,7 +139,7 @@ class StyleRecord:
 
 def not_a_decoder(record: StyleRecord, path: str | Path | None) -> CheckpointError:
     """The one-line refusal of a file whose network is not a decoder, where a decoder is needed."""
-    if record.network == "student":
+    if record.network == STUDENT_NETWORK:
         teacher = f" ({record.teacher})" if record.teacher else ""
         return CheckpointError(
             f"{path}: holds a student distilled by `clipstyler-fast distill`, not a decoder; "
@@ -166,8 +168,8 @@ def network_weights(
     prefix = DECODER_PREFIX if record.network == CONDITIONED_NETWORK else f"{record.network}."
     found = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     with torch.device("meta"):  # shapes only: nothing is allocated or initialised
-        expected = (build_student(record.student or {}) if record.network == "student" else build_decoder()).state_dict()
-    check_state_dict(expected, found, path, "decoder" if record.network == CONDITIONED_NETWORK else record.network)
+        expected = (build_student(record.student or {}) if record.network == STUDENT_NETWORK else build_decoder()).state_dict()
+    check_state_dict(expected, found, path, DECODER_NETWORK if record.network == CONDITIONED_NETWORK else record.network)
     return found
 
 
@@ -175,7 +177,7 @@ def decoder_weights(checkpoint: dict[str, Any], path: str | Path | None = None) 
     """The decoder's state dict inside a checkpoint, checked against this version's decoder; a one-line
     :class:`CheckpointError` when the checkpoint holds another network (a student)."""
     record = StyleRecord.from_checkpoint(checkpoint, path) if FORMAT_KEY in checkpoint else StyleRecord(prompt=None)
-    if record.network != "decoder":
+    if record.network != DECODER_NETWORK:
         raise not_a_decoder(record, path)
     return network_weights(checkpoint, path, record)
 
@@ -227,7 +229,7 @@ class StyleFile:
 
     def require_decoder(self) -> StyleFile:
         """This file, or a one-line error when its network is not a decoder (a distilled student)."""
-        if self.record.network != "decoder":
+        if self.record.network != DECODER_NETWORK:
             raise not_a_decoder(self.record, self.path)
         return self
 

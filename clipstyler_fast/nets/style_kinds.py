@@ -9,7 +9,7 @@ any-prompt network the directions of its prompt bank (``bank_directions``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, Literal
 
 import torch
 
@@ -20,18 +20,20 @@ from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, build_student
 ARCHITECTURE = "vgg19-relu4_1/adain-decoder"
 # A per-prompt decoder, a distilled student, or the any-prompt conditioned decoder (the decoder
 # modulated by the prompt: the same architecture plus its conditioning, see conditioned_file.py).
-DECODER_NETWORK = "decoder"
-STUDENT_NETWORK = "student"
-CONDITIONED_NETWORK = "conditioned"
+# Stored as the plain string (a checkpoint's record must load with ``weights_only``).
+Network = Literal["decoder", "student", "conditioned"]
+DECODER_NETWORK: Final = "decoder"
+STUDENT_NETWORK: Final = "student"
+CONDITIONED_NETWORK: Final = "conditioned"
 # Which network a style holds -> the architecture its record must name.
-NETWORKS = {DECODER_NETWORK: ARCHITECTURE, STUDENT_NETWORK: STUDENT_ARCHITECTURE, CONDITIONED_NETWORK: ARCHITECTURE}
+NETWORKS: dict[Network, str] = {DECODER_NETWORK: ARCHITECTURE, STUDENT_NETWORK: STUDENT_ARCHITECTURE, CONDITIONED_NETWORK: ARCHITECTURE}
 DECODER_PREFIX = "decoder."
 FILM_PREFIX = "film."
 TEXT_DIRECTION = "text_direction"
 BANK_KEY = "bank_directions"
 
 
-def held_network(names: set[str] | list[str]) -> str | None:
+def held_network(names: set[str] | list[str]) -> Network | None:
     """Which kind of network a set of tensor names is the weights of (None: none of them)."""
     if any(name.startswith(FILM_PREFIX) or name == BANK_KEY for name in names):
         return CONDITIONED_NETWORK
