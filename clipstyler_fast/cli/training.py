@@ -26,6 +26,7 @@ from clipstyler_fast.train.any_prompt import AnyPromptStyleTransfer
 from clipstyler_fast.train.callbacks import StepProgressBar, run_logger
 from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
+from clipstyler_fast.train.clip_style import settle_style_weights
 from clipstyler_fast.train.data import ContentDataModule
 from clipstyler_fast.train.model import StyleTransfer
 from clipstyler_fast.train.pretrain import DecoderPretraining
@@ -196,10 +197,9 @@ class TrainingCLI(LightningCLI):
         if subcommand == "fit":
             overwrite = bool(namespace_to_dict(self.run_config.get("checkpoint")).get("overwrite"))
             check_can_start(last, self.ckpt_path, overwrite)
-        # Lightning would resume from a file the command already read: the same copy, not a second read.
-        self.model.resumes = resumes(self.ckpt_path, last) or subcommand != "fit"
         trainer = self.config_init[subcommand]["trainer"]
         if not trainer.get("plugins"):
+            # Lightning would resume from a file the command already read: the same copy, not a second read.
             preloaded = (self.ckpt_path, self.checkpoint) if self.checkpoint is not None else None
             kwargs.setdefault("plugins", [SafeCheckpointIO(preloaded)])
         if trainer.get("logger") in (None, True):
@@ -254,6 +254,14 @@ class StyleCLI(TrainingCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
         parser.link_arguments("model.prompt", "checkpoint.prompt")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        trainer = super().instantiate_trainer(**kwargs)
+        # Every weight file the run needs, downloaded or checked at once before any network loads;
+        # a resumed run (or a validation) keeps its own decoder, so needs no start for it.
+        new_run = self.config["subcommand"] == "fit" and not resumes(self.ckpt_path, self.last_checkpoint())
+        settle_style_weights(dict(self.model.hparams), new_run)
+        return trainer
 
 
 class AnyPromptCLI(StyleCLI):

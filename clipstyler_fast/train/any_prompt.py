@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.text_directions import TextDirections
 from clipstyler_fast.nets.conditioned_file import BANK_KEY, bank_sha256, conditioning_record
 from clipstyler_fast.nets.conditioning import ConditioningConfig, FiLM, blend_directions, decode
 from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, StyleRecord
-from clipstyler_fast.train.model import VALIDATION_VIEW_SEED, StyleTransfer
+from clipstyler_fast.train.clip_style import VALIDATION_VIEW_SEED, ClipStyleModule, quality_terms
 from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, holdout_count, read_prompt_bank, split_prompts
 from clipstyler_fast.train.sampling import seeded_generator
+from clipstyler_fast.train.steps import log_training_terms, start_decoder
 
 # Held-out photos are scored against this many seen and (as many) unseen prompts.
 VALIDATION_PROMPTS = 8
 PREVIEW_PROMPTS = 4
 
 
-class AnyPromptStyleTransfer(StyleTransfer):
+class AnyPromptStyleTransfer(ClipStyleModule):
     """Trains one decoder, modulated by the prompt's CLIP text direction (FiLM, see
     :mod:`clipstyler_fast.nets.conditioning`), for every prompt of a bank at once.
 
@@ -41,23 +40,30 @@ class AnyPromptStyleTransfer(StyleTransfer):
         mix_prompts: the share of images trained along a blend of two bank prompts instead of one
             (``normalize((1 - a) dA + a dB)``, ``a`` uniform), the same blend ``interpolate`` makes.
             It trains the network between the bank's directions too, where prompts it never saw lie.
-        **kwargs: every option of per-prompt training (``StyleTransfer``) except ``prompt`` and ``init_from``.
+        prompt: refused: the network learns every prompt of the bank (train one style without ``prompts``).
+        init_from: refused: the network starts from ``decoder_init`` (refine one style without ``prompts``).
+        **kwargs: the options every CLIP-guided style network takes (``ClipStyleModule``).
     """
 
-    takes_prompt = False
-
     def __init__(
-        self, prompts: str = DEFAULT_BANK, holdout_prompts: int = 16, film_hidden: int = 512, mix_prompts: float = 0.5, **kwargs: Any
+        self,
+        prompts: str = DEFAULT_BANK,
+        holdout_prompts: int = 16,
+        film_hidden: int = 512,
+        mix_prompts: float = 0.5,
+        prompt: str | None = None,
+        init_from: str | None = None,
+        **kwargs: Any,
     ) -> None:
         if not 0.0 <= mix_prompts <= 1.0:
             raise DataError(f"`mix_prompts` {mix_prompts} is a share of the batch: give a number from 0 to 1")
-        for option in ("prompt", "init_from"):
-            if kwargs.pop(option, None):
+        for option, value in (("prompt", prompt), ("init_from", init_from)):
+            if value:
                 raise DataError(
                     f"an any-prompt run (a prompt bank given as `prompts`) takes no `{option}`; "
                     "to train or refine one style, drop `prompts`"
                 )
-        super().__init__(prompt=None, **kwargs)
+        super().__init__(**kwargs)
         self.bank = read_prompt_bank(prompts)
         held = holdout_count(len(self.bank), holdout_prompts)
         if held < holdout_prompts:
@@ -76,6 +82,9 @@ class AnyPromptStyleTransfer(StyleTransfer):
         directions = TextDirections(str(hp.clip_model), hp.source_text, hp.clip_download_root).get(self.bank, self.clip.encode_text)
         self.bank_directions = directions.to(self.device)
         self._build_film(directions.shape[1])
+
+    def start_decoder(self) -> None:
+        start_decoder(self.decoder, self.hparams.decoder_init, self.hparams.encoder)
 
     def _build_film(self, embed_dim: int) -> None:
         if self.film is None:
@@ -100,9 +109,16 @@ class AnyPromptStyleTransfer(StyleTransfer):
         return [*self.decoder.parameters(), *self.film.parameters()]
 
     # ----------------------------------------------------------------- the network
-    def decode(self, features: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
-        assert self.film is not None and directions is not None, "the any-prompt network needs per-image directions"
+    def decode(self, features: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        """The network on relu4_1 features, every image along its own text direction ``(B, D)``."""
+        assert self.film is not None, "call setup('fit') first"
         return decode(self.decoder, self.film, features, directions)
+
+    def terms_along(
+        self, images: torch.Tensor, directions: torch.Tensor, generator: torch.Generator
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The loss terms and the stylized batch, every image along its own direction ``(B, D)``."""
+        return self.terms_and_output(images, lambda features: self.decode(features, directions), directions, generator)
 
     def forward(self, images: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
         """Stylize images along ``directions`` ``(B, D)`` (default: the first seen prompt for all)."""
@@ -131,6 +147,13 @@ class AnyPromptStyleTransfer(StyleTransfer):
         mixed = (torch.rand(count, 1, generator=generator) < self.hparams.mix_prompts).to(first.device)
         return torch.where(mixed, blend_directions(first, second, alpha), first)
 
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        # Warps are seeded by the batch's sample indices, so a resumed run draws the same ones.
+        generator = seeded_generator(int(batch["index"][0]), 2)
+        terms = self.terms_along(batch["image"], self.batch_directions(batch), generator)[0]
+        log_training_terms(self, terms)
+        return terms["loss"]
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         images = batch["image"]
         groups = {"val": self.train_ids[:VALIDATION_PROMPTS], "val_unseen": self.held_ids[:VALIDATION_PROMPTS]}
@@ -140,10 +163,8 @@ class AnyPromptStyleTransfer(StyleTransfer):
                 continue
             # Every held-out photo meets every prompt of the group over the validation batches.
             pick = torch.tensor([ids[(i + batch_idx) % len(ids)] for i in range(len(images))])
-            terms, output = self.losses_and_output(images, seeded_generator(VALIDATION_VIEW_SEED, batch_idx), self.bank_directions[pick])
-            output = output.float().clamp(0, 1)
-            terms["clip_direction"] = 1 - terms["dir"]
-            terms["content_ssim"] = structural_similarity_index_measure(output, images.float(), data_range=1.0)
+            terms, output = self.terms_along(images, self.bank_directions[pick], seeded_generator(VALIDATION_VIEW_SEED, batch_idx))
+            terms = quality_terms(terms, output, images)
             self.log_dict({f"{name}/{k}": v for k, v in terms.items()}, prog_bar=False)
             total = terms["loss"] if name == "val" else total
         return total
@@ -151,7 +172,16 @@ class AnyPromptStyleTransfer(StyleTransfer):
     # ----------------------------------------------------------------- state
     def style_record(self) -> StyleRecord:
         conditioning = conditioning_record(self.conditioning, self.bank, self.held_out_prompts)
-        return replace(super().style_record(), prompt=None, network=CONDITIONED_NETWORK, conditioning=conditioning)
+        hp = self.hparams
+        return StyleRecord(
+            prompt=None,
+            encoder=hp.encoder,
+            vgg_weights=str(hp.vgg_weights),
+            clip_model=str(hp.clip_model),
+            source_text=hp.source_text,
+            network=CONDITIONED_NETWORK,
+            conditioning=conditioning,
+        )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)
@@ -163,8 +193,7 @@ class AnyPromptStyleTransfer(StyleTransfer):
                 f"the checkpoint was trained on another prompt bank ({meta.get('bank_size')} prompts) than {self.hparams.prompts} "
                 f"({len(self.bank)}); pass the same file as `prompts`"
             )
-        if record.encoder != self.hparams.encoder:
-            raise CheckpointError(f"the checkpoint was trained with the {record.encoder} encoder; pass `encoder` {record.encoder}")
+        self.check_encoder(record.encoder)
         directions = checkpoint["state_dict"][BANK_KEY]
         self.bank_directions = torch.empty_like(directions, device=self.device)
         self._build_film(int(meta["embed_dim"]))

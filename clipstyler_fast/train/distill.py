@@ -26,8 +26,7 @@ from clipstyler_fast.nets.style_kinds import DECODER_NETWORK, STUDENT_NETWORK, T
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.precision import describe_choice
-from clipstyler_fast.train.schedule import adam_with_inverse_decay
-from clipstyler_fast.train.steps import LossTermSteps
+from clipstyler_fast.train.steps import LossTermSteps, adam_with_inverse_decay
 
 
 class Distillation(LossTermSteps, L.LightningModule):

@@ -29,9 +29,7 @@ from clipstyler_fast.nets.vgg import (
 )
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
-from clipstyler_fast.train.frozen import FrozenNetworksMixin
-from clipstyler_fast.train.schedule import adam_with_inverse_decay
-from clipstyler_fast.train.steps import LossTermSteps
+from clipstyler_fast.train.steps import FrozenNetworksMixin, LossTermSteps, adam_with_inverse_decay
 
 
 class DecoderPretraining(LossTermSteps, FrozenNetworksMixin, L.LightningModule):
