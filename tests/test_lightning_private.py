@@ -4,25 +4,9 @@ upper bound of ``lightning`` in pyproject.toml only with this file passing."""
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
-from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-
-# predict's parser and trainer: the checkpoint handed to the model, its help, and its progress bar.
-CLI_METHODS = {
-    "_prepare_subcommand_parser": ["self", "klass", "subcommand", "kwargs"],
-    "_parse_ckpt_path": ["self"],
-    "_instantiate_trainer": ["self", "config", "callbacks"],
-}
-
-
-def test_the_private_lightning_cli_methods_keep_their_signatures() -> None:
-    for name, parameters in CLI_METHODS.items():
-        method = getattr(LightningCLI, name, None)
-        assert method is not None, f"LightningCLI.{name} is gone"
-        assert list(inspect.signature(method).parameters) == parameters, f"LightningCLI.{name} changed"
 
 
 def test_loggers_still_create_their_experiment_lazily(tmp_path: Path) -> None:

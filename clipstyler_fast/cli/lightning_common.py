@@ -3,7 +3,6 @@ wording of their help, and the checks that come before any network is loaded."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 CKPT_PATH_HELP = {
@@ -32,26 +31,6 @@ DESCRIPTIONS = {
         "<checkpoint.root>/<prompt-slug>-student/; the style is given with --ckpt_path STYLE.ckpt)."
     ),
 }
-
-TRAINER_GROUP_TITLE = "How and where to run (device, precision, steps, logging)"
-
-
-def polish_help(parser: Any, subcommand: str) -> None:
-    """Put this product's words in a subcommand's help: what ``--ckpt_path`` takes, and the title
-    of the trainer's options. In predict, ``--output`` (the file of options for the writer) is
-    left out: in every other command it names the one file written, and predict writes a folder
-    (``--output.dir``); the command line refuses it there (clipstyler_fast.cli.option_table)."""
-    for action in parser._actions:
-        if action.dest == "ckpt_path" and subcommand in CKPT_PATH_HELP:
-            action.help = CKPT_PATH_HELP[subcommand] + " (type: str | null, default: null)"
-        if subcommand == "predict" and "--output" in action.option_strings:
-            action.help = argparse.SUPPRESS
-    for group in parser._action_groups:
-        if any(action.dest == "ckpt_path" for action in group._group_actions):
-            group.title = "Checkpoint"
-        elif group.title and group.title.startswith("Customize every aspect of training"):
-            group.title = TRAINER_GROUP_TITLE
-            group.description = None
 
 
 def accelerator_device_type(accelerator: Any) -> str:

@@ -10,18 +10,19 @@ Exit status: 0 when every image was stylized (or already existed), 1 when some i
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from lightning.pytorch import Callback, LightningDataModule, LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from clipstyler_fast.cli import options
 from clipstyler_fast.cli.flags import spoken
-from clipstyler_fast.cli.lightning_common import DESCRIPTIONS, polish_help, settle_trainer_precision
+from clipstyler_fast.cli.lightning_common import CKPT_PATH_HELP, DESCRIPTIONS, settle_trainer_precision
 from clipstyler_fast.cli.option_table import check_config
 from clipstyler_fast.cli.predict_progress import ImageRateProgressBar
 from clipstyler_fast.errors import CheckpointError, DataError
@@ -39,6 +40,12 @@ from clipstyler_fast.infer.stylizer import (
 from clipstyler_fast.train.run_folder import slugify
 
 
+class PredictTrainer(Trainer):
+    """How and where to run (device, precision, steps, logging)"""
+
+    # The docstring titles the trainer's options in the help.
+
+
 class PredictCLI(LightningCLI):
     """LightningCLI for ``predict`` only: model = :class:`StylizerModule`, data = :class:`PredictDataModule`,
     outputs = :class:`StylizedImageWriter` (``--output.*``)."""
@@ -49,6 +56,7 @@ class PredictCLI(LightningCLI):
         super().__init__(
             StylizerModule,
             PredictDataModule,
+            trainer_class=PredictTrainer,
             trainer_defaults={
                 "logger": False,
                 "enable_checkpointing": False,
@@ -69,10 +77,17 @@ class PredictCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        return {"predict": {"model", "dataloaders", "datamodule", "return_predictions", "weights_only"}}
+        # The checkpoint is an option of this command (handed to the model), not of Trainer.predict.
+        return {"predict": {"model", "dataloaders", "datamodule", "return_predictions", "weights_only", "ckpt_path"}}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument_group("Checkpoint").add_argument("--ckpt_path", type=str | None, default=None, help=CKPT_PATH_HELP["predict"])
+        # One way to give the checkpoint: --ckpt_path, handed to the model.
+        parser.link_arguments("ckpt_path", "model.checkpoint")
         parser.add_lightning_class_args(StylizedImageWriter, "output")
+        # --output (a file of options for the writer) names the one file written in every other
+        # command; predict writes a folder (--output.dir), and refuses it (cli/option_table.py).
+        next(a for a in parser._actions if "--output" in a.option_strings).help = argparse.SUPPRESS
         parser.add_argument(
             "--prompt",
             type=str | None,
@@ -117,15 +132,13 @@ class PredictCLI(LightningCLI):
         parser.link_arguments("tile_overlap", "model.tile_overlap")
         parser.link_arguments("tile_above", "model.tile_above")
 
-    def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        # One way to give the checkpoint: --ckpt_path, handed to the model.
-        parser.link_arguments("ckpt_path", "model.checkpoint")
-        polish_help(parser, subcommand)
-        return parser
-
-    def _parse_ckpt_path(self) -> None:
-        """Checked in :meth:`before_instantiate_classes`, after the folders (the model loads the file)."""
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        # Checked in before_instantiate_classes, after the folders, and read by the model only:
+        # Lightning would otherwise load the file right after parsing to take options from it.
+        config = self.config[self.config.subcommand]
+        self.ckpt_path: str | None = config.get("ckpt_path")
+        config.ckpt_path = None
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.config.subcommand]
@@ -140,15 +153,16 @@ class PredictCLI(LightningCLI):
         if self.prompt_folders and config.get("prompt"):
             config.output.dir = str(Path(config.output.dir) / slugify(config.prompt))
         check_output_folder(Path(config.output.dir), roots)
-        if not config.get("ckpt_path"):
+        if not self.ckpt_path:
             raise CheckpointError("no style checkpoint given; pass --ckpt_path checkpoints/<style>/style.ckpt")
         settle_trainer_precision(config.trainer)
 
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Any:
-        given = list(callbacks) + list(config.get("callbacks") or [])
-        if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
-            callbacks = [*callbacks, ImageRateProgressBar()]
-        return super()._instantiate_trainer(config, callbacks)
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        trainer = self.config_init[self.config_init.subcommand]["trainer"]
+        given = list(trainer.get("callbacks") or [])
+        if trainer.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
+            kwargs["callbacks"] = [*given, ImageRateProgressBar()]
+        return super().instantiate_trainer(**kwargs)
 
     def predict(self, model: LightningModule, datamodule: LightningDataModule, ckpt_path: str | None = None, **kwargs: Any) -> None:
         # The model has already loaded the checkpoint; Lightning's own loading would expect the
