@@ -9,20 +9,11 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from clipstyler_fast.cli.lightning_common import CKPT_PATH_HELP
 from clipstyler_fast.cli.training import FitOnlyCLI, RunTrainer, fit_with_help, namespace_to_dict
-from clipstyler_fast.nets.style_file import StyleRecord, read_checkpoint
 from clipstyler_fast.train.checkpoint_callback import StudentCheckpoint
 from clipstyler_fast.train.distill import Distillation
 from clipstyler_fast.train.run_folder import LAST_FILENAME, is_resume_key, run_folder, student_folder_name
 
 TEACHER_OPTION = "--model.teacher"
-
-
-def teacher_prompt(teacher: str | None, prompt: str | None = None) -> str | None:
-    """The prompt a distillation of ``teacher`` is about (its checkpoint folder is named after it):
-    the one chosen of an any-prompt teacher, else the style's own (read from the file)."""
-    if prompt:
-        return prompt
-    return StyleRecord.from_checkpoint(read_checkpoint(teacher), teacher).prompt if teacher else None
 
 
 class DistillTrainer(RunTrainer):

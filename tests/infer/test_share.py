@@ -91,13 +91,16 @@ def test_the_folder_holds_the_style_files_tensors_bit_for_bit_and_its_record(kin
 
 
 def test_interpolate_distill_and_the_demo_take_shared_folders(kinds, tmp_path: Path) -> None:
-    from clipstyler_fast.cli.distill import teacher_arguments, teacher_prompt
+    from clipstyler_fast.cli.distill import teacher_arguments
+    from clipstyler_fast.infer.any_prompt import load_style
 
     style, folder, _ = kinds["per-prompt"]
     assert main(["interpolate", str(folder), str(folder), "--alpha", "0.5", "--output", str(tmp_path / "half.ckpt")]) == 0
     half = StyleFile.read(tmp_path / "half.ckpt")
     assert all(torch.equal(half.weights[k], v) for k, v in StyleFile.read(style).weights.items())
-    assert teacher_prompt(str(folder)) == "Mosaic" and teacher_arguments(["--ckpt_path", str(folder)]) == ["--model.teacher", str(folder)]
+    # The style a distillation reads its teacher as (its prompt names the run folder).
+    assert load_style(str(folder), None, None).record.prompt == "Mosaic"
+    assert teacher_arguments(["--ckpt_path", str(folder)]) == ["--model.teacher", str(folder)]
     assert demo_styles.SHARED_FILES == style_folder.SHARED_FILES  # mirrored so that the demo lists folders without torch
     catalog = StyleCatalog(folder.parent)
     offered = {style.label: (style.prompt, style.network) for style in catalog.scan()}
