@@ -26,7 +26,6 @@ from clipstyler_fast.train.any_prompt import AnyPromptStyleTransfer
 from clipstyler_fast.train.callbacks import StepProgressBar, run_logger
 from clipstyler_fast.train.checkpoint_callback import StyleCheckpoint
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
-from clipstyler_fast.train.clip_style import settle_style_weights
 from clipstyler_fast.train.data import ContentDataModule
 from clipstyler_fast.train.model import StyleTransfer
 from clipstyler_fast.train.pretrain import DecoderPretraining
@@ -257,10 +256,15 @@ class StyleCLI(TrainingCLI):
 
     def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
-        # Every weight file the run needs, downloaded or checked at once before any network loads;
-        # a resumed run (or a validation) keeps its own decoder, so needs no start for it.
-        new_run = self.config["subcommand"] == "fit" and not resumes(self.ckpt_path, self.last_checkpoint())
-        settle_style_weights(dict(self.model.hparams), new_run)
+        subcommand = self.config["subcommand"]
+        last = self.last_checkpoint()
+        # A file, or ``last`` when the run has one (the other words are Lightning's to resolve).
+        named = self.ckpt_path == "last" or not is_resume_key(self.ckpt_path)
+        if subcommand == "fit" and named and resumes(self.ckpt_path, last):
+            # Handed to the trainer now (public, stateful ckpt_path) rather than to fit, so that the
+            # module's setup knows that the run resumes and needs no decoder start.
+            trainer.ckpt_path = str(last if self.ckpt_path == "last" else self.ckpt_path)
+            self.config_init[subcommand]["ckpt_path"] = None
         return trainer
 
 

@@ -26,19 +26,21 @@ from clipstyler_fast.train.steps import FrozenNetworksMixin, adam_with_inverse_d
 VALIDATION_VIEW_SEED = 12345
 
 
-def settle_style_weights(options: dict[str, Any], new_decoder: bool) -> None:
+def settle_style_weights(options: Any, new_decoder: bool) -> tuple[str, str]:
     """Download what a style run needs (once) or check its local files, every missing one reported
-    in one error before any module exists: CLIP, the encoder, and for a new run (``new_decoder``)
-    that does not refine an any-prompt network, the decoder it starts from. ``options`` are the
-    module's."""
+    in one error before any network loads: CLIP, the encoder, and for a new run (``new_decoder``)
+    that does not refine an any-prompt network, the decoder it starts from. ``options``: the
+    module's hyperparameters. Returns the CLIP and VGG files to load (a downloaded CLIP is
+    hash-checked here, not again when it loads)."""
     decoder = options.get("decoder_init", "auto") if new_decoder and not options.get("init_from") else None
-    settle_weight_files(
+    clip_source, vgg_source, *_ = settle_weight_files(
         options.get("clip_model", DEFAULT_CLIP),
         options.get("clip_download_root"),
         options.get("encoder", DEFAULT_ENCODER),
         options.get("vgg_weights", AUTO),
         decoder,
     )
+    return str(clip_source), str(vgg_source)
 
 
 def style_terms(
@@ -177,10 +179,16 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
     # ----------------------------------------------------------------- frozen networks
     def setup(self, stage: str) -> None:
         hp = self.hparams
-        if self.encoder is None:
-            self.encoder = load_vgg_encoder(hp.vgg_weights, hp.encoder)
+        clip_source, vgg_source = hp.clip_model, hp.vgg_weights
         if stage in ("fit", "validate") and self.clip is None:
-            self.clip = load_clip(hp.clip_model, hp.clip_download_root)
+            # Every missing file in one message, before any network loads. A run that resumes (the
+            # command hands its checkpoint to the trainer before fitting) needs no decoder start.
+            new_decoder = stage == "fit" and (not self.attached or self.trainer.ckpt_path is None)
+            clip_source, vgg_source = settle_style_weights(hp, new_decoder)
+        if self.encoder is None:
+            self.encoder = load_vgg_encoder(vgg_source, hp.encoder)
+        if stage in ("fit", "validate") and self.clip is None:
+            self.clip = load_clip(clip_source, hp.clip_download_root)
             self.prepare_directions()
         if stage == "fit" and not self.attached:
             # Used by hand, outside a Trainer: nothing will restore weights, start from the init now.
