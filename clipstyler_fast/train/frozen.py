@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import torch
 from torch import nn
+
+from clipstyler_fast.precision import autocast_dtype
 
 # Attribute names of the frozen networks; they are reloaded from their sources, never stored.
 FROZEN_NETWORKS = ("encoder", "clip")
@@ -36,3 +40,13 @@ class FrozenNetworksMixin(nn.Module):
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         frozen = {k: v for k, v in super().state_dict().items() if k.startswith(FROZEN_PREFIXES)}
         return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
+
+    def _frozen_dtype(self) -> torch.dtype | None:
+        """The autocast dtype of the frozen networks (the ``frozen_precision`` hyperparameter), or None for fp32."""
+        return autocast_dtype(self.hparams.frozen_precision, self.device, "frozen_precision")  # type: ignore[attr-defined]
+
+    def frozen_passes(self) -> contextlib.AbstractContextManager[Any]:
+        """Autocast for a pass through the frozen networks in ``frozen_precision``; nothing in fp32
+        (so a trainer-wide autocast, if any, still applies)."""
+        dtype = self._frozen_dtype()
+        return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()  # type: ignore[attr-defined]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Literal
 
 import lightning as L
@@ -18,7 +17,8 @@ from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEnco
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
-from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, channels_last_setting, describe_choice
+from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, channels_last_setting, describe_choice
+from clipstyler_fast.train.consistency import with_consistency
 from clipstyler_fast.train.decoder_start import start_decoder
 from clipstyler_fast.train.frozen import FrozenNetworksMixin
 from clipstyler_fast.train.sampling import seeded_generator
@@ -52,6 +52,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lambda_patch: weight of the patch-wise CLIP directional loss.
         lambda_dir: weight of the global CLIP directional loss.
         lambda_tv: weight of the total-variation loss.
+        lambda_consistency: weight of ``|f(T x) - T f(x)|`` over small random warps ``T`` of the photos: steadier video (0: off).
+        consistency_share: share of each batch warped for that term: its cost, that share of one more decoder pass a step.
         num_views: random perspective views per output image for the patch loss.
         distortion: perspective distortion scale of the views (0 to 1).
         view_crop: side of a random square patch cut from the output for every view, as a
@@ -94,6 +96,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         lambda_patch: float = 10.0,
         lambda_dir: float = 1.0,
         lambda_tv: float = 1e-4,
+        lambda_consistency: float = 0.0,
+        consistency_share: float = 1.0,
         num_views: int = 16,
         distortion: float = 0.5,
         view_crop: float = 1.0,
@@ -175,10 +179,6 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
                 if net is not None:
                     net.compile()
 
-    def _frozen_dtype(self) -> torch.dtype | None:
-        """The autocast dtype of the frozen networks (``frozen_precision``), or None for fp32."""
-        return autocast_dtype(self.hparams.frozen_precision, self.device, "frozen_precision")
-
     def _layout(self, images: torch.Tensor) -> torch.Tensor:
         return images.contiguous(memory_format=torch.channels_last) if self._channels_last else images
 
@@ -232,11 +232,7 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         hp = self.hparams
         batch = content.shape[0]
         content = self._layout(content)
-        dtype = self._frozen_dtype()
-
-        def frozen() -> contextlib.AbstractContextManager[Any]:
-            return torch.autocast(self.device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-
+        frozen = self.frozen_passes
         with torch.no_grad(), frozen():
             target = self.encoder(content)
             source = self.clip.encode_image(content)
@@ -259,7 +255,8 @@ class StyleTransfer(FrozenNetworksMixin, L.LightningModule):
         glob = losses.global_directional_loss(output_features, source, direction)
         tv = losses.total_variation(output)
         total = hp.lambda_content * content_term + hp.lambda_patch * patch + hp.lambda_dir * glob + hp.lambda_tv * tv
-        return {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}, output
+        terms = {"loss": total, "content": content_term, "patch": patch, "dir": glob, "tv": tv}
+        return with_consistency(self, terms, content, output, directions, generator), output
 
     def batch_directions(self, batch: dict[str, Any]) -> torch.Tensor | None:
         """Per-image text directions of a training batch (None: every image takes ``text_direction``)."""
