@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -100,29 +101,35 @@ def _reflect(coordinate: torch.Tensor, size: int) -> torch.Tensor:
     return torch.where(folded > size - 1, period - folded, folded)
 
 
+def _translate(images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Whole-pixel translations: image ``i`` at pixel ``p`` takes its pixel ``p + offsets[i]``, mirrored back inside."""
+    height, width = images.shape[-2:]
+    out = []
+    for image, (dx, dy) in zip(images, offsets.tolist()):
+        rows = _reflect(torch.arange(height, dtype=torch.float32) + dy, height).long().to(images.device)
+        cols = _reflect(torch.arange(width, dtype=torch.float32) + dx, width).long().to(images.device)
+        out.append(image.index_select(-2, rows).index_select(-1, cols))
+    return torch.stack(out)
+
+
 def warp(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     """Warp each image ``(n, C, H, W)`` by its matrix ``(n, 2, 3)``: output pixel ``p`` takes the
     source at ``A [p; 1]``, sampled bilinearly; points outside the source are mirrored back into it,
     which keeps a warped photo looking like a photo.
 
-    Written out rather than through ``grid_sample``, whose normalised grid rounds: here a point
-    on a pixel centre takes that pixel exactly, so a whole-pixel translation copies pixels bit for bit."""
-    n, channels, height, width = images.shape
+    Whole-pixel translations copy pixels bit for bit (``grid_sample``'s normalised grid would round
+    them by a few millionths); everything else goes through ``grid_sample`` with reflection."""
+    matrices = matrices.to(device=images.device, dtype=torch.float32)
+    offsets = matrices[:, :, 2]
+    identity = torch.eye(2, device=images.device).expand_as(matrices[:, :, :2])
+    if torch.equal(matrices[:, :, :2], identity) and torch.equal(offsets, offsets.round()):
+        return _translate(images, offsets)
+    height, width = images.shape[-2:]
     points = _source_points(matrices, height, width, images.device)
-    x, y = _reflect(points[..., 0], width), _reflect(points[..., 1], height)
-    x0, y0 = x.floor().clamp(max=width - 1), y.floor().clamp(max=height - 1)
-    wx, wy = (x - x0).to(images.dtype).unsqueeze(1), (y - y0).to(images.dtype).unsqueeze(1)
-    x0, y0 = x0.long(), y0.long()
-    x1, y1 = (x0 + 1).clamp(max=width - 1), (y0 + 1).clamp(max=height - 1)
-    flat = images.reshape(n, channels, height * width)
-
-    def at(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        index = (row * width + col).reshape(n, 1, height * width).expand(n, channels, height * width)
-        return flat.gather(2, index).reshape(n, channels, height, width)
-
-    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
-    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
-    return top * (1 - wy) + bottom * wy
+    # align_corners=True puts -1 and 1 on the first and last pixel centres, as the matrices do.
+    scale = torch.tensor([2 / max(width - 1, 1), 2 / max(height - 1, 1)], device=images.device)
+    grid = (points * scale - 1).to(images.dtype)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
 
 
 def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
