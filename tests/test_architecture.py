@@ -31,7 +31,6 @@ BENCHMARKS = PACKAGE.parent / "benchmarks"
 NOT_YET_SPLIT = {
     "clipstyler_fast/cli/option_table.py checked_arguments": 62,
     "clipstyler_fast/cli/predict.py add_arguments_to_parser": 61,
-    "clipstyler_fast/infer/video.py stylize_video": 66,
     "clipstyler_fast/eval/evaluate.py evaluate": 71,
     "benchmarks/bench_train.py main": 136,
     "benchmarks/bench_predict.py worker": 71,

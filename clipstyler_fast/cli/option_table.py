@@ -69,6 +69,8 @@ RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
     "--model.lambda_tv": (LIGHTNING, WEIGHT),
     "--model.lambda_pixel": (LIGHTNING, WEIGHT),
     "--model.lambda_feature": (LIGHTNING, WEIGHT),
+    "--model.lambda_consistency": (LIGHTNING, WEIGHT),
+    "--model.consistency_share": (LIGHTNING, number(above=0, most=1, give="give a share of the batch in (0, 1], e.g. 0.5")),
     "--model.num_views": (LIGHTNING, POSITIVE),
     "--model.distortion": (LIGHTNING, UNIT),
     "--model.view_crop": (LIGHTNING, number(above=0, most=1, give="give a share of the output's side in (0, 1], e.g. 0.25")),

@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser, help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)"
     )
     options.add_controls(parser, "frame")
+    parser.add_argument(
+        "--temporal_blend",
+        type=values.number(0, 0.9, give="give a weight in [0, 0.9]; 0 stylizes every frame on its own"),
+        default=0.0,
+        help="blend each stylized frame with the previous output frame, moved by the picture's global motion "
+        "(phase correlation), with this weight where that motion explains the frame: less flicker on pans "
+        "and still shots (default 0: every frame on its own)",
+    )
     options.add_vgg_weights(parser)
     options.add_device(parser)
     options.add_progress(parser)
@@ -57,6 +65,8 @@ def main(argv: list[str]) -> int:
         strength=args.strength,
         preserve_colors=args.preserve_colors,
     )
-    path = stylize_video(stylizer, args.data_path, args.output, args.batch_size, args.codec, args.crf, args.audio, args.progress)
+    path = stylize_video(
+        stylizer, args.data_path, args.output, args.batch_size, args.codec, args.crf, args.audio, args.progress, args.temporal_blend
+    )
     print(f"wrote {path}")
     return 0

@@ -19,6 +19,7 @@ import torch
 
 from clipstyler_fast.errors import VideoError
 from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.infer.temporal import PreviousFrameBlend
 from clipstyler_fast.io.atomic import atomic_write_path
 
 INSTALL_HINT = 'pip install "clipstyler-fast[video]"'
@@ -160,10 +161,14 @@ def from_rgb(av: Any, pixels: np.ndarray, like: Any, pix_fmt: str) -> Any:
 
 
 @torch.no_grad()
-def _stylize_frames(av: Any, stylizer: Stylizer, frames: list[Any], device: torch.device) -> list[np.ndarray]:
+def _stylize_frames(
+    av: Any, stylizer: Stylizer, frames: list[Any], device: torch.device, blend: PreviousFrameBlend | None = None
+) -> list[np.ndarray]:
     array = np.stack([to_rgb(av, f) for f in frames])
     images = torch.from_numpy(array).to(device).permute(0, 3, 1, 2).float().div_(255)
-    out = stylizer(images).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out = stylizer(images).clamp(0, 1)
+    out = blend(images, out) if blend is not None else out
+    out = out.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return list(out)
 
 
@@ -181,6 +186,25 @@ def probe_video(path: str | Path) -> None:
         raise unreadable_video(path, error) from None
 
 
+def _checked_paths(source: str | Path, target: str | Path, batch_size: int) -> tuple[Path, Path]:
+    """The input and output paths, once the input exists, differs from the output and the batch is positive."""
+    source, target = Path(source).expanduser(), Path(target).expanduser()
+    if not source.is_file():
+        raise VideoError(f"{source}: video not found; check the path")
+    if source.resolve() == target.resolve():
+        raise VideoError(f"{target}: the output would overwrite the input; pick another output name")
+    if batch_size < 1:
+        raise VideoError(f"`batch_size` {batch_size} must be at least 1")
+    return source, target
+
+
+def _frame_bar(transcoder: Any, source: Path) -> Any:
+    """A progress bar over the input's frames, on stderr."""
+    from tqdm import tqdm
+
+    return tqdm(total=_frame_count(transcoder.video_in), desc=f"stylizing {source.name}", unit="frame", file=sys.stderr)
+
+
 def stylize_video(
     stylizer: Stylizer,
     source: str | Path,
@@ -190,33 +214,27 @@ def stylize_video(
     crf: int = 18,
     keep_audio: bool = True,
     progress: bool = True,
+    temporal_blend: float = 0.0,
 ) -> Path:
     """Stylize ``source`` into ``target`` (same size, timing and audio); returns ``target``.
 
+    ``temporal_blend`` above 0 blends every frame with the previous output moved by the picture's
+    global motion (:class:`~clipstyler_fast.infer.temporal.PreviousFrameBlend`), with that weight.
     ``target`` appears only once complete: the video is written to a temporary file in the same
     folder and renamed over it.
     """
     av = require_av()
-    source, target = Path(source).expanduser(), Path(target).expanduser()
-    if not source.is_file():
-        raise VideoError(f"{source}: video not found; check the path")
-    if source.resolve() == target.resolve():
-        raise VideoError(f"{target}: the output would overwrite the input; pick another output name")
-    if batch_size < 1:
-        raise VideoError(f"`batch_size` {batch_size} must be at least 1")
+    source, target = _checked_paths(source, target, batch_size)
     device = next(stylizer.parameters()).device
 
     def write(tmp: Path) -> None:
         transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, name=target)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=_frame_count(transcoder.video_in), desc=f"stylizing {source.name}", unit="frame", file=sys.stderr)
+        bar = _frame_bar(transcoder, source) if progress else None
         pending: list[Any] = []
+        blend = PreviousFrameBlend(temporal_blend) if temporal_blend > 0 else None
 
         def flush() -> None:
-            for frame, pixels in zip(pending, _stylize_frames(av, stylizer, pending, device)):
+            for frame, pixels in zip(pending, _stylize_frames(av, stylizer, pending, device, blend)):
                 transcoder.encode(from_rgb(av, pixels, frame, transcoder.video_out.pix_fmt))
             if bar is not None:
                 bar.update(len(pending))

@@ -118,7 +118,7 @@ class AnyPromptStyleTransfer(ClipStyleModule):
         self, images: torch.Tensor, directions: torch.Tensor, generator: torch.Generator
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The loss terms and the stylized batch, every image along its own direction ``(B, D)``."""
-        return self.terms_and_output(images, lambda features: self.decode(features, directions), directions, generator)
+        return self.terms_and_output(images, lambda features: self.decode(features, directions[: len(features)]), directions, generator)
 
     def forward(self, images: torch.Tensor, directions: torch.Tensor | None = None) -> torch.Tensor:
         """Stylize images along ``directions`` ``(B, D)`` (default: the first seen prompt for all)."""

@@ -20,6 +20,7 @@ from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
 from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, channels_last_setting, describe_choice
+from clipstyler_fast.train.consistency import add_consistency
 from clipstyler_fast.train.steps import FrozenNetworksMixin, adam_with_inverse_decay, frozen_precision
 
 # Validation draws the same views every time so that its losses are comparable across steps.
@@ -108,6 +109,8 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         lambda_patch: weight of the patch-wise CLIP directional loss.
         lambda_dir: weight of the global CLIP directional loss.
         lambda_tv: weight of the total-variation loss.
+        lambda_consistency: weight of ``|f(T x) - T f(x)|`` over small random warps ``T`` of the photos: steadier video (0: off).
+        consistency_share: share of each batch warped for that term: its cost, that share of one more decoder pass a step.
         num_views: random perspective views per output image for the patch loss.
         distortion: perspective distortion scale of the views (0 to 1).
         view_crop: side of a random square patch cut from the output for every view, as a
@@ -145,6 +148,8 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         lambda_patch: float = 10.0,
         lambda_dir: float = 1.0,
         lambda_tv: float = 1e-4,
+        lambda_consistency: float = 0.0,
+        consistency_share: float = 1.0,
         num_views: int = 16,
         distortion: float = 0.5,
         view_crop: float = 1.0,
@@ -242,14 +247,27 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         direction: torch.Tensor,
         generator: torch.Generator | None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """:func:`style_terms` of this module's networks and options on a batch of content images."""
+        """:func:`style_terms` of this module's networks and options on a batch of content images,
+        with the consistency term when its weight is not 0. ``decode`` takes the features of the
+        batch or of its first images (the warped ones)."""
         assert self.encoder is not None and self.clip is not None, "call setup('fit') first"
-        content = content.contiguous(memory_format=torch.channels_last) if self._channels_last else content
+        encoder, hp, frozen_dtype = self.encoder, self.hparams, self.frozen_dtype()
+        layout = torch.channels_last if self._channels_last else torch.contiguous_format
         # The decoder runs in its own precision: frozen features may come out of autocast as bf16.
         dtype = next(self.decoder.parameters()).dtype
-        return style_terms(
-            self.encoder, self.clip, lambda f: decode(f.to(dtype)), content, direction, self.hparams, generator, self.frozen_dtype()
-        )
+
+        def run_decoder(features: torch.Tensor) -> torch.Tensor:
+            return decode(features.to(dtype))
+
+        def network(images: torch.Tensor) -> torch.Tensor:
+            """The whole style network ``f``: the frozen encoder, then the trained decoder."""
+            with torch.no_grad(), frozen_precision(images.device, frozen_dtype):
+                features = encoder(images.contiguous(memory_format=layout))
+            return run_decoder(features)
+
+        content = content.contiguous(memory_format=layout)
+        terms, output = style_terms(encoder, self.clip, run_decoder, content, direction, hp, generator, frozen_dtype)
+        return add_consistency(terms, hp.lambda_consistency, hp.consistency_share, network, content, output, generator), output
 
     def on_fit_start(self) -> None:
         # Here, not in setup(): only now does the trainer know whether it resumes from a checkpoint

@@ -26,6 +26,7 @@ from clipstyler_fast.nets.style_kinds import DECODER_NETWORK, STUDENT_NETWORK, T
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.precision import describe_choice
+from clipstyler_fast.train.consistency import add_consistency
 from clipstyler_fast.train.steps import LossTermSteps, adam_with_inverse_decay
 
 
@@ -53,6 +54,9 @@ class Distillation(LossTermSteps, L.LightningModule):
         lambda_feature: weight of the feature loss (mean squared error between the relu4_1
             features of the student's and the teacher's outputs, in the teacher's own encoder;
             0 skips it, and its cost).
+        lambda_consistency: weight of ``|s(T x) - T s(x)|`` for the student ``s`` over small random warps
+            ``T`` of the photos: steadier video (0: off).
+        consistency_share: share of each batch warped for that term: its cost, that share of one more student pass a step.
         lr: Adam learning rate.
         lr_decay: the rate decays as ``lr / (1 + lr_decay * step)``.
         preview_every_n_steps: log a grid of held-out photos, their teacher and student outputs
@@ -73,6 +77,8 @@ class Distillation(LossTermSteps, L.LightningModule):
         full_width: int = 16,
         lambda_pixel: float = 1.0,
         lambda_feature: float = 0.0,
+        lambda_consistency: float = 0.0,
+        consistency_share: float = 1.0,
         lr: float = 2e-3,
         lr_decay: float = 1e-3,
         preview_every_n_steps: int = 100,
@@ -148,10 +154,12 @@ class Distillation(LossTermSteps, L.LightningModule):
             feature = losses.content_loss(encoder(output), target_features)
             terms["feature"] = feature
             total = total + self.hparams.lambda_feature * feature
+        hp = self.hparams
+        terms = add_consistency({"loss": total, **terms}, hp.lambda_consistency, hp.consistency_share, self.student, images, output)
         with torch.no_grad():
             shown = F.mse_loss(output.detach().clamp(0, 1), targets)
             terms["psnr"] = -10 * torch.log10(shown.clamp_min(1e-10))
-        return {"loss": total, **terms}
+        return terms
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self.validation_terms(batch)["loss"]
