@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,20 +23,46 @@ from PIL import Image
 from benchmarks.common import TINY_CLIP
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+
+
+def cli_environment(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment for a ``clipstyler-fast`` subprocess.
+
+    The interpreter imports this checkout's package wherever its working folder is, and the
+    tests' own modules too (callbacks named on the command line, such as
+    ``resume_callbacks.SignalAtStep``). ``env`` adds or overrides variables; a None value removes
+    one (a test that must see the warnings this run would otherwise filter out).
+    """
+    path = os.pathsep.join(filter(None, [str(REPO), str(TESTS), os.environ.get("PYTHONPATH")]))
+    environment: dict[str, str | None] = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    return {name: value for name, value in environment.items() if value is not None}
+
+
+def cli_command(*args: str, python: tuple[str, ...] = ()) -> list[str]:
+    """``clipstyler-fast ARGS`` as a fresh interpreter runs it; ``python`` passes interpreter
+    options such as ``-X importtime``."""
+    return [sys.executable, *python, "-m", "clipstyler_fast", *args]
 
 
 def run_cli(
-    *args: str, cwd: Path | str | None = None, env: Mapping[str, str] | None = None, python: tuple[str, ...] = ()
+    *args: str,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str | None] | None = None,
+    python: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``clipstyler-fast ARGS`` in a fresh interpreter (``python -m clipstyler_fast``), output captured as text.
+    """``clipstyler-fast ARGS`` in a fresh interpreter, run to its end, output captured as text
+    (see ``cli_environment`` for ``env``)."""
+    return subprocess.run(cli_command(*args, python=python), cwd=cwd, env=cli_environment(env), capture_output=True, text=True)
 
-    The interpreter imports this checkout's package wherever ``cwd`` is; ``env`` adds to (or
-    overrides) the environment, ``python`` passes interpreter options such as ``-X importtime``.
-    """
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    environment = {**os.environ, "PYTHONPATH": path, **(env or {})}
-    command = [sys.executable, *python, "-m", "clipstyler_fast", *args]
-    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+
+def start_cli(
+    *args: str, cwd: Path | str | None = None, env: Mapping[str, str | None] | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """``clipstyler-fast ARGS`` started in a fresh interpreter and left running, for tests that
+    signal or kill it; ``popen`` says where its output goes (a pipe nobody reads can fill up and
+    stall it) and whether it gets a session of its own."""
+    return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_environment(env), text=True, **popen)
 
 
 def imported_modules(stderr: str) -> set[str]:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import imported_modules, run_cli
+
 PACKAGE = Path(__file__).resolve().parents[1] / "clipstyler_fast"
 # Lower numbers lie lower; a module may import its own layer's modules and any lower layer.
 LAYERS = {
@@ -126,9 +128,9 @@ def test_importing_the_python_api_does_not_import_lightning() -> None:
 
 
 def test_the_commands_help_imports_no_torch() -> None:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "clipstyler_fast", "--help"], capture_output=True, text=True)
+    result = run_cli("--help", python=("-X", "importtime"))
     assert result.returncode == 0 and "usage: clipstyler-fast COMMAND" in result.stdout
-    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_modules(result.stderr)
     assert "clipstyler_fast" in imported
     assert not {name for name in imported if name.split(".")[0] in ("torch", "lightning", "torchvision")}
 

@@ -15,14 +15,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from demo_support import style_folder
 from PIL import Image
-from support import make_photo
+from support import make_photo, start_cli
 from tiny_style import train_style
 
 pytestmark = pytest.mark.slow
@@ -52,11 +51,8 @@ def free_port() -> int:
 
 def start_demo(ckpt_dir: Path) -> tuple[subprocess.Popen[str], str]:
     """``python -m clipstyler_fast demo`` on a free port, once it says it is serving."""
-    command = [sys.executable, "-m", "clipstyler_fast", "demo", "--port", str(free_port()), "--ckpt_dir", str(ckpt_dir)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [*command, "--trainer.accelerator", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
+    options = ["--port", str(free_port()), "--ckpt_dir", str(ckpt_dir), "--trainer.accelerator", "cpu"]
+    process = start_cli("demo", *options, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

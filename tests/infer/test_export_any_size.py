@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import onnxruntime
 import pytest
 import torch
+from support import run_cli
 from tiny_style import train_style
 
 from clipstyler_fast.infer.export import MIN_SIDE, TOLERANCE
@@ -27,8 +26,7 @@ def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
 @pytest.fixture(scope="module")
 def exported(style, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("exported-any-size")
-    command = [sys.executable, "-m", "clipstyler_fast", "export", "--ckpt_path", str(style), "--output.dir", str(folder)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = run_cli("export", "--ckpt_path", str(style), "--output.dir", str(folder))
     assert result.returncode == 0, result.stderr
     return folder
 
