@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 from demo_support import style_folder
 from PIL import Image
-from support import make_photo, start_cli
-from tiny_style import train_style
+from support import make_photo, start_cli, style_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +90,7 @@ def test_the_demo_page_stylizes_downloads_and_reports_a_bad_upload(
         pytest.fail('Playwright is not installed: pip install -e ".[dev]"', pytrace=False)
     root = tmp_path_factory.mktemp("demo-browser")
     ckpt_dir = style_folder(root)
-    train_style(root, "Watercolor", clip_path, vgg_path, content_dir)  # a checkpoint made by `fit`, beside two written ones
+    style_checkpoint(root, "Watercolor", trained=(clip_path, vgg_path, content_dir))  # a checkpoint made by `fit`, beside two written ones
     photo = tmp_path / "photo.png"
     make_photo(72, 40, seed=3).save(photo)
     (tmp_path / "notes.jpg").write_text("this is not an image\n")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predict_support import he_checkpoint, make_inputs, output_name, trained_checkpoint, with_vgg_source
+from predict_support import he_checkpoint, make_inputs, output_name, with_vgg_source
 from support import make_photo, run_cli
 
 from clipstyler_fast.cli.main import main
@@ -23,8 +23,8 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu
 
 
 @pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Path:
-    return trained_checkpoint(tmp_path_factory.getbasetemp() / "predict-style", clip_path, vgg_path)
+def style(trained_style: Path) -> Path:
+    return trained_style
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from support import TESTS, distill_args, fit_args, make_photo, run_cli
-from tiny_style import train_style
+from support import TESTS, distill_args, fit_args, make_photo, run_cli, style_checkpoint
 from torchvision.transforms.functional import pil_to_tensor
 
 from clipstyler_fast import Stylizer
@@ -25,7 +24,7 @@ STEPS = 20
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> Path:
-    return train_style(tmp_path_factory.mktemp("teacher"), "Mosaic", clip_path, vgg_path, content_dir)
+    return style_checkpoint(tmp_path_factory.mktemp("teacher"), "Mosaic", trained=(clip_path, vgg_path, content_dir))
 
 
 @pytest.fixture(scope="module")

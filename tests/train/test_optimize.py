@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from support import make_photo, run_cli, start_cli, write_vgg
-from tiny_style import train_style
+from support import make_photo, run_cli, start_cli, style_checkpoint, write_vgg
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.io.images import read_rgb
@@ -119,7 +118,7 @@ def test_each_photo_has_its_own_seed_so_a_resumed_run_gives_the_same_image(
 def test_init_from_starts_every_photo_from_a_trained_style(
     clip_path: Path, vgg_path: Path, content_dir: Path, content_layers_vgg: Path, photos: Path, tmp_path: Path
 ) -> None:
-    style = train_style(tmp_path / "style", "Mosaic", clip_path, vgg_path, content_dir)
+    style = style_checkpoint(tmp_path / "style", "Mosaic", trained=(clip_path, vgg_path, content_dir))
     out = tmp_path / "from-style"
     args = optimize_args(clip_path, content_layers_vgg, photos / "a.png", out, "--trainer.max_steps", "1", "--model.init_from", str(style))
     assert main([*args, "--trainer.enable_progress_bar", "false", "--postprocess", "clamp"]) == 0
