@@ -35,14 +35,6 @@ NOT_YET_SPLIT = {
     "clipstyler_fast/cli/predict.py add_arguments_to_parser": 61,
     "clipstyler_fast/infer/video.py stylize_video": 66,
     "clipstyler_fast/eval/evaluate.py evaluate": 71,
-    "benchmarks/bench_train.py main": 136,
-    "benchmarks/bench_predict.py worker": 71,
-    "benchmarks/bench_predict.py main": 117,
-    "benchmarks/fidelity/per_image.py main": 61,
-    "benchmarks/fidelity/any_prompt.py main": 62,
-    "benchmarks/fidelity/run.py fit_command": 64,
-    "benchmarks/fidelity/run.py main": 61,
-    "benchmarks/fidelity/distill.py main": 64,
 }
 
 
