@@ -48,6 +48,8 @@ import math
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,51 +138,57 @@ def _photo(size: int) -> Any:
     return torch.stack(channels).clamp(0, 1)[None]
 
 
-def worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Time one contender at one size; returns seconds per image and memory figures."""
+def _contender(args: argparse.Namespace, device: Any) -> tuple[Callable[[Any], Any], str]:
+    """The forward pass ``args.variant`` measures, and the precision it runs in."""
     import torch
 
     from clipstyler_fast.infer.stylizer import Stylizer
     from clipstyler_fast.nets.decoder import EncoderDecoder
     from clipstyler_fast.precision import mixed_precision
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     # The student is measured alone: the teacher's weights are not in its peak memory.
     encoder, decoder = _networks(args.encoder) if args.variant not in ("student", "any-prompt") else (None, None)
     if args.variant == "plain":
         encoder, decoder = encoder.to(device), decoder.to(device)
-        precision = "32-true"
 
-        def run(x: torch.Tensor) -> torch.Tensor:
+        def plain(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 return decoder(encoder(x))
 
+        return plain, "32-true"
+    # The ablation variants switch off one of the product's two speed settings.
+    options = {
+        "product": {},
+        "student": {},
+        "any-prompt": {},
+        "fp32-channels-last": {"precision": "32-true"},
+        "bf16-contiguous": {"channels_last": False},
+    }[args.variant]
+    tiles = {"tile_above": args.tile_above, "tile_size": args.tile_size, "tile_overlap": args.tile_overlap}
+    if args.variant == "any-prompt":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            stylizer = _any_prompt_stylizer(args.encoder, Path(folder), device=device, **tiles)
     else:
-        # The ablation variants switch off one of the product's two speed settings.
-        options = {
-            "product": {},
-            "student": {},
-            "any-prompt": {},
-            "fp32-channels-last": {"precision": "32-true"},
-            "bf16-contiguous": {"channels_last": False},
-        }[args.variant]
-        tiles = {"tile_above": args.tile_above, "tile_size": args.tile_size, "tile_overlap": args.tile_overlap}
-        if args.variant == "any-prompt":
-            import tempfile
+        network = _student() if args.variant == "student" else EncoderDecoder(encoder, decoder)
+        stylizer = Stylizer(network, **tiles, **options).to(device)
 
-            with tempfile.TemporaryDirectory() as folder:
-                stylizer = _any_prompt_stylizer(args.encoder, Path(folder), device=device, **tiles)
-        else:
-            network = _student() if args.variant == "student" else EncoderDecoder(encoder, decoder)
-            stylizer = Stylizer(network, **tiles, **options).to(device)
-        precision = options.get("precision", mixed_precision(device.type))
+    def product(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return stylizer(x)
 
-        def run(x: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                return stylizer(x)
+    return product, options.get("precision", mixed_precision(device.type))
 
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Time one contender at one size; returns seconds per image and memory figures."""
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    run, precision = _contender(args, device)
     image = torch.rand(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(1)).to(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -290,7 +298,7 @@ def _print_student_table(rows: list[Any], student_rows: list[tuple[int, dict[str
         )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
@@ -317,28 +325,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the table of what each speed setting buys")
     parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
 
-    if args.worker or args.numerics:
-        from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
-        args.tile_above = DEFAULT_TILE_ABOVE if args.tile_above is None else args.tile_above
-        args.tile_size = args.tile_size or DEFAULT_TILE_SIZE
-        args.tile_overlap = DEFAULT_TILE_OVERLAP if args.tile_overlap is None else args.tile_overlap
-        args.repeats = args.repeats or 1
-        print(json.dumps(worker(args) if args.worker else numerics(args)))
-        return 0
+def _measure_in_this_process(args: argparse.Namespace) -> int:
+    """The worker side: one measurement, printed as one JSON line for the driver."""
+    from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 
-    sizes = args.sizes
-    tiled_from = 4096
-    if args.smoke:
-        # One tiny size, through the tiled path as 4096 is in the full run.
-        sizes, tiled_from = [64], 64
-        args.tile_above, args.tile_size, args.tile_overlap = 48 * 48, 32, 8
-    started = time.perf_counter()
-    rows = []
-    student_rows: list[tuple[int, dict[str, Any]]] = []
-    any_prompt_rows: list[dict[str, Any]] = []
+    args.tile_above = DEFAULT_TILE_ABOVE if args.tile_above is None else args.tile_above
+    args.tile_size = args.tile_size or DEFAULT_TILE_SIZE
+    args.tile_overlap = DEFAULT_TILE_OVERLAP if args.tile_overlap is None else args.tile_overlap
+    args.repeats = args.repeats or 1
+    print(json.dumps(worker(args) if args.worker else numerics(args)))
+    return 0
+
+
+@dataclass
+class Measurements:
+    """Every worker's result of one benchmark run."""
+
+    rows: list[tuple[int, dict[str, Any] | None, dict[str, Any]]] = field(default_factory=list)
+    student_rows: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    any_prompt_rows: list[dict[str, Any]] = field(default_factory=list)
+    ablation: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    check: dict[str, Any] = field(default_factory=dict)
+
+
+def _measure_sizes(args: argparse.Namespace, sizes: list[int], started: float, measured: Measurements) -> None:
+    """Plain, product, any-prompt and student at each size, each in a fresh worker process."""
     for size in sizes:
         repeats = args.repeats or (3 if size <= 512 else 1)
         warmup = 0 if args.smoke or size > 1024 else 1  # a warm-up at 2048 and above would cost minutes
@@ -346,29 +360,34 @@ def main(argv: list[str] | None = None) -> int:
         plain = _spawn("worker", args, size=size, variant="plain", repeats=repeats, warmup=warmup) if run_plain else None
         product = _spawn("worker", args, size=size, variant="product", repeats=repeats, warmup=warmup)
         if not args.no_any_prompt:
-            any_prompt_rows.append(_spawn("worker", args, size=size, variant="any-prompt", repeats=repeats, warmup=warmup))
+            measured.any_prompt_rows.append(_spawn("worker", args, size=size, variant="any-prompt", repeats=repeats, warmup=warmup))
         if not args.no_student:
-            student_rows.append((size, _spawn("worker", args, size=size, variant="student", repeats=repeats, warmup=warmup)))
-        rows.append((size, plain, product))
+            measured.student_rows.append((size, _spawn("worker", args, size=size, variant="student", repeats=repeats, warmup=warmup)))
+        measured.rows.append((size, plain, product))
         print(f"  measured {size}x{size} ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
-    check = _spawn("numerics", args, size=32 if args.smoke else 512)
-    ablation = []
-    if not (args.smoke or args.no_ablation) and rows[0][1] is not None:
-        size, plain, product = rows[0]
-        repeats = args.repeats or (3 if size <= 512 else 1)
-        ablation = [("plain fp32, torch.no_grad", plain)]
-        variants = [("fp32-channels-last", "inference_mode + channels-last, fp32")]
-        if product["precision"] != "32-true":  # where bf16 is emulated the product runs fp32, and bf16 would take hours
-            variants.append(("bf16-contiguous", "inference_mode + bf16 autocast, contiguous"))
-        for variant, label in variants:
-            ablation.append((label, _spawn("worker", args, size=size, variant=variant, repeats=repeats, warmup=int(size <= 1024))))
-        ablation.append((f"product: inference_mode + channels-last + {product['precision']}", product))
 
-    first = rows[0][2]
+
+def _measure_ablation(args: argparse.Namespace, measured: Measurements) -> None:
+    """What each speed setting buys at the first size: the product with one setting off at a time."""
+    size, plain, product = measured.rows[0]
+    if args.smoke or args.no_ablation or plain is None:
+        return
+    repeats = args.repeats or (3 if size <= 512 else 1)
+    measured.ablation = [("plain fp32, torch.no_grad", plain)]
+    variants = [("fp32-channels-last", "inference_mode + channels-last, fp32")]
+    if product["precision"] != "32-true":  # where bf16 is emulated the product runs fp32, and bf16 would take hours
+        variants.append(("bf16-contiguous", "inference_mode + bf16 autocast, contiguous"))
+    for variant, label in variants:
+        measured.ablation.append((label, _spawn("worker", args, size=size, variant=variant, repeats=repeats, warmup=int(size <= 1024))))
+    measured.ablation.append((f"product: inference_mode + channels-last + {product['precision']}", product))
+
+
+def _print_main_table(args: argparse.Namespace, measured: Measurements, tiled_from: int) -> None:
     import torch
 
     from benchmarks.common import describe_machine
 
+    first = measured.rows[0][2]
     print(f"\n{describe_machine(torch.device(args.device))}")
     print(
         f"\nclipstyler-fast predict benchmark on {args.device} ({first['threads']} threads), full-size networks ({args.encoder} encoder), random He-initialised weights"
@@ -376,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"precision: plain 32-true, product {first['precision']} (auto); tiles above {args.tile_above or 'default'} pixels\n")
     print("| image | plain fp32 images/s | product images/s | speed-up | plain peak RSS | product peak RSS | memory ratio |")
     print("|---|---|---|---|---|---|---|")
-    for size, plain, product in rows:
+    for size, plain, product in measured.rows:
         label = f"{size}x{size}" + (" tiled" if size >= tiled_from else "")
         p_rate = 1 / product["seconds"]
         if plain is None:
@@ -387,21 +406,45 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} | {b_rate:.3f} | {p_rate:.3f} | {p_rate / b_rate:.2f}x | {_fmt_mib(plain['peak_rss_mib'])} | "
             f"{_fmt_mib(product['peak_rss_mib'])} | {product['peak_rss_mib'] / plain['peak_rss_mib']:.2f} |"
         )
-    if student_rows:
-        _print_student_table(rows, student_rows, tiled_from)
-    if any_prompt_rows:
-        _print_any_prompt_table(rows, any_prompt_rows, tiled_from)
+
+
+def _print_check_and_ablation(measured: Measurements) -> None:
+    check, ablation = measured.check, measured.ablation
     print(
         f"\nproduct vs plain fp32 on a {check['size']}x{check['size']} photo-like image ({check['precision']}): "
         f"max |diff| = {check['max_rel']:.4f}, mean |diff| = {check['mean_rel']:.5f} of the output's value range"
     )
     if ablation:
-        size = rows[0][0]
+        size = measured.rows[0][0]
         print(f"\nwhat each setting buys at {size}x{size}:\n")
         print("| setting | images/s | vs plain |")
         print("|---|---|---|")
         for label, result in ablation:
             print(f"| {label} | {1 / result['seconds']:.3f} | {ablation[0][1]['seconds'] / result['seconds']:.2f}x |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.worker or args.numerics:
+        return _measure_in_this_process(args)
+    sizes = args.sizes
+    tiled_from = 4096
+    if args.smoke:
+        # One tiny size, through the tiled path as 4096 is in the full run.
+        sizes, tiled_from = [64], 64
+        args.tile_above, args.tile_size, args.tile_overlap = 48 * 48, 32, 8
+    started = time.perf_counter()
+    measured = Measurements()
+    _measure_sizes(args, sizes, started, measured)
+    measured.check = _spawn("numerics", args, size=32 if args.smoke else 512)
+    _measure_ablation(args, measured)
+    _print_main_table(args, measured, tiled_from)
+    if measured.student_rows:
+        _print_student_table(measured.rows, measured.student_rows, tiled_from)
+    if measured.any_prompt_rows:
+        _print_any_prompt_table(measured.rows, measured.any_prompt_rows, tiled_from)
+    _print_check_and_ablation(measured)
+    first = measured.rows[0][2]
     print(
         f"\n(peak RSS includes the Python process, torch and the weights: about {_fmt_mib(first['base_rss_mib'])} before the first forward pass)"
     )

@@ -371,15 +371,9 @@ def quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    quiet()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        # The published code sets it; the training crop size never changes, so both sides gain.
-        torch.backends.cudnn.benchmark = True
+def product_options(args: argparse.Namespace, device: torch.device) -> tuple[dict[str, Any], str]:
+    """The product's speed options (its defaults unless given) and the number format its frozen
+    networks run in."""
     defaults = {k: v.default for k, v in inspect.signature(StyleTransfer.__init__).parameters.items()}
     fast = {
         "frozen_precision": args.frozen_precision or defaults["frozen_precision"],
@@ -388,89 +382,103 @@ def main(argv: list[str] | None = None) -> int:
         "per_sample_views": defaults["per_sample_views"] if args.per_sample_views is None else args.per_sample_views,
     }
     dtype = autocast_dtype(fast["frozen_precision"], device, "frozen_precision")
-    frozen_name = "bf16" if dtype is torch.bfloat16 else "fp32"
-    total = args.warmup + args.steps
-    batches = content_batches(total, args.batch, args.crop)
+    return fast, "bf16" if dtype is torch.bfloat16 else "fp32"
 
-    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-        root = Path(tmp)
-        clip_config = TINY_CLIP if args.smoke else VIT_B32
-        files = {
-            "clip_model": str(write_clip(root / "clip.pt", clip_config)),
-            "encoder": args.encoder,
-            "vgg_weights": str(write_vgg(root / "vgg19.pth", args.encoder)),
-            "decoder_init": str(write_decoder(root / "decoder.pt")),
-            "num_views": args.views,
-        }
-        clip_name = "tiny CLIP ViT (smoke)" if args.smoke else "CLIP ViT-B/32"
-        print(
-            "clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        )
-        print(describe_machine(device))
-        print(
-            f"networks: {clip_name}, VGG-19 ({args.encoder}) to relu4_1, decoder; random weights from files (product: its loaders, reference: clip.load) | "
-            f"batch {args.batch}, {args.views} views, crop {args.crop} | {args.steps} timed steps after {args.warmup} warm-up, {args.order}"
-        )
-        print("product options: " + " ".join(f"{k}={v}" for k, v in fast.items()))
-        print(
-            f"precision: reference fp32 | product frozen networks {frozen_name} (frozen_precision={fast['frozen_precision']}), decoder fp32"
-        )
-        sys.stdout.flush()
 
-        # 1. Same objective: product in fp32 with the reference's shared warps, first batch.
-        exact = {**files, **fast, "frozen_precision": "fp32", "per_sample_views": False, "compile": False}
-        product_fp32 = product_loss_first_step(exact, batches[0], device, root)
-        product_fast_shared = None
-        if frozen_name != "fp32":
-            product_fast_shared = product_loss_first_step({**exact, "frozen_precision": fast["frozen_precision"]}, batches[0], device, root)
+def print_header(args: argparse.Namespace, argv: list[str] | None, device: torch.device, fast: dict[str, Any], frozen_name: str) -> None:
+    clip_name = "tiny CLIP ViT (smoke)" if args.smoke else "CLIP ViT-B/32"
+    print("clipstyler-fast training-step benchmark: python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    print(describe_machine(device))
+    print(
+        f"networks: {clip_name}, VGG-19 ({args.encoder}) to relu4_1, decoder; random weights from files (product: its loaders, reference: clip.load) | "
+        f"batch {args.batch}, {args.views} views, crop {args.crop} | {args.steps} timed steps after {args.warmup} warm-up, {args.order}"
+    )
+    print("product options: " + " ".join(f"{k}={v}" for k, v in fast.items()))
+    print(f"precision: reference fp32 | product frozen networks {frozen_name} (frozen_precision={fast['frozen_precision']}), decoder fp32")
+    sys.stdout.flush()
 
-        # 2. Timing: the reference loop and the product's fit, step for step.
-        reference = ReferenceLoop(
-            Path(files["clip_model"]), Path(files["vgg_weights"]), Path(files["decoder_init"]), args.views, device, args.encoder
-        )
-        batches = [{**b, "image": b["image"].to(device)} if args.order == "sequential" else b for b in batches]
-        ref_log, prod_log = StepLog(), StepLog()
-        if args.order == "sequential":
-            memory = PeakMemory(device)
-            for batch in batches:
-                timed_step(reference, batch["image"], shared_corners(batch, args.views, args.crop, args.crop), device, memory, ref_log)
-            clock = StepClock(device, prod_log, None)
-        else:
-            clock = StepClock(device, prod_log, (reference, ref_log, args.views))
-        model = fit_product({**files, **fast}, batches, device, [clock], root)
-        flops = count_flops(model, batches[0])
-        resolution = reference.resolution
 
-    ref_loss = ref_log.losses[0]
-    difference = abs(product_fp32 - ref_loss)
-    match = difference <= LOSS_ATOL + LOSS_RTOL * abs(ref_loss)
+def network_files(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Random full-size (or, for ``--smoke``, tiny) weight files, as the product's options name them."""
+    return {
+        "clip_model": str(write_clip(root / "clip.pt", TINY_CLIP if args.smoke else VIT_B32)),
+        "encoder": args.encoder,
+        "vgg_weights": str(write_vgg(root / "vgg19.pth", args.encoder)),
+        "decoder_init": str(write_decoder(root / "decoder.pt")),
+        "num_views": args.views,
+    }
+
+
+def product_losses(
+    files: dict[str, Any], fast: dict[str, Any], frozen_name: str, batch: dict[str, Any], device: torch.device, root: Path
+) -> tuple[float, float | None]:
+    """The product's first-step loss in fp32 with the reference's shared warps (it must equal the
+    reference's), and with its own frozen precision on the same warps where that is not fp32."""
+    exact = {**files, **fast, "frozen_precision": "fp32", "per_sample_views": False, "compile": False}
+    product_fp32 = product_loss_first_step(exact, batch, device, root)
+    if frozen_name == "fp32":
+        return product_fp32, None
+    return product_fp32, product_loss_first_step({**exact, "frozen_precision": fast["frozen_precision"]}, batch, device, root)
+
+
+@dataclass
+class Timings:
+    """Both contenders' step logs, and what the report needs of the runs."""
+
+    reference: StepLog
+    product: StepLog
+    flops: float | None
+    resolution: int
+
+
+def time_contenders(
+    args: argparse.Namespace, files: dict[str, Any], fast: dict[str, Any], batches: list[dict[str, Any]], device: torch.device, root: Path
+) -> Timings:
+    """The reference loop and the product's fit, step for step (or all reference steps first)."""
+    reference = ReferenceLoop(
+        Path(files["clip_model"]), Path(files["vgg_weights"]), Path(files["decoder_init"]), args.views, device, args.encoder
+    )
+    batches = [{**b, "image": b["image"].to(device)} if args.order == "sequential" else b for b in batches]
+    ref_log, prod_log = StepLog(), StepLog()
+    if args.order == "sequential":
+        memory = PeakMemory(device)
+        for batch in batches:
+            timed_step(reference, batch["image"], shared_corners(batch, args.views, args.crop, args.crop), device, memory, ref_log)
+        clock = StepClock(device, prod_log, None)
+    else:
+        clock = StepClock(device, prod_log, (reference, ref_log, args.views))
+    model = fit_product({**files, **fast}, batches, device, [clock], root)
+    return Timings(ref_log, prod_log, count_flops(model, batches[0]), reference.resolution)
+
+
+def timing_row(name: str, log: StepLog, warmup: int, flops: float | None, rate: float) -> list[str]:
+    timed = log.times[warmup:]
+    step = median(timed)
+    row = [
+        name,
+        f"{step:.3f}",
+        f"{min(timed):.3f}",
+        f"{max(timed):.3f}",
+        f"{median(log.cpu[warmup:]):.2f}",
+        f"{max(log.peaks[warmup:]) / 2**20:.0f}",
+        f"{max(log.increases[warmup:]) / 2**20:.0f}",
+    ]
+    if flops:
+        achieved = flops / step
+        return [*row, f"{achieved / 1e12:.3f}", f"{100 * achieved / rate:.1f}%"]
+    return [*row, "n/a", "n/a"]
+
+
+def print_timings(args: argparse.Namespace, device: torch.device, timings: Timings, frozen_name: str) -> None:
     # Utilisation against the matmul rate of the number format each side's frozen passes ran in.
     size = 256 if args.smoke else None
     rates = {"fp32": matmul_rate(device, torch.float32, size)}
     rates[frozen_name] = rates.get(frozen_name) or matmul_rate(device, torch.bfloat16, size)
-
-    rows = []
-    for name, log, number_format in (
-        ("reference (published loop, fp32)", ref_log, "fp32"),
-        (f"product (StyleTransfer via Trainer.fit, {frozen_name})", prod_log, frozen_name),
-    ):
-        timed = log.times[args.warmup :]
-        step = median(timed)
-        row = [
-            name,
-            f"{step:.3f}",
-            f"{min(timed):.3f}",
-            f"{max(timed):.3f}",
-            f"{median(log.cpu[args.warmup :]):.2f}",
-            f"{max(log.peaks[args.warmup :]) / 2**20:.0f}",
-            f"{max(log.increases[args.warmup :]) / 2**20:.0f}",
-        ]
-        if flops:
-            achieved = flops / step
-            row += [f"{achieved / 1e12:.3f}", f"{100 * achieved / rates[number_format]:.1f}%"]
-        else:
-            row += ["n/a", "n/a"]
-        rows.append(row)
+    ref_log, prod_log, flops = timings.reference, timings.product, timings.flops
+    rows = [
+        timing_row("reference (published loop, fp32)", ref_log, args.warmup, flops, rates["fp32"]),
+        timing_row(f"product (StyleTransfer via Trainer.fit, {frozen_name})", prod_log, args.warmup, flops, rates[frozen_name]),
+    ]
     memory_name = "GPU peak alloc MiB" if device.type == "cuda" else "peak RSS MiB"
     print()
     print(format_table(["step", "median s", "min s", "max s", "cpu s", memory_name, "step +MiB", "TFLOP/s", "MFU"], rows))
@@ -488,6 +496,15 @@ def main(argv: list[str] | None = None) -> int:
             "MFU against the measured matmul rate of the format each side ran in: "
             + ", ".join(f"{name} {rate / 1e12:.3f} TFLOP/s" for name, rate in rates.items())
         )
+
+
+def print_loss_check(
+    args: argparse.Namespace, fast: dict[str, Any], ref_loss: float, losses: tuple[float, float | None], resolution: int
+) -> bool:
+    """Says whether the product's fp32 loss equals the reference's on the first batch; returns it."""
+    product_fp32, product_fast_shared = losses
+    difference = abs(product_fp32 - ref_loss)
+    match = difference <= LOSS_ATOL + LOSS_RTOL * abs(ref_loss)
     print()
     print("loss check (first batch, same inputs, same warps, same decoder start; fp32):")
     print(f"  reference total loss: {ref_loss:.6f}")
@@ -506,7 +523,30 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  product with frozen_precision={fast['frozen_precision']} on the same batch and warps: {product_fast_shared:.6f} (relative difference to fp32 {relative:.2e})"
         )
-    return 0 if match else 1
+    return match
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        # The published code sets it; the training crop size never changes, so both sides gain.
+        torch.backends.cudnn.benchmark = True
+    fast, frozen_name = product_options(args, device)
+    batches = content_batches(args.warmup + args.steps, args.batch, args.crop)
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        root = Path(tmp)
+        files = network_files(root, args)
+        print_header(args, argv, device, fast, frozen_name)
+        # 1. Same objective: product in fp32 with the reference's shared warps, first batch.
+        losses = product_losses(files, fast, frozen_name, batches[0], device, root)
+        # 2. Timing: the reference loop and the product's fit, step for step.
+        timings = time_contenders(args, files, fast, batches, device, root)
+    print_timings(args, device, timings, frozen_name)
+    return 0 if print_loss_check(args, fast, timings.reference.losses[0], losses, timings.resolution) else 1
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import lightning.pytorch  # noqa: F401  (creates Lightning's log handlers, re-pointed below)
 import pytest
-from support import make_photo, write_adain_decoder, write_tiny_clip, write_vgg, write_vgg_normalised
+from support import make_photo, style_checkpoint, write_adain_decoder, write_tiny_clip, write_vgg, write_vgg_normalised
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:clip.clip")
 # Caches the product writes (text directions, pre-trained decoders) go to a folder of this run,
@@ -87,13 +88,21 @@ ANY_PROMPT_BANK = ["Red", "Blue", "Mosaic", "Watercolor", "Sketch", "Neon"]
 def any_prompt_ckpt(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> Path:
     """An any-prompt ``style.ckpt`` trained for two steps through ``fit --data.prompts`` (a large
     learning rate, so that its prompts give visibly different outputs)."""
-    from support import fit_args
-
-    from clipstyler_fast.cli.main import main
-
+    extra = ["--model.holdout_prompts", "0", "--model.lr", "1e-2", "--trainer.limit_val_batches", "0"]
     root = tmp_path_factory.mktemp("any-prompt")
-    bank = root / "bank.txt"
-    bank.write_text("\n".join(ANY_PROMPT_BANK) + "\n")
-    extra = ["--data.prompts", str(bank), "--model.holdout_prompts", "0", "--model.lr", "1e-2", "--trainer.limit_val_batches", "0"]
-    assert main(fit_args(clip_path, vgg_path, content_dir, *extra, prompt=None, steps=2, checkpoints=root / "checkpoints")) == 0
-    return root / "checkpoints" / "any-prompt" / "style.ckpt"
+    return style_checkpoint(root, trained=(clip_path, vgg_path, content_dir), steps=2, bank=ANY_PROMPT_BANK, extra=extra)
+
+
+@pytest.fixture(scope="session")
+def trained_style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Path:
+    """A style trained for two steps of four views through ``fit``, from a private copy of CLIP
+    deleted afterwards: predicting with it then proves that CLIP is never loaded."""
+    root = tmp_path_factory.mktemp("trained-style")
+    content = root / "content"
+    content.mkdir()
+    for i in range(4):
+        make_photo(40 + 8 * i, 40, seed=i).save(content / f"c{i}.png")
+    clip = Path(shutil.copy(clip_path, root / "clip-deleted-after-training.pt"))
+    style = style_checkpoint(root, trained=(clip, vgg_path, content), steps=2, views=4)
+    clip.unlink()
+    return style

@@ -12,15 +12,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image
-from predict_support import quick_style
-from support import make_photo
+from support import make_photo, style_checkpoint
 
 
 def style_folder(root: Path) -> Path:
     """``root/checkpoints`` holding two quick styles, ``mosaic/style.ckpt`` and ``sketch/style.ckpt``."""
     folder = root / "checkpoints"
     for name, prompt, seed in (("mosaic", "Mosaic", 2), ("sketch", "Sketch with black pencil", 5)):
-        source = quick_style(root / "weights", prompt, seed)
+        source = style_checkpoint(root / "weights", prompt, seed)
         (folder / name).mkdir(parents=True, exist_ok=True)
         (folder / name / "style.ckpt").write_bytes(source.read_bytes())
     return folder

@@ -1,56 +1,17 @@
-"""Shared helpers of the predict tests: a trained tiny style checkpoint, a He-initialised one, a
-directly written student, and input folders with every image mode and every kind of bad file."""
+"""Shared helpers of the predict tests: a He-initialised copy of a style checkpoint, one that
+records another VGG source, and input folders with every image mode and every kind of bad file."""
 
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from support import fit_args, make_photo
+from support import he_init, make_photo, vgg_normalised_network
 
 from clipstyler_fast.io.checkpoint_file import load_checkpoint_file
-
-
-def trained_checkpoint(root: Path, clip_path: Path, vgg_path: Path) -> Path:
-    """Train a tiny style network for 2 steps (once per test session) and return its ``style.ckpt``.
-
-    Training reads CLIP from a private copy that is deleted afterwards: predicting with the
-    checkpoint then proves that CLIP is never loaded.
-    """
-    style = root / "checkpoints" / "mosaic" / "style.ckpt"
-    if style.exists():
-        return style
-    from clipstyler_fast.cli.main import main
-
-    content = root / "content"
-    content.mkdir(parents=True, exist_ok=True)
-    for i in range(4):
-        make_photo(40 + 8 * i, 40, seed=i).save(content / f"c{i}.png")
-    clip_copy = root / "clip-deleted-after-training.pt"
-    shutil.copy(clip_path, clip_copy)
-    status = main(
-        fit_args(clip_copy, vgg_path, content, "--trainer.default_root_dir", str(root), checkpoints=root / "checkpoints", steps=2, views=4)
-    )
-    assert status == 0 and style.exists()
-    clip_copy.unlink()
-    return style
-
-
-def he_init(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    """He-initialise every convolution: activations keep realistic magnitudes through the network
-    (PyTorch's default init shrinks them, making outputs nearly constant)."""
-    generator = torch.Generator().manual_seed(seed)
-    for layer in module.modules():
-        if isinstance(layer, torch.nn.Conv2d):
-            fan_in = layer.weight[0].numel()
-            with torch.no_grad():
-                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
-                layer.bias.zero_()
-    return module
 
 
 def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
@@ -58,8 +19,6 @@ def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
 
     Returns ``(checkpoint, vgg_file)``; the checkpoint records that VGG file.
     """
-    from support import vgg_normalised_network
-
     from clipstyler_fast.nets.decoder import build_decoder
 
     ckpt, vgg = root / "he-style.ckpt", root / "he-vgg.pth"
@@ -74,56 +33,6 @@ def he_checkpoint(root: Path, style: Path) -> tuple[Path, Path]:
     checkpoint["clipstyler_fast"]["vgg_weights"] = str(vgg)
     torch.save(checkpoint, ckpt)
     return ckpt, vgg
-
-
-def quick_style(root: Path, prompt: str = "Mosaic", seed: int = 2) -> Path:
-    """A style file written directly, without training: a He-initialised VGG file, which it
-    records, and a He-initialised decoder whose last layer is rescaled so that each output channel
-    has mean 0.5 and standard deviation 0.2 on a sample photo (a colourful texture, rarely clipped).
-
-    Returns ``root/<seed>/style.ckpt``; the VGG file is shared by every style under ``root``.
-    """
-    from support import vgg_normalised_network
-
-    from clipstyler_fast.nets.decoder import build_decoder
-    from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
-    from clipstyler_fast.nets.vgg import load_vgg_encoder
-
-    vgg, style = root / "he-vgg.pth", root / str(seed) / "style.ckpt"
-    if not vgg.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        torch.save(he_init(vgg_normalised_network(), seed=1).state_dict(), vgg)
-    if not style.exists():
-        style.parent.mkdir(parents=True, exist_ok=True)
-        decoder = he_init(build_decoder(), seed)
-        sample = torch.from_numpy(np.array(make_photo(64, 64, seed=seed))).permute(2, 0, 1)[None].float() / 255
-        with torch.no_grad():
-            raw = decoder(load_vgg_encoder(str(vgg), "adain")(sample))
-            scale = 0.2 / raw.std(dim=(0, 2, 3))
-            last = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-            last.weight.mul_(scale.view(3, 1, 1, 1))
-            last.bias.copy_((last.bias - raw.mean(dim=(0, 2, 3))) * scale + 0.5)
-        StyleFile(StyleRecord(prompt=prompt, vgg_weights=str(vgg)), decoder.state_dict()).write(style)
-    return style
-
-
-def quick_student(root: Path, prompt: str = "Mosaic", seed: int = 3) -> Path:
-    """A distilled student's file written directly, without distilling: a narrow student network,
-    He-initialised, recorded as ``clipstyler-fast distill`` records one.
-
-    Returns ``root/student-<seed>/student.ckpt``.
-    """
-    from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
-    from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
-
-    path = root / f"student-{seed}" / "student.ckpt"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config = StudentConfig(widths=(8, 16, 24), blocks=2, full_width=8)
-        network = he_init(build_student(config), seed)
-        record = StyleRecord(prompt=prompt, architecture=STUDENT_ARCHITECTURE, network="student", student=config.to_dict())
-        StyleFile(record, network.state_dict()).write(path)
-    return path
 
 
 def with_vgg_source(style: Path, target: Path, vgg_source: str) -> Path:

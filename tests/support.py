@@ -12,8 +12,9 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,20 +23,46 @@ from PIL import Image
 from benchmarks.common import TINY_CLIP
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+
+
+def cli_environment(env: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """This process's environment for a ``clipstyler-fast`` subprocess.
+
+    The interpreter imports this checkout's package wherever its working folder is, and the
+    tests' own modules too (callbacks named on the command line, such as
+    ``resume_callbacks.SignalAtStep``). ``env`` adds or overrides variables; a None value removes
+    one (a test that must see the warnings this run would otherwise filter out).
+    """
+    path = os.pathsep.join(filter(None, [str(REPO), str(TESTS), os.environ.get("PYTHONPATH")]))
+    environment: dict[str, str | None] = {**os.environ, "PYTHONPATH": path, **(env or {})}
+    return {name: value for name, value in environment.items() if value is not None}
+
+
+def cli_command(*args: str, python: tuple[str, ...] = ()) -> list[str]:
+    """``clipstyler-fast ARGS`` as a fresh interpreter runs it; ``python`` passes interpreter
+    options such as ``-X importtime``."""
+    return [sys.executable, *python, "-m", "clipstyler_fast", *args]
 
 
 def run_cli(
-    *args: str, cwd: Path | str | None = None, env: Mapping[str, str] | None = None, python: tuple[str, ...] = ()
+    *args: str,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str | None] | None = None,
+    python: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``clipstyler-fast ARGS`` in a fresh interpreter (``python -m clipstyler_fast``), output captured as text.
+    """``clipstyler-fast ARGS`` in a fresh interpreter, run to its end, output captured as text
+    (see ``cli_environment`` for ``env``)."""
+    return subprocess.run(cli_command(*args, python=python), cwd=cwd, env=cli_environment(env), capture_output=True, text=True)
 
-    The interpreter imports this checkout's package wherever ``cwd`` is; ``env`` adds to (or
-    overrides) the environment, ``python`` passes interpreter options such as ``-X importtime``.
-    """
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    environment = {**os.environ, "PYTHONPATH": path, **(env or {})}
-    command = [sys.executable, *python, "-m", "clipstyler_fast", *args]
-    return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+
+def start_cli(
+    *args: str, cwd: Path | str | None = None, env: Mapping[str, str | None] | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """``clipstyler-fast ARGS`` started in a fresh interpreter and left running, for tests that
+    signal or kill it; ``popen`` says where its output goes (a pipe nobody reads can fill up and
+    stall it) and whether it gets a session of its own."""
+    return subprocess.Popen(cli_command(*args), cwd=cwd, env=cli_environment(env), text=True, **popen)
 
 
 def imported_modules(stderr: str) -> set[str]:
@@ -199,6 +226,129 @@ def fit_args(
     if checkpoints is not None:
         args += ["--checkpoint.root", str(checkpoints)]
     return [*args, *extra]
+
+
+def he_init(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """He-initialise every convolution: activations keep realistic magnitudes through the network
+    (PyTorch's default init shrinks them, making outputs nearly constant)."""
+    generator = torch.Generator().manual_seed(seed)
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Conv2d):
+            fan_in = layer.weight[0].numel()
+            with torch.no_grad():
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
+                layer.bias.zero_()
+    return module
+
+
+def style_checkpoint(
+    root: Path,
+    prompt: str = "Mosaic",
+    seed: int = 0,
+    *,
+    trained: tuple[Path, Path, Path] | None = None,
+    steps: int = 1,
+    views: int = 2,
+    bank: Sequence[str] | None = None,
+    extra: Sequence[str] = (),
+    student: bool = False,
+    teacher: Path | None = None,
+    direction: torch.Tensor | None = None,
+) -> Path:
+    """The one way tests make a style file; made once under ``root`` (a later call with the same
+    arguments returns the same file).
+
+    ``trained`` (CLIP file, VGG file, content folder): trained through the real ``fit``, in-process,
+    for ``steps`` steps of ``views`` views with ``--seed_everything seed`` and ``extra`` options
+    last; an any-prompt network on the prompts of ``bank`` instead of ``prompt`` when given.
+    Returns ``root/checkpoints/<run>/style.ckpt``.
+
+    Otherwise written directly, without training, for tests that need a style but not what
+    training makes of one (much faster): with ``student``, a He-initialised narrow student
+    recorded as ``distill`` records one (``teacher`` and ``direction`` recorded when given),
+    ``root/student-<seed>/student.ckpt``; else ``root/<seed>/style.ckpt``, see ``_written_style``.
+    """
+    if trained is not None:
+        return _fitted_style(root, prompt, seed, trained, steps, views, bank, extra)
+    if student:
+        return _written_student(root / f"student-{seed}" / "student.ckpt", prompt, seed, teacher, direction)
+    return _written_style(root, prompt, seed)
+
+
+def _fitted_style(
+    root: Path,
+    prompt: str,
+    seed: int,
+    weights: tuple[Path, Path, Path],
+    steps: int,
+    views: int,
+    bank: Sequence[str] | None,
+    extra: Sequence[str],
+) -> Path:
+    """A style trained through ``fit`` in this process (see ``style_checkpoint``)."""
+    from clipstyler_fast.cli.main import main
+    from clipstyler_fast.train.run_folder import slugify
+
+    style = root / "checkpoints" / ("any-prompt" if bank is not None else slugify(prompt)) / "style.ckpt"
+    if style.exists():
+        return style
+    options = [f"--seed_everything={seed}", "--trainer.default_root_dir", str(root)]
+    if bank is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "bank.txt").write_text("\n".join(bank) + "\n")
+        options += ["--data.prompts", str(root / "bank.txt")]
+    clip, vgg, content = weights
+    named = prompt if bank is None else None
+    args = fit_args(clip, vgg, content, *options, *extra, prompt=named, checkpoints=root / "checkpoints", steps=steps, views=views)
+    assert main(args) == 0 and style.is_file()
+    return style
+
+
+def _written_style(root: Path, prompt: str, seed: int) -> Path:
+    """``root/<seed>/style.ckpt``: a He-initialised decoder whose last layer is rescaled so that
+    each output channel has mean 0.5 and standard deviation 0.2 on a sample photo (a colourful
+    texture, rarely clipped), recording ``root/he-vgg.pth``, a He-initialised VGG file shared by
+    every style under ``root``."""
+    from clipstyler_fast.nets.decoder import build_decoder
+    from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
+    from clipstyler_fast.nets.vgg import load_vgg_encoder
+
+    vgg, style = root / "he-vgg.pth", root / str(seed) / "style.ckpt"
+    if not vgg.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        torch.save(he_init(vgg_normalised_network(), seed=1).state_dict(), vgg)
+    if not style.exists():
+        style.parent.mkdir(parents=True, exist_ok=True)
+        decoder = he_init(build_decoder(), seed)
+        sample = torch.from_numpy(np.array(make_photo(64, 64, seed=seed))).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            raw = decoder(load_vgg_encoder(str(vgg), "adain")(sample))
+            scale = 0.2 / raw.std(dim=(0, 2, 3))
+            last = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            last.weight.mul_(scale.view(3, 1, 1, 1))
+            last.bias.copy_((last.bias - raw.mean(dim=(0, 2, 3))) * scale + 0.5)
+        StyleFile(StyleRecord(prompt=prompt, vgg_weights=str(vgg)), decoder.state_dict()).write(style)
+    return style
+
+
+def _written_student(path: Path, prompt: str, seed: int, teacher: Path | None, direction: torch.Tensor | None) -> Path:
+    """A narrow He-initialised student with the record and options ``distill`` writes."""
+    from clipstyler_fast.nets.student import STUDENT_ARCHITECTURE, StudentConfig, build_student
+    from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = StudentConfig(widths=(8, 16, 24), blocks=2, full_width=8)
+        record = StyleRecord(
+            prompt=prompt,
+            architecture=STUDENT_ARCHITECTURE,
+            network="student",
+            student=config.to_dict(),
+            teacher=str(teacher) if teacher is not None else None,
+        )
+        network = he_init(build_student(config), seed)
+        StyleFile(record, network.state_dict(), direction, {"lr": 3e-3, "widths": [8, 16, 24]}).write(path)
+    return path
 
 
 def distill_args(style: Path, data: Path, root: Path, *extra: str, steps: int = 20) -> list[str]:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import imported_modules, run_cli
+
 PACKAGE = Path(__file__).resolve().parents[1] / "clipstyler_fast"
 # Lower numbers lie lower; a module may import its own layer's modules and any lower layer.
 LAYERS = {
@@ -32,14 +34,6 @@ NOT_YET_SPLIT = {
     "clipstyler_fast/cli/option_table.py checked_arguments": 62,
     "clipstyler_fast/cli/predict.py add_arguments_to_parser": 61,
     "clipstyler_fast/eval/evaluate.py evaluate": 71,
-    "benchmarks/bench_train.py main": 136,
-    "benchmarks/bench_predict.py worker": 71,
-    "benchmarks/bench_predict.py main": 117,
-    "benchmarks/fidelity/per_image.py main": 61,
-    "benchmarks/fidelity/any_prompt.py main": 62,
-    "benchmarks/fidelity/run.py fit_command": 64,
-    "benchmarks/fidelity/run.py main": 61,
-    "benchmarks/fidelity/distill.py main": 64,
 }
 
 
@@ -125,9 +119,9 @@ def test_importing_the_python_api_does_not_import_lightning() -> None:
 
 
 def test_the_commands_help_imports_no_torch() -> None:
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "clipstyler_fast", "--help"], capture_output=True, text=True)
+    result = run_cli("--help", python=("-X", "importtime"))
     assert result.returncode == 0 and "usage: clipstyler-fast COMMAND" in result.stdout
-    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    imported = imported_modules(result.stderr)
     assert "clipstyler_fast" in imported
     assert not {name for name in imported if name.split(".")[0] in ("torch", "lightning", "torchvision")}
 

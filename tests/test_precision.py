@@ -4,22 +4,17 @@ where it is emulated. The capability probe is patched both ways; bf16 runs on ti
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from support import distill_args, fit_args
+from support import distill_args, fit_args, run_cli
 from torch import nn
 
 from clipstyler_fast import Stylizer, precision
 from clipstyler_fast.precision import NATIVE_BF16_ENV, autocast_dtype, computes_bf16_natively, mixed_precision
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -102,8 +97,7 @@ def test_stylizer_computes_in_bf16_only_where_native_unless_told(probe: Callable
 
 
 def run(args: list[str], cwd: Path, native: str) -> str:
-    env = {**os.environ, NATIVE_BF16_ENV: native, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    done = run_cli(*args, cwd=cwd, env={NATIVE_BF16_ENV: native})
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
 

@@ -68,7 +68,7 @@ def predict_prompts(setup: run.Setup, ckpt: Path, prompts: list[str], out: Path)
     return {p: run.load_outputs(setup, out / slugify(p)) for p in prompts}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--held-out", default=",".join(DEFAULT_HELD_OUT), help="colour words kept out of the bank")
@@ -83,7 +83,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder-steps", type=int, default=None, help="as in python -m benchmarks.fidelity --help")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def train_any_prompt(setup: run.Setup, args: argparse.Namespace, bank: list[str]) -> Path:
+    """The any-prompt network on ``bank``, through ``fit`` with the reference recipe; its style file."""
+    workdir = setup.workdir
+    bank_file = workdir / "bank.txt"
+    bank_file.write_text("\n".join(bank) + "\n")
+    recipe = without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, shlex.split(args.any_args)))
+    any_args = [*recipe, "--data.prompts", str(bank_file), "--model.holdout_prompts", "0"]
+    run.run_cli([*any_args, "--trainer.default_root_dir", str(workdir / "runs" / "any")], cwd=workdir)
+    return workdir / "checkpoints" / "any-prompt" / "style.ckpt"
+
+
+def per_prompt_runs(
+    setup: run.Setup, args: argparse.Namespace, names: list[str], held_out: list[str], any_ckpt: Path, outputs: dict[str, torch.Tensor]
+) -> dict[str, dict[str, list[float]]]:
+    """A per-prompt network for each name (its outputs added to ``outputs``) and, for the held-out
+    ones, a refine run from the any-prompt network; returns both runs' loss curves per held-out name."""
+    workdir = setup.workdir
+    curves: dict[str, dict[str, list[float]]] = {}
+    for name in names:
+        logged = _logged(run.fit_command(setup, name, args.steps, 4, 64, []), workdir / "logs" / f"{name}-scratch")
+        run.run_cli(logged, cwd=workdir)
+        per_prompt = run._checkpoint_of(list((workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[name])
+        run.predict_heldout(setup, per_prompt, workdir / "per-prompt-out" / name)
+        outputs[f"{name}:per-prompt"] = run.load_outputs(setup, workdir / "per-prompt-out" / name)
+        if name in held_out:
+            refine = [*run.fit_command(setup, name, args.steps, 4, 64, ["--model.init_from", str(any_ckpt)])]
+            refine = _logged([*refine, "--checkpoint.root", str(workdir / "refined")], workdir / "logs" / f"{name}-refine")
+            run.run_cli(refine, cwd=workdir)
+            curves[name] = {
+                "scratch": loss_curve(workdir / "logs" / f"{name}-scratch"),
+                "refine": loss_curve(workdir / "logs" / f"{name}-refine"),
+            }
+    return curves
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     sizes = dict(train_photos=24, heldout_photos=12, photo_size=96)
     if args.smoke:
         args.any_steps, args.steps, args.clip_steps, args.decoder_steps = 2, 2, 5, 2
@@ -92,37 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     held_out = [s.strip() for s in args.held_out.split(",") if s.strip()]
     seen = [s.strip() for s in args.seen.split(",") if s.strip()]
     bank = [world.PROMPTS[name] for name in world.TINTS if name not in held_out]
+    names = seen + held_out
 
     with tempfile.TemporaryDirectory(prefix="any-prompt-") as scratch:
         workdir = (args.workdir or Path(scratch)).resolve()
         steps = args.decoder_steps if args.decoder_steps is not None else run.default_decoder_steps(args.vgg)
         setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, args.clip_steps, steps, **sizes)
-        bank_file = workdir / "bank.txt"
-        bank_file.write_text("\n".join(bank) + "\n")
-        recipe = without_prompt(run.fit_command(setup, "red", args.any_steps, 4, 64, shlex.split(args.any_args)))
-        any_args = [*recipe, "--data.prompts", str(bank_file), "--model.holdout_prompts", "0"]
-        run.run_cli([*any_args, "--trainer.default_root_dir", str(workdir / "runs" / "any")], cwd=workdir)
-        any_ckpt = workdir / "checkpoints" / "any-prompt" / "style.ckpt"
-        names = seen + held_out
-        outputs = {
-            f"{n}:any": img
-            for n, img in zip(names, predict_prompts(setup, any_ckpt, [world.PROMPTS[n] for n in names], workdir / "any-out").values())
-        }
-        curves: dict[str, dict[str, list[float]]] = {}
-        for name in names:
-            logged = _logged(run.fit_command(setup, name, args.steps, 4, 64, []), workdir / "logs" / f"{name}-scratch")
-            run.run_cli(logged, cwd=workdir)
-            per_prompt = run._checkpoint_of(list((workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[name])
-            run.predict_heldout(setup, per_prompt, workdir / "per-prompt-out" / name)
-            outputs[f"{name}:per-prompt"] = run.load_outputs(setup, workdir / "per-prompt-out" / name)
-            if name in held_out:
-                refine = [*run.fit_command(setup, name, args.steps, 4, 64, ["--model.init_from", str(any_ckpt)])]
-                refine = _logged([*refine, "--checkpoint.root", str(workdir / "refined")], workdir / "logs" / f"{name}-refine")
-                run.run_cli(refine, cwd=workdir)
-                curves[name] = {
-                    "scratch": loss_curve(workdir / "logs" / f"{name}-scratch"),
-                    "refine": loss_curve(workdir / "logs" / f"{name}-refine"),
-                }
+        any_ckpt = train_any_prompt(setup, args, bank)
+        prompts = [world.PROMPTS[n] for n in names]
+        outputs = {f"{n}:any": img for n, img in zip(names, predict_prompts(setup, any_ckpt, prompts, workdir / "any-out").values())}
+        curves = per_prompt_runs(setup, args, names, held_out, any_ckpt, outputs)
         content = run.heldout(setup)
         baseline = run.decoder_only(setup, content)
         shifts = judge.shifts(outputs, content, baseline)

@@ -24,6 +24,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -151,7 +152,7 @@ def format_table(rows: list[dict]) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="where runs, weights and outputs go (default: a temporary folder)")
     parser.add_argument("--styles", default="red,stripes", help=f"comma-separated, from {', '.join(world.STYLES)}")
@@ -175,19 +176,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny everything (2 distill steps unless given): checks the script runs, measures nothing"
     )
+    return parser
+
+
+@dataclass
+class Sizes:
+    """How much the world weights train and how many photos of what size the run uses."""
+
+    clip_steps: int
+    decoder_steps: int
+    train_photos: int
+    heldout_photos: int
+    photo_size: int
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, Sizes, list[str]]:
+    """The options (``--smoke``'s tiny counts applied), the run's sizes and the styles named."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.resume_students and not args.reuse_teachers:
         parser.error("--resume-students continues students of the teachers in --workdir: add --reuse-teachers")
-    clip_steps, decoder_steps, train_photos, heldout_photos, photo_size = 300, run.default_decoder_steps(args.vgg), 24, 12, 96
+    sizes = Sizes(300, run.default_decoder_steps(args.vgg), 24, 12, 96)
     if args.smoke:
-        args.steps, clip_steps, decoder_steps, args.distill_photos = 1, 5, 2, 4
+        args.steps, args.distill_photos = 1, 4
         if args.distill_steps == parser.get_default("distill_steps"):  # a count given is kept (to check resuming)
             args.distill_steps = 2
-        train_photos, heldout_photos, photo_size = 4, 2, 64
-    styles = run.parse_styles(parser, args.styles)
+        sizes = Sizes(5, 2, 4, 2, 64)
+    return args, sizes, run.parse_styles(parser, args.styles)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, sizes, styles = _parse(argv)
     with tempfile.TemporaryDirectory(prefix="fidelity-distill-") as scratch:
         workdir = (args.workdir or Path(scratch)).resolve()
-        setup = run.prepare(workdir, args.clip, args.vgg, args.decoder, clip_steps, decoder_steps, train_photos, heldout_photos, photo_size)
+        setup = run.prepare(
+            workdir,
+            args.clip,
+            args.vgg,
+            args.decoder,
+            sizes.clip_steps,
+            sizes.decoder_steps,
+            sizes.train_photos,
+            sizes.heldout_photos,
+            sizes.photo_size,
+        )
         fit_args, distill_args = shlex.split(args.fit_args), shlex.split(args.distill_args)
         rows = [
             measure(
@@ -199,16 +231,16 @@ def main(argv: list[str] | None = None) -> int:
                 distill_args,
                 args.reuse_teachers,
                 args.distill_photos,
-                photo_size,
+                sizes.photo_size,
                 args.resume_students,
             )
             for style in styles
         ]
     header = (
         f"teachers: fit {args.steps} steps (reference recipe{' + ' + args.fit_args if args.fit_args else ''}); students: distill "
-        f"{args.distill_steps} steps on {args.distill_photos or train_photos} photos{' + ' + args.distill_args if args.distill_args else ''}; "
-        f"{heldout_photos} held-out photos of "
-        f"{photo_size} px; shifts toward each style vs content, in content spreads (judge.py)"
+        f"{args.distill_steps} steps on {args.distill_photos or sizes.train_photos} photos{' + ' + args.distill_args if args.distill_args else ''}; "
+        f"{sizes.heldout_photos} held-out photos of "
+        f"{sizes.photo_size} px; shifts toward each style vs content, in content spreads (judge.py)"
     )
     timings = "; ".join(f"{r['style']}: fit+predict {r['teacher_s']:.0f} s, distill {r['distill_s']:.0f} s" for r in rows)
     print(f"{header}\n{'; '.join(setup.log + [timings])}\n\n{format_table(rows)}")

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -75,7 +76,7 @@ def steps_to_reach(curve: list[float], target: float) -> int | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--styles", default="stripes,dots,red")
@@ -89,6 +90,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patch-size", type=int, default=24, help="patch side: the published 128 of 512, a quarter of the photo")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true")
+    return parser
+
+
+def compare_style(
+    setup: run.Setup, style: str, content: torch.Tensor, baseline: torch.Tensor, args: argparse.Namespace
+) -> tuple[dict[str, Any], list[int | None]]:
+    """The three modes on one style, judged on the same photos; and, per photo, the steps the
+    started run needs to reach the from-scratch run's final loss."""
+    fast = run.train_and_predict(setup, style, args.fast_steps)
+    style_file = run._checkpoint_of(list((setup.workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[style])
+    scratch_out, scratch_curves = optimise_photos(setup, style, content, args.steps, args.patches, args.patch_size, None)
+    started_out, started_curves = optimise_photos(setup, style, content, args.steps, args.patches, args.patch_size, style_file)
+    table = judge.shifts({style: fast, f"{style}:per-image": scratch_out, f"{style}:from-style": started_out}, content, baseline)
+    reached = []
+    for scratch_curve, started_curve in zip(scratch_curves, started_curves, strict=True):
+        target = sum(scratch_curve[-SMOOTHING:]) / len(scratch_curve[-SMOOTHING:])
+        reached.append(steps_to_reach(started_curve, target))
+    return table, reached
+
+
+def style_rows(style: str, table: dict[str, Any], reached: list[int | None], steps: int) -> list[str]:
+    """The table's rows of one style: one per mode, then the steps the trained style saves."""
+    rows = []
+    for name, label in (
+        (style, "fast (fit + predict)"),
+        (f"{style}:per-image", "per-image"),
+        (f"{style}:from-style", "per-image from the style"),
+    ):
+        row = table[name]
+        rows.append(
+            f"| {style} | {label} | {row['vs_content']:+.2f} | {row['vs_decoder']:+.2f} | {row['ssim']:.3f} | {row['edges']:.3f} | {judge.flag_words(row)} |"
+        )
+    done = [r for r in reached if r is not None]
+    median = sorted(done)[len(done) // 2] if done else None
+    rows.append(
+        f"| {style} | steps the started run needs to reach the from-scratch final loss | "
+        f"{'median ' + str(median) + f' of {steps + 1}' if median else 'not reached'} ({len(done)}/{len(reached)} photos) | | | | |"
+    )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.smoke:
         args.fast_steps, args.steps, args.photos, args.patches = 1, 2, 1, 2
@@ -101,31 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         baseline = run.decoder_only(setup, content)
         for style in styles:
             begin = time.time()
-            fast = run.train_and_predict(setup, style, args.fast_steps)
-            style_file = run._checkpoint_of(list((workdir / "checkpoints").glob("*/style.ckpt")), world.PROMPTS[style])
-            scratch_out, scratch_curves = optimise_photos(setup, style, content, args.steps, args.patches, args.patch_size, None)
-            started_out, started_curves = optimise_photos(setup, style, content, args.steps, args.patches, args.patch_size, style_file)
-            table = judge.shifts({style: fast, f"{style}:per-image": scratch_out, f"{style}:from-style": started_out}, content, baseline)
-            reached = []
-            for scratch_curve, started_curve in zip(scratch_curves, started_curves, strict=True):
-                target = sum(scratch_curve[-SMOOTHING:]) / len(scratch_curve[-SMOOTHING:])
-                reached.append(steps_to_reach(started_curve, target))
-            done = [r for r in reached if r is not None]
+            table, reached = compare_style(setup, style, content, baseline, args)
             data[style] = {"judge": table, "reached": reached, "seconds": time.time() - begin}
-            for name, label in (
-                (style, "fast (fit + predict)"),
-                (f"{style}:per-image", "per-image"),
-                (f"{style}:from-style", "per-image from the style"),
-            ):
-                row = table[name]
-                rows.append(
-                    f"| {style} | {label} | {row['vs_content']:+.2f} | {row['vs_decoder']:+.2f} | {row['ssim']:.3f} | {row['edges']:.3f} | {judge.flag_words(row)} |"
-                )
-            median = sorted(done)[len(done) // 2] if done else None
-            rows.append(
-                f"| {style} | steps the started run needs to reach the from-scratch final loss | "
-                f"{'median ' + str(median) + f' of {args.steps + 1}' if median else 'not reached'} ({len(done)}/{len(reached)} photos) | | | | |"
-            )
+            rows += style_rows(style, table, reached, args.steps)
     print(
         f"fast: {args.fast_steps} fit steps; per-image: {args.steps} steps, {args.patches} patches of {args.patch_size} px, "
         f"published weights; {args.photos} held-out photos of 96 px\n"

@@ -67,68 +67,42 @@ def run_cli(args: list[str], cwd: Path, timeout: float | None = 3600) -> subproc
     return result
 
 
+# The reference recipe: the published fast-training loss weights, views, warps and learning rate.
+REFERENCE_RECIPE = [
+    "--model.lambda_content", "1.0", "--model.lambda_patch", "10.0", "--model.lambda_dir", "1.0", "--model.lambda_tv", "1e-4",
+    "--model.num_views", "16", "--model.distortion", "0.5", "--model.threshold", "0.7", "--model.lr", "1e-4",
+]  # fmt: skip
+
+
 def fit_command(setup: Setup, style: str, steps: int, batch_size: int, crop_size: int, extra: list[str]) -> list[str]:
     """The ``fit`` arguments of one style: reference recipe, CPU-sized, then ``extra``."""
+    prompt = ["--model.prompt", world.PROMPTS[style], "--model.source_text", world.SOURCE_TEXT]
+    weights = [
+        "--model.clip_model", str(setup.clip), "--model.encoder", world.ENCODER,
+        "--model.vgg_weights", str(setup.vgg), "--model.decoder_init", str(setup.decoder),
+    ]  # fmt: skip
+    data = [
+        "--data.path", str(setup.train_dir), "--data.crop_size", str(crop_size), "--data.batch_size", str(batch_size),
+        "--data.num_workers", "0",
+    ]  # fmt: skip
+    trainer = [
+        "--trainer.max_steps", str(steps), "--trainer.accelerator", "cpu", "--trainer.logger", "false",
+        "--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
+        "--trainer.default_root_dir", str(setup.workdir / "runs" / style),
+    ]  # fmt: skip
+    outputs = ["--checkpoint.root", str(setup.workdir / "checkpoints"), "--checkpoint.overwrite", "true"]
     return [
         "fit",
-        "--model.prompt",
-        world.PROMPTS[style],
-        "--model.source_text",
-        world.SOURCE_TEXT,
-        "--model.clip_model",
-        str(setup.clip),
-        "--model.encoder",
-        world.ENCODER,
-        "--model.vgg_weights",
-        str(setup.vgg),
-        "--model.decoder_init",
-        str(setup.decoder),
-        "--model.lambda_content",
-        "1.0",
-        "--model.lambda_patch",
-        "10.0",
-        "--model.lambda_dir",
-        "1.0",
-        "--model.lambda_tv",
-        "1e-4",
-        "--model.num_views",
-        "16",
-        "--model.distortion",
-        "0.5",
-        "--model.threshold",
-        "0.7",
-        "--model.lr",
-        "1e-4",
+        *prompt,
+        *weights,
+        *REFERENCE_RECIPE,
         "--model.preview_every_n_steps",
         "0",
-        "--data.path",
-        str(setup.train_dir),
-        "--data.crop_size",
-        str(crop_size),
-        "--data.batch_size",
-        str(batch_size),
-        "--data.num_workers",
-        "0",
+        *data,
         "--seed_everything",
         "0",
-        "--trainer.max_steps",
-        str(steps),
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.logger",
-        "false",
-        "--trainer.limit_val_batches",
-        "0",
-        "--trainer.num_sanity_val_steps",
-        "0",
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.default_root_dir",
-        str(setup.workdir / "runs" / style),
-        "--checkpoint.root",
-        str(setup.workdir / "checkpoints"),
-        "--checkpoint.overwrite",
-        "true",
+        *trainer,
+        *outputs,
         *extra,
     ]
 
@@ -282,7 +256,7 @@ def parse_styles(parser: argparse.ArgumentParser, text: str) -> list[str]:
     return styles
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=None, help="where runs, weights and outputs go (default: a temporary folder)")
     parser.add_argument("--styles", default=",".join(world.STYLES), help=f"comma-separated, from {', '.join(world.STYLES)}")
@@ -306,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photo-size", type=int, default=96)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script runs, measures nothing")
+    return parser
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The options, ``--smoke``'s tiny sizes applied, and the styles they name."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.smoke:
         args.steps, args.clip_steps, args.decoder_steps = 1, 5, 2
@@ -314,7 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             args.styles = "red,stripes"
     if args.decoder_steps is None:
         args.decoder_steps = default_decoder_steps(args.vgg)
-    styles = parse_styles(parser, args.styles)
+    return args, parse_styles(parser, args.styles)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, styles = _parse(argv)
 
     import tempfile
 

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import fit_args
+from support import style_checkpoint
 
 from benchmarks.fidelity import world
-from clipstyler_fast.cli.main import main
 
 # The world's start decoder is a session fixture trained in the first test that needs it.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -25,11 +24,8 @@ def test_a_style_follows_a_photo_shifted_by_whole_cells_better_than_by_half_a_ce
     # A style whose output keeps the photo's layout: the world's VGG-19 and start decoder (one fit step).
     photos = tmp_path / "photos"
     world.save_photos(photos, 6, 96, seed=5)
-    args = fit_args(
-        clip_path, world_vgg_path, photos, "--model.encoder", "torchvision", checkpoints=tmp_path / "checkpoints", decoder=world_decoder
-    )
-    assert main(args) == 0
-    style = tmp_path / "checkpoints" / "mosaic" / "style.ckpt"
+    extra = ["--model.encoder", "torchvision", "--model.decoder_init", str(world_decoder)]
+    style = style_checkpoint(tmp_path, trained=(clip_path, world_vgg_path, photos), extra=extra)
     command = [sys.executable, str(REPO / "benchmarks" / "shift_grid.py"), "--ckpt_path", str(style), "--data.path", str(photos)]
     done = subprocess.run([*command, "--shifts", "4", "8"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
 from support import fit_args as small_fit
+from support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CHATTER = ("GPU available", "TPU available", "HPU available", "litlogger", "litmodels", "Tip:", "rank_zero_warn(", "UserWarning")
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], cwd=cwd, capture_output=True, text=True, env=env)
+def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # A wide terminal, so that the progress bar's line holds every field this file checks.
+    return run_cli(*args, cwd=cwd, env={"COLUMNS": "200"})
 
 
 def fit_args(clip: Path | str, vgg: Path, content: Path | str, steps: int) -> list[str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from predict_support import quick_style
-from support import make_photo, run_cli
+from support import make_photo, run_cli, style_checkpoint
 
 from clipstyler_fast.cli.flags import spoken
 
@@ -28,7 +27,7 @@ def test_batch_size_reads_as_its_option() -> None:
 
 @pytest.mark.slow
 def test_max_pixels_reads_as_its_option(tmp_path: Path) -> None:
-    style = quick_style(tmp_path / "style")
+    style = style_checkpoint(tmp_path / "style", seed=2)
     make_photo(40, 30, seed=0).save(tmp_path / "photo.png")
     done = run_cli(
         "predict", "--ckpt_path", str(style), "--data.path", str(tmp_path / "photo.png"), "--output.dir", str(tmp_path / "out"),

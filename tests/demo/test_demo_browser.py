@@ -15,15 +15,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from demo_support import style_folder
 from PIL import Image
-from support import make_photo
-from tiny_style import train_style
+from support import make_photo, start_cli, style_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -52,11 +50,8 @@ def free_port() -> int:
 
 def start_demo(ckpt_dir: Path) -> tuple[subprocess.Popen[str], str]:
     """``python -m clipstyler_fast demo`` on a free port, once it says it is serving."""
-    command = [sys.executable, "-m", "clipstyler_fast", "demo", "--port", str(free_port()), "--ckpt_dir", str(ckpt_dir)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(
-        [*command, "--trainer.accelerator", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
+    options = ["--port", str(free_port()), "--ckpt_dir", str(ckpt_dir), "--trainer.accelerator", "cpu"]
+    process = start_cli("demo", *options, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -95,7 +90,7 @@ def test_the_demo_page_stylizes_downloads_and_reports_a_bad_upload(
         pytest.fail('Playwright is not installed: pip install -e ".[dev]"', pytrace=False)
     root = tmp_path_factory.mktemp("demo-browser")
     ckpt_dir = style_folder(root)
-    train_style(root, "Watercolor", clip_path, vgg_path, content_dir)  # a checkpoint made by `fit`, beside two written ones
+    style_checkpoint(root, "Watercolor", trained=(clip_path, vgg_path, content_dir))  # a checkpoint made by `fit`, beside two written ones
     photo = tmp_path / "photo.png"
     make_photo(72, 40, seed=3).save(photo)
     (tmp_path / "notes.jpg").write_text("this is not an image\n")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from demo_support import call, call_json, image, png_bytes, style_folder, wait_for_job
 from PIL import Image
-from predict_support import quick_student
+from support import style_checkpoint
 
 from clipstyler_fast.demo.server import DemoServer
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -203,7 +203,7 @@ def test_a_distilled_student_is_listed_beside_the_styles_and_stylizes(tmp_path: 
     folder = tmp_path / "checkpoints"
     (folder / "mosaic").mkdir(parents=True)
     (folder / "mosaic" / "style.ckpt").write_bytes((ckpt_dir / "mosaic" / "style.ckpt").read_bytes())
-    student = quick_student(tmp_path / "made", "Mosaic")
+    student = style_checkpoint(tmp_path / "made", "Mosaic", 3, student=True)
     (folder / "mosaic-student").mkdir()
     (folder / "mosaic-student" / "student.ckpt").write_bytes(student.read_bytes())
     with DemoServer(folder, port=0).start() as demo:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_style import train_style
+from support import style_checkpoint
 from torchvision.utils import save_image
 
 from clipstyler_fast.cli.main import main
@@ -24,7 +24,7 @@ from clipstyler_fast.objective import losses
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
-    return train_style(tmp_path_factory.mktemp("evaluate-style"), "Mosaic", clip_path, vgg_path, content_dir)
+    return style_checkpoint(tmp_path_factory.mktemp("evaluate-style"), "Mosaic", trained=(clip_path, vgg_path, content_dir))
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

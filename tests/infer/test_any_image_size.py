@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from predict_support import quick_style
+from support import style_checkpoint
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -50,7 +50,7 @@ def resized(size: tuple[int, int], long_side: int | None) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return quick_style(tmp_path_factory.mktemp("any-size-styles"))
+    return style_checkpoint(tmp_path_factory.mktemp("any-size-styles"), seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_predict_writes_every_image_at_its_size_or_the_asked_one(style: Path, im
 @given(images=st.lists(st.tuples(sizes, modes), min_size=1, max_size=2), long_side=long_sides)
 def test_strips_of_blends_take_any_size(style: Path, images: list, long_side: int | None) -> None:
     """``interpolate --strip`` over a folder and on one image."""
-    other = quick_style(style.parents[1], seed=3)
+    other = style_checkpoint(style.parents[1], seed=3)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         names = write_folder(root / "photos", images)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from predict_support import trained_checkpoint
 from support import make_photo
 
 from clipstyler_fast.cli.main import main
@@ -13,8 +12,8 @@ from clipstyler_fast.nets.style_file import StyleFile, StyleRecord
 
 
 @pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Path:
-    return trained_checkpoint(tmp_path_factory.getbasetemp() / "predict-style", clip_path, vgg_path)
+def style(trained_style: Path) -> Path:
+    return trained_style
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predict_support import quick_style
-from support import make_photo
+from support import make_photo, style_checkpoint
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.errors import ClipstylerError
@@ -28,7 +27,7 @@ def ycbcr(rgb: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return quick_style(tmp_path_factory.mktemp("controls-style"))
+    return style_checkpoint(tmp_path_factory.mktemp("controls-style"), seed=2)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnxruntime
 import pytest
 import torch
-from tiny_style import train_style
+from support import style_checkpoint
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.export import TOLERANCE
@@ -21,7 +21,7 @@ SIZES = ((1, 3, 32, 48), (3, 3, 56, 24))
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
-    return train_style(tmp_path_factory.mktemp("export-style"), "Mosaic", clip_path, vgg_path, content_dir)
+    return style_checkpoint(tmp_path_factory.mktemp("export-style"), "Mosaic", trained=(clip_path, vgg_path, content_dir))
 
 
 @pytest.fixture(scope="module")

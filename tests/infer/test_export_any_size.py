@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import onnxruntime
 import pytest
 import torch
-from tiny_style import train_style
+from support import run_cli, style_checkpoint
 
 from clipstyler_fast.infer.export import MIN_SIDE, TOLERANCE
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -21,14 +19,13 @@ SIZES = ((1, 3, 50, 70), (2, 3, 61, 45), (1, 3, 24, 37), (1, 3, MIN_SIDE, 17))
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
-    return train_style(tmp_path_factory.mktemp("any-size-style"), "Mosaic", clip_path, vgg_path, content_dir)
+    return style_checkpoint(tmp_path_factory.mktemp("any-size-style"), "Mosaic", trained=(clip_path, vgg_path, content_dir))
 
 
 @pytest.fixture(scope="module")
 def exported(style, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("exported-any-size")
-    command = [sys.executable, "-m", "clipstyler_fast", "export", "--ckpt_path", str(style), "--output.dir", str(folder)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = run_cli("export", "--ckpt_path", str(style), "--output.dir", str(folder))
     assert result.returncode == 0, result.stderr
     return folder
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support import make_photo, write_vgg
-from tiny_style import train_style
+from support import make_photo, style_checkpoint, write_vgg
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.blend import STRIP_PADDING
@@ -21,8 +20,8 @@ from clipstyler_fast.nets.style_file import FORMAT_KEY
 @pytest.fixture(scope="module")
 def styles(tmp_path_factory, clip_path, vgg_path, content_dir) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("styles")
-    a = train_style(root, "Mosaic", clip_path, vgg_path, content_dir, seed=1)
-    b = train_style(root, "Sketch with black pencil", clip_path, vgg_path, content_dir, seed=2)
+    a = style_checkpoint(root, "Mosaic", 1, trained=(clip_path, vgg_path, content_dir))
+    b = style_checkpoint(root, "Sketch with black pencil", 2, trained=(clip_path, vgg_path, content_dir))
     return a, b
 
 

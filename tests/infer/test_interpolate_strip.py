@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from support import make_photo
-from tiny_style import train_style
+from support import make_photo, style_checkpoint
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.blend import STRIP_PADDING, StyleBlend
@@ -19,8 +18,8 @@ from clipstyler_fast.io.images import read_rgb
 def test_a_folder_gets_one_strip_per_image(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    a = train_style(tmp_path / "a", "Mosaic", clip_path, vgg_path, content_dir, seed=0)
-    b = train_style(tmp_path / "b", "Watercolor painting", clip_path, vgg_path, content_dir, seed=1)
+    a = style_checkpoint(tmp_path / "a", "Mosaic", 0, trained=(clip_path, vgg_path, content_dir))
+    b = style_checkpoint(tmp_path / "b", "Watercolor painting", 1, trained=(clip_path, vgg_path, content_dir))
     photos = tmp_path / "photos"
     (photos / "sub").mkdir(parents=True)
     make_photo(40, 24, 1).save(photos / "one.png")

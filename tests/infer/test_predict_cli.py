@@ -4,16 +4,14 @@ never clobbered, resumable re-runs, tiles, the Python API agreeing, and several 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predict_support import he_checkpoint, make_inputs, output_name, trained_checkpoint, with_vgg_source
-from support import make_photo
+from predict_support import he_checkpoint, make_inputs, output_name, with_vgg_source
+from support import make_photo, run_cli
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -25,8 +23,8 @@ QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.accelerator", "cpu
 
 
 @pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Path:
-    return trained_checkpoint(tmp_path_factory.getbasetemp() / "predict-style", clip_path, vgg_path)
+def style(trained_style: Path) -> Path:
+    return trained_style
 
 
 @pytest.fixture(scope="module")
@@ -289,37 +287,11 @@ def test_two_cpu_processes_write_each_image_exactly_once(style: Path, tmp_path: 
     for i, (w, h) in enumerate(sizes):
         make_photo(w, h, seed=i).save(photos / f"p{i}.png")
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clipstyler_fast",
-            "predict",
-            "--ckpt_path",
-            str(style),
-            "--data.path",
-            str(photos),
-            "--output.dir",
-            str(out),
-            "--trainer.accelerator",
-            "cpu",
-            "--trainer.devices",
-            "2",
-            "--trainer.strategy",
-            "ddp",
-            "--data.num_workers",
-            "0",
-            "--data.batch_size",
-            "1",
-            "--trainer.enable_progress_bar",
-            "false",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    done = run_cli(
+        "predict", "--ckpt_path", str(style), "--data.path", str(photos), "--output.dir", str(out), "--data.num_workers", "0",
+        "--data.batch_size", "1", "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+        "--trainer.enable_progress_bar", "false", cwd=tmp_path, env={"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in done.stderr + done.stdout, "two processes ran"
     assert "5 written, 0 skipped (already existed), 0 failed" in done.stdout

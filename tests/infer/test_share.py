@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predict_support import quick_style
 from safetensors.torch import load_file, save_file
-from share_support import hub_cache, quick_student, share
-from support import make_photo
+from share_support import hub_cache, share
+from support import make_photo, style_checkpoint
 
 from clipstyler_fast import Stylizer
 from clipstyler_fast.cli.main import main
@@ -45,8 +44,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def kinds(tmp_path_factory: pytest.TempPathFactory, any_prompt_ckpt: Path, photos: Path) -> dict[str, tuple[Path, Path, list[str]]]:
     """Kind -> (its style file, its shared folder, the prompt options predict needs)."""
     root = tmp_path_factory.mktemp("share")
-    style = quick_style(root / "styles")
-    student = quick_student(root / "student.ckpt", style, torch.nn.functional.normalize(torch.randn(512), dim=0))
+    style = style_checkpoint(root / "styles", seed=2)
+    student = style_checkpoint(root, seed=5, student=True, teacher=style, direction=torch.nn.functional.normalize(torch.randn(512), dim=0))
     files = {"per-prompt": (style, []), "any-prompt": (any_prompt_ckpt, ["--prompt", "Red"]), "student": (student, [])}
     return {kind: (path, share(path, root / kind, "--data.path", str(photos)), prompt) for kind, (path, prompt) in files.items()}
 

@@ -10,9 +10,8 @@ import pytest
 import yaml
 from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
-from predict_support import quick_style
 from share_support import share
-from support import fit_args
+from support import fit_args, style_checkpoint
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.run_record import read_run_record
@@ -66,7 +65,7 @@ def test_the_card_reports_the_run_and_names_no_local_path(card, content_dir: Pat
 
 
 def test_a_style_without_a_run_says_not_recorded_and_previews_synthetic_images(tmp_path: Path) -> None:
-    folder = share(quick_style(tmp_path / "styles"), tmp_path / "shared")
+    folder = share(style_checkpoint(tmp_path / "styles", seed=2), tmp_path / "shared")
     meta, body = card_parts((folder / "README.md").read_text())
     assert REQUIRED <= meta.keys()
     assert "steps not recorded on training photos not recorded." in body and "Held-out losses and metrics: not recorded." in body

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predict_support import he_checkpoint, trained_checkpoint, with_vgg_source
+from predict_support import he_checkpoint, with_vgg_source
 from support import make_photo
 
 from clipstyler_fast.errors import CheckpointError, WeightsUnavailableError
@@ -24,8 +24,8 @@ BF16_MEAN_TOLERANCE = 0.005
 
 
 @pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Path:
-    return trained_checkpoint(tmp_path_factory.getbasetemp() / "predict-style", clip_path, vgg_path)
+def style(trained_style: Path) -> Path:
+    return trained_style
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from predict_support import trained_checkpoint
 from support import make_photo
 
 from clipstyler_fast.errors import ClipstylerError, StylizerInputError
@@ -15,9 +14,8 @@ from clipstyler_fast.infer.stylizer import Stylizer
 
 
 @pytest.fixture(scope="module")
-def stylizer(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Stylizer:
-    style = trained_checkpoint(tmp_path_factory.getbasetemp() / "predict-style", clip_path, vgg_path)
-    return Stylizer.from_checkpoint(style, precision="32-true")
+def stylizer(trained_style: Path) -> Stylizer:
+    return Stylizer.from_checkpoint(trained_style, precision="32-true")
 
 
 def test_one_image_tensor_gives_one_image_tensor(stylizer: Stylizer) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from predict_support import he_checkpoint, trained_checkpoint
+from predict_support import he_checkpoint
 from support import make_photo
 from torchvision.transforms.v2.functional import pil_to_tensor
 
@@ -23,9 +23,8 @@ TILE_MEAN_TOLERANCE = 0.0005
 
 
 @pytest.fixture(scope="module")
-def he_style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Path:
-    root = tmp_path_factory.getbasetemp() / "predict-style"
-    return he_checkpoint(root, trained_checkpoint(root, clip_path, vgg_path))[0]
+def he_style(trained_style: Path) -> Path:
+    return he_checkpoint(trained_style.parents[2], trained_style)[0]
 
 
 def test_tiles_cover_the_image_on_the_feature_grid_and_weights_sum_to_one() -> None:

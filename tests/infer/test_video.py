@@ -10,7 +10,7 @@ import av.video.reformatter
 import numpy as np
 import pytest
 import torch
-from tiny_style import train_style
+from support import style_checkpoint
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.stylizer import Stylizer
@@ -81,7 +81,7 @@ def audio_packets(path: Path) -> list[tuple[bytes, float]]:
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory, clip_path, vgg_path, content_dir) -> Path:
-    return train_style(tmp_path_factory.mktemp("video-style"), "Mosaic", clip_path, vgg_path, content_dir)
+    return style_checkpoint(tmp_path_factory.mktemp("video-style"), "Mosaic", trained=(clip_path, vgg_path, content_dir))
 
 
 @pytest.fixture(scope="module")

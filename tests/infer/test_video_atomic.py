@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from predict_support import trained_checkpoint
 
 from clipstyler_fast.errors import VideoError
 from clipstyler_fast.infer import video
@@ -30,9 +29,8 @@ def tiny_video(path: Path, frames: int = 4) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stylizer(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path) -> Stylizer:
-    style = trained_checkpoint(tmp_path_factory.getbasetemp() / "predict-style", clip_path, vgg_path)
-    return Stylizer.from_checkpoint(style, precision="32-true")
+def stylizer(trained_style: Path) -> Stylizer:
+    return Stylizer.from_checkpoint(trained_style, precision="32-true")
 
 
 def test_video_appears_only_when_complete(stylizer, tmp_path):

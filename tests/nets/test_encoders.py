@@ -3,15 +3,12 @@ files in the released layouts through the product's loaders, by default and offl
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from support import adain_decoder_network, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
+from support import adain_decoder_network, run_cli, vgg_normalised_network, write_adain_decoder, write_vgg_normalised
 from support import fit_args as small_fit
 
 from clipstyler_fast.cli.main import main
@@ -106,20 +103,14 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
 ) -> None:
     """With no weight options, `fit` takes AdaIN's two files from the cache where the first run
     downloaded them (here placed by hand), from any working folder."""
-    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
+    env = {"TORCH_HOME": str(tmp_path / "torch-home")}
     cache = tmp_path / "torch-home" / "hub" / "checkpoints" / "pytorch-AdaIN"
     cache.mkdir(parents=True)
     write_vgg_normalised(cache / "vgg_normalised.pth", seed=3)
     write_adain_decoder(cache / "decoder.pth", seed=4)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", *fit_args(tmp_path, clip_path, content_dir, "--model.lr", "0")],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(*fit_args(tmp_path, clip_path, content_dir, "--model.lr", "0"), cwd=elsewhere, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"decoder initialised from {cache / 'decoder.pth'}" in result.stderr
     assert "RANDOM" not in result.stderr
@@ -132,28 +123,10 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
     from support import make_photo
 
     make_photo(40, 32, seed=9).save(photo)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clipstyler_fast",
-            "predict",
-            "--ckpt_path",
-            str(style),
-            "--data.path",
-            str(photo.parent),
-            "--output.dir",
-            str(tmp_path / "out"),
-            "--trainer.accelerator",
-            "cpu",
-            "--trainer.precision",
-            "32-true",
-        ],
-        cwd=elsewhere,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(
+        "predict", "--ckpt_path", str(style), "--data.path", str(photo.parent), "--output.dir", str(tmp_path / "out"),
+        "--trainer.accelerator", "cpu", "--trainer.precision", "32-true", cwd=elsewhere, env=env,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     from PIL import Image
 
@@ -169,27 +142,11 @@ def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_
 
 
 def test_offline_fit_lists_every_missing_file_at_once(tmp_path: Path) -> None:
-    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch-home")}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "clipstyler_fast",
-            "fit",
-            "--config",
-            str(REPO / "configs/default.yaml"),
-            "--model.clip_download_root",
-            str(tmp_path / "clip"),
-            "--checkpoint.root",
-            str(tmp_path / "checkpoints"),
-            "--data.path",
-            str(REPO / "data" / "samples"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli(
+        "fit", "--config", str(REPO / "configs/default.yaml"), "--model.clip_download_root", str(tmp_path / "clip"),
+        "--checkpoint.root", str(tmp_path / "checkpoints"), "--data.path", str(REPO / "data" / "samples"),
+        cwd=tmp_path, env={"TORCH_HOME": str(tmp_path / "torch-home")},
+    )  # fmt: skip
     assert result.returncode == 2, result.stderr[-3000:]
     err = result.stderr[result.stderr.index("error: ") :]
     assert err.startswith("error: 3 weight files are missing:")

@@ -4,15 +4,12 @@ prompts, resumed exactly, recorded in its checkpoint, and refined into an ordina
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
-from support import fit_args
+from support import fit_args, run_cli
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.infer.any_prompt import load_style
@@ -88,8 +85,7 @@ def test_two_cpu_processes_train_one_any_prompt_network(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, bank_file: Path
 ) -> None:
     args = any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank_file, 2, "--trainer.devices", "2", "--trainer.strategy", "ddp")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = run_cli(*args, cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in done.stderr + done.stdout, "two processes ran"
     network = ConditionedFile.read(tmp_path / "checkpoints" / "any-prompt" / "style.ckpt")
@@ -237,8 +233,7 @@ def test_a_bank_too_small_for_the_hold_out_says_what_it_holds_out(
     bank.write_text("Red\nBlue\nMosaic\nGold\n")
     args = any_prompt_args(tmp_path, clip_path, vgg_path, content_dir, bank, 1, "--trainer.limit_val_batches", "0")
     args[args.index("--model.holdout_prompts") + 1] = "16"  # the default, asked of a four-prompt bank
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = run_cli(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     warned = [line for line in done.stderr.splitlines() if "--model.holdout_prompts 16" in line]
     assert len(warned) == 1 and warned[0].startswith("warning:") and "so 1 is held out" in warned[0], done.stderr[-2000:]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from support import distill_args, fit_args
+from support import distill_args, fit_args, style_checkpoint
 
 from clipstyler_fast.cli.main import main
 
@@ -33,9 +33,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[Path]]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> Path:
     """A two-step run's folder (its last.ckpt and style.ckpt)."""
-    root = tmp_path_factory.mktemp("reads")
-    assert main(fit_args(clip_path, vgg_path, content_dir, prompt="Mosaic", steps=2, checkpoints=root)) == 0
-    return root / "mosaic"
+    return style_checkpoint(tmp_path_factory.mktemp("reads"), trained=(clip_path, vgg_path, content_dir), steps=2).parent
 
 
 def test_resuming_a_fit_reads_its_checkpoint_once(

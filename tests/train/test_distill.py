@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from support import distill_args, fit_args, make_photo
-from tiny_style import train_style
+from support import TESTS, distill_args, fit_args, make_photo, run_cli, style_checkpoint
 from torchvision.transforms.functional import pil_to_tensor
 
 from clipstyler_fast import Stylizer
@@ -23,26 +19,19 @@ from clipstyler_fast.infer.any_prompt import load_style
 from clipstyler_fast.nets.student import StudentConfig, build_student
 from clipstyler_fast.nets.style_file import StyleFile
 
-REPO = Path(__file__).resolve().parents[2]
-TESTS = REPO / "tests"
 STEPS = 20
-
-
-def run_cli(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env, cwd=REPO)
 
 
 @pytest.fixture(scope="module")
 def style(tmp_path_factory: pytest.TempPathFactory, clip_path: Path, vgg_path: Path, content_dir: Path) -> Path:
-    return train_style(tmp_path_factory.mktemp("teacher"), "Mosaic", clip_path, vgg_path, content_dir)
+    return style_checkpoint(tmp_path_factory.mktemp("teacher"), "Mosaic", trained=(clip_path, vgg_path, content_dir))
 
 
 @pytest.fixture(scope="module")
 def student(style: Path, content_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A student distilled through the real command, in a subprocess."""
     root = tmp_path_factory.mktemp("students")
-    done = run_cli(distill_args(style, content_dir, root, "--model.preview_every_n_steps", "10", "--trainer.default_root_dir", str(root)))
+    done = run_cli(*distill_args(style, content_dir, root, "--model.preview_every_n_steps", "10", "--trainer.default_root_dir", str(root)))
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{root / 'mosaic-student' / 'student.ckpt'} (predict)" in done.stderr + done.stdout
     # Preview grids: a row of held-out photos (2, 32 px crops), the teacher's outputs, the student's.
@@ -90,7 +79,7 @@ def test_student_fidelity_to_the_teacher_improves_on_held_out_photos(student: Pa
 
 def test_predict_and_export_read_the_student(student: Path, content_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "stylized"
-    done = run_cli(["predict", "--ckpt_path", str(student), "--data.path", str(content_dir), "--output.dir", str(out)])
+    done = run_cli("predict", "--ckpt_path", str(student), "--data.path", str(content_dir), "--output.dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     written = sorted(out.rglob("*.png"))
     assert len(written) == 8
@@ -114,7 +103,7 @@ def test_predict_and_export_read_the_student(student: Path, content_dir: Path, t
 def test_a_student_where_a_decoder_is_needed_is_refused_in_one_line(
     student: Path, style: Path, clip_path: Path, vgg_path: Path, content_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    done = run_cli(["interpolate", str(student), str(style), "--output", str(tmp_path / "blend.ckpt")])
+    done = run_cli("interpolate", str(student), str(style), "--output", str(tmp_path / "blend.ckpt"))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {student}: holds a student"), done.stderr
@@ -142,7 +131,7 @@ def test_a_stopped_run_resumes_exactly(style: Path, content_dir: Path, tmp_path:
     assert main(distill_args(style, content_dir, tmp_path / "reference", steps=steps)) == 0
     stopped = tmp_path / "stopped"
     signal_at = ["--trainer.callbacks+=resume_callbacks.SignalAtStep", "--trainer.callbacks.step", "3"]
-    first = run_cli(distill_args(style, content_dir, stopped, *signal_at, steps=steps))
+    first = run_cli(*distill_args(style, content_dir, stopped, *signal_at, steps=steps))
     assert first.returncode == 128 + signal.SIGTERM, first.stderr[-3000:]
     assert last_state(stopped)["global_step"] == 4  # the step under way when the signal came is finished
     assert f"--model.teacher {style}" in first.stderr and "--ckpt_path last" in first.stderr
@@ -179,14 +168,14 @@ def test_a_student_of_an_earlier_architecture_is_refused_in_one_line_that_says_t
     checkpoint["clipstyler_fast"]["architecture"] = "student/unshuffle-dwres-v1"
     old = tmp_path / "old-student.ckpt"
     torch.save(checkpoint, old)
-    done = run_cli(["predict", "--ckpt_path", str(old), "--data.path", str(content_dir), "--output.dir", str(tmp_path / "out")])
+    done = run_cli("predict", "--ckpt_path", str(old), "--data.path", str(content_dir), "--output.dir", str(tmp_path / "out"))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "'student/unshuffle-dwres-v1'" in lines[0] and f"distill it again from {style}" in lines[0], done.stderr
 
 
 def test_a_student_shape_that_cannot_be_built_is_one_error_line(style: Path, content_dir: Path, tmp_path: Path) -> None:
-    done = run_cli(distill_args(style, content_dir, tmp_path, "--model.widths", "[16, 32]", steps=1))
+    done = run_cli(*distill_args(style, content_dir, tmp_path, "--model.widths", "[16, 32]", steps=1))
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: student widths [16, 32]") and "e.g. [16, 32, 64]" in last, done.stderr

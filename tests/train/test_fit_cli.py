@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 from support import fit_args as small_fit
+from support import run_cli
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.nets.decoder import build_decoder
@@ -38,14 +36,8 @@ def fit_args(clip_path: Path, vgg_path: Path, content_dir: Path, root: Path, ste
 def test_fit_writes_a_small_checkpoint_with_prompt_direction_and_hparams(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    result = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", "fit", *fit_args(clip_path, vgg_path, content_dir, tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    # Without the test run's warning filter: the command's own output is what this checks.
+    result = run_cli("fit", *fit_args(clip_path, vgg_path, content_dir, tmp_path), cwd=tmp_path, env={"PYTHONWARNINGS": None})
     assert result.returncode == 0, result.stderr[-3000:]
     assert "RANDOM weights" in result.stderr  # no pre-trained decoder here: said clearly
     folder = tmp_path / "checkpoints" / "sketch-with-black-pencil"
@@ -93,7 +85,7 @@ def test_fit_refuses_to_overwrite_an_earlier_run(
 
 
 def test_fit_help_documents_every_option() -> None:
-    result = subprocess.run([sys.executable, "-m", "clipstyler_fast", "fit", "--help"], capture_output=True, text=True)
+    result = run_cli("fit", "--help")
     assert result.returncode == 0
     text = result.stdout
     for option in [
@@ -133,12 +125,7 @@ def test_fit_help_documents_every_option() -> None:
 
 
 def test_configs_parse_and_hold_the_reference_recipe() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / "configs/default.yaml"), "--print_config"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
+    result = run_cli("fit", "--config", str(REPO / "configs/default.yaml"), "--print_config", cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     import yaml
 
@@ -149,12 +136,7 @@ def test_configs_parse_and_hold_the_reference_recipe() -> None:
     assert (model["num_views"], model["threshold"], model["lr"], model["lr_decay"]) == (16, 0.7, 1e-4, 5e-5)
     assert (model["lambda_content"], model["lambda_patch"], model["lambda_dir"], model["lambda_tv"]) == (1.0, 10.0, 1.0, 1e-4)
     for name, prompt in [("sketch", "Sketch with black pencil"), ("mosaic", "Mosaic"), ("watercolor", "Watercolor painting")]:
-        result = subprocess.run(
-            [sys.executable, "-m", "clipstyler_fast", "fit", "--config", str(REPO / f"configs/{name}.yaml"), "--print_config"],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-        )
+        result = run_cli("fit", "--config", str(REPO / f"configs/{name}.yaml"), "--print_config", cwd=REPO)
         assert result.returncode == 0, result.stderr[-2000:]
         assert yaml.safe_load(result.stdout)["model"]["prompt"] == prompt
 

@@ -3,17 +3,14 @@ random-weight files in the released layouts (a CLIP file, torchvision's VGG-19).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from support import make_photo, write_vgg
-from tiny_style import train_style
+from support import make_photo, run_cli, start_cli, style_checkpoint, write_vgg
 
 from clipstyler_fast.cli.main import main
 from clipstyler_fast.io.images import read_rgb
@@ -90,18 +87,17 @@ def test_a_killed_run_goes_on_without_redoing_or_losing_a_photo(
 ) -> None:
     out = tmp_path / "resumed"
     args = optimize_args(clip_path, content_layers_vgg, photos, out, "--trainer.max_steps", "12", "--trainer.enable_progress_bar", "false")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "clipstyler_fast", *args[:]], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = start_cli(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 600
-        while not list(out.rglob("*.png")) and time.time() < deadline and process.poll() is None:
+        deadline = time.monotonic() + 600
+        while not list(out.rglob("*.png")) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait()
     first = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
     assert 1 <= len(first) < 3, first  # killed after the first photo, before the last
-    result = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], env=env, capture_output=True, text=True)
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr[-2000:]
     assert {p: p.stat().st_mtime_ns for p in first} == first  # not done twice
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == ["a.png", "c.png", "nested/b.png"]  # none lost
@@ -122,7 +118,7 @@ def test_each_photo_has_its_own_seed_so_a_resumed_run_gives_the_same_image(
 def test_init_from_starts_every_photo_from_a_trained_style(
     clip_path: Path, vgg_path: Path, content_dir: Path, content_layers_vgg: Path, photos: Path, tmp_path: Path
 ) -> None:
-    style = train_style(tmp_path / "style", "Mosaic", clip_path, vgg_path, content_dir)
+    style = style_checkpoint(tmp_path / "style", "Mosaic", trained=(clip_path, vgg_path, content_dir))
     out = tmp_path / "from-style"
     args = optimize_args(clip_path, content_layers_vgg, photos / "a.png", out, "--trainer.max_steps", "1", "--model.init_from", str(style))
     assert main([*args, "--trainer.enable_progress_bar", "false", "--postprocess", "clamp"]) == 0
@@ -158,8 +154,7 @@ def test_bad_values_are_refused_in_one_line(clip_path: Path, extra: list[str], m
         "--output.dir",
         str(tmp_path / "o"),
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "clipstyler_fast", "optimize", *args, *extra], env=env, capture_output=True, text=True)
+    result = run_cli("optimize", *args, *extra)
     assert result.returncode == 2 and message in result.stderr.strip().splitlines()[-1], result.stderr
     assert "Traceback" not in result.stderr
 

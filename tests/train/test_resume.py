@@ -13,19 +13,16 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 from support import fit_args as small_fit
-from support import make_photo
+from support import make_photo, start_cli
 
 from clipstyler_fast.cli.main import main
 
-REPO = Path(__file__).resolve().parents[2]
-TESTS = Path(__file__).resolve().parents[1]
 STEPS = 6
 SLUG = "mosaic"
 
@@ -178,22 +175,12 @@ def test_resume_when_every_batch_is_a_whole_epoch_is_exact(tmp_path: Path, clip_
     assert_same_training_state(resumed, last_ckpt(ref), 3)
 
 
-def _subprocess_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), env.get("PYTHONPATH", "")])
-    return env
-
-
-def _start(args: list[str], log: Path, new_session: bool = False) -> subprocess.Popen:
-    """The real command in a subprocess; its output goes to ``log`` (a pipe could fill up and stall it)."""
+def _start(args: list[str], log: Path, new_session: bool = False) -> subprocess.Popen[str]:
+    """The real command in a subprocess; its output goes to ``log`` (a pipe could fill up and
+    stall it), with no warning filtered out (the tests check what a person would see)."""
     with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "clipstyler_fast", *args],
-            cwd=log.parent,
-            env=_subprocess_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=new_session,
+        return start_cli(
+            *args, cwd=log.parent, env={"PYTHONWARNINGS": None}, stdout=out, stderr=subprocess.STDOUT, start_new_session=new_session
         )
 
 

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
-from support import fit_args
+from support import fit_args, run_cli
 
 
 def fit(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "clipstyler_fast",
-        *fit_args(clip_path, vgg_path, content_dir, *extra, checkpoints=tmp_path / "ck", views=3),
-    ]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    return run_cli(*fit_args(clip_path, vgg_path, content_dir, *extra, checkpoints=tmp_path / "ck", views=3), cwd=tmp_path)
 
 
 def test_fit_trains_on_patch_views_and_records_the_choice(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
