@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_style import train_style
+from support import style_checkpoint
 
 from benchmarks.bench_video import FACTOR, pan, still, zoom
 from clipstyler_fast.eval.temporal import warping_errors
@@ -47,7 +47,7 @@ def test_the_still_shot_differs_only_by_its_noise() -> None:
 
 @pytest.mark.slow
 def test_the_benchmark_prints_a_row_per_clip_for_each_style(tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path) -> None:
-    style = train_style(tmp_path, "Mosaic", clip_path, vgg_path, content_dir)
+    style = style_checkpoint(tmp_path, "Mosaic", trained=(clip_path, vgg_path, content_dir))
     out = tmp_path / "video.json"
     args = ["--style", f"tiny={style}", "--vgg", str(vgg_path), "--world", "1", "--no-samples", "--frames", "3", "--size", "32"]
     done = subprocess.run(

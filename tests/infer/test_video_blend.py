@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
-from support import make_photo
-from tiny_style import train_style
+from support import make_photo, run_cli, style_checkpoint
 
 from clipstyler_fast.eval.temporal import warping_error
 from clipstyler_fast.objective.consistency import translation_matrices
@@ -46,8 +42,7 @@ def frames_of(path: Path) -> torch.Tensor:
 def stylize(source: Path, target: Path, style: Path, *extra: str) -> torch.Tensor:
     args = ["video", "--data.path", str(source), "--output", str(target), "--ckpt_path", str(style), "--codec", "libx264"]
     args += ["--crf", "0", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false", *extra]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "clipstyler_fast", *args], capture_output=True, text=True, env=env)
+    done = run_cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     return frames_of(target)
 
@@ -56,7 +51,7 @@ def stylize(source: Path, target: Path, style: Path, *extra: str) -> torch.Tenso
 def test_blending_with_the_previous_output_steadies_a_noisy_still_shot(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
 ) -> None:
-    style = train_style(tmp_path / "style", "Mosaic", clip_path, vgg_path, content_dir)
+    style = style_checkpoint(tmp_path / "style", "Mosaic", trained=(clip_path, vgg_path, content_dir))
     clip = write_still(tmp_path / "still.mp4")
     # At half strength half of the photo's noise reaches the output: flicker the blend must calm.
     half = ["--strength", "0.5"]
