@@ -13,8 +13,8 @@
   scores about 0.5 against a smooth photo); a flat image, or a texture unrelated to the photo,
   scores about 0 here.
 
-:class:`QualityMetrics` computes both on every validation batch of a training run and logs their
-means as ``val/clip_direction`` and ``val/content_ssim``.
+Training logs the first and the third of held-out images at every validation, read off the
+loss terms it computes anyway (``val/clip_direction``, ``val/content_ssim``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
-from torchmetrics.image import StructuralSimilarityIndexMeasure
 
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
@@ -170,52 +168,3 @@ class ClipDirectionalSimilarity(Metric):
 
     def compute(self) -> torch.Tensor:
         return (self.total / self.count.clamp_min(1)).float()
-
-
-class QualityMetrics(L.Callback):
-    """Logs CLIP directional similarity and content SSIM of every validation run.
-
-    On each validation batch it stylizes the held-out images with the module's forward pass and
-    scores them with the module's own ``clip`` and ``text_direction``; at the end of the run it
-    logs the means as ``val/clip_direction`` and ``val/content_ssim`` (shown in the progress bar and
-    in the logger). Works with any module that has ``clip``, ``text_direction`` and a forward pass
-    mapping images in [0, 1] (sides multiples of 8) to stylized images, like ``StyleTransfer``.
-    """
-
-    CLIP_KEY = "val/clip_direction"
-    SSIM_KEY = "val/content_ssim"
-
-    def __init__(self) -> None:
-        self.direction: ClipDirectionalSimilarity | None = None
-        self.ssim: StructuralSimilarityIndexMeasure | None = None
-
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        direction = getattr(pl_module, "text_direction", None)
-        if getattr(pl_module, "clip", None) is None or direction is None or direction.numel() == 0:
-            self.direction = self.ssim = None  # nothing to score against (no CLIP loaded)
-            return
-        self.direction = ClipDirectionalSimilarity(direction).to(pl_module.device)
-        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0).to(pl_module.device)
-
-    @torch.no_grad()
-    def on_validation_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
-    ) -> None:
-        if self.direction is None or self.ssim is None:
-            return
-        content = batch["image"] if isinstance(batch, dict) else batch[0]
-        stylized = pl_module(content).float().clamp(0, 1)
-        content = content.float()
-        clip = pl_module.clip
-        features = clip.encode_image(torch.cat([stylized, content]))
-        self.direction.update(features[: len(content)], features[len(content) :])
-        self.ssim.update(stylized, content)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.direction is None or self.ssim is None or int(self.direction.count) == 0:
-            return
-        # compute() already synchronises across processes.
-        values = {self.CLIP_KEY: self.direction.compute(), self.SSIM_KEY: self.ssim.compute()}
-        pl_module.log_dict(values, prog_bar=True, sync_dist=False)
-        self.direction.reset()
-        self.ssim.reset()

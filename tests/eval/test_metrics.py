@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 from torchmetrics.image import StructuralSimilarityIndexMeasure
 
-from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, QualityMetrics, content_ssim, edge_keeping
+from clipstyler_fast.eval.metrics import ClipDirectionalSimilarity, content_ssim, edge_keeping
 from clipstyler_fast.nets.clip_model import load_clip
 from clipstyler_fast.objective import losses
 from clipstyler_fast.train.data import ContentDataModule
@@ -29,6 +29,9 @@ def photos() -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     smooth = F.interpolate(torch.rand(4, 3, 8, 8, generator=generator), size=(40, 40), mode="bilinear", align_corners=False)
     return smooth.clamp(0, 1)
+
+
+CLIP_KEY, SSIM_KEY = "val/clip_direction", "val/content_ssim"
 
 
 def test_identical_images_have_ssim_one_and_changes_lower_it(photos):
@@ -76,32 +79,32 @@ def test_mean_over_updates_is_the_mean_of_all_pairs_and_matches_the_loss(clip, p
     assert torch.isclose(by_features.compute(), metric.compute(), atol=1e-6)
 
 
-def test_callback_logs_metrics_in_a_real_validation_run(clip_path, vgg_path, content_dir, tmp_path):
+def test_validation_logs_the_metrics_read_off_its_own_terms(clip_path, vgg_path, content_dir, tmp_path):
     model = StyleTransfer(
-        prompt="Mosaic", clip_model=str(clip_path), vgg_weights=str(vgg_path), decoder_init="random", num_views=2, preview_every_n_steps=0
+        prompt="Mosaic",
+        clip_model=str(clip_path),
+        vgg_weights=str(vgg_path),
+        decoder_init="random",
+        num_views=2,
+        preview_every_n_steps=0,
+        frozen_precision="fp32",
     )
     data = ContentDataModule(path=str(content_dir), batch_size=2, crop_size=32, num_holdout=3, num_workers=0)
-    trainer = L.Trainer(
-        accelerator="cpu",
-        callbacks=[QualityMetrics()],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
     results = trainer.validate(model, datamodule=data, verbose=False)[0]
-    assert {QualityMetrics.CLIP_KEY, QualityMetrics.SSIM_KEY} <= set(results)
+    assert {CLIP_KEY, SSIM_KEY} <= set(results)
     # The same numbers, computed independently from the held-out images.
     images = torch.stack([data.val_dataloader().dataset[i]["image"] for i in range(3)])
     with torch.no_grad():
-        stylized = model.decoder(model.encoder(images)).clamp(0, 1)
-        s, c = model.clip.encode_image(stylized), model.clip.encode_image(images)
+        output = model.decoder(model.encoder(images))
+        s, c = model.clip.encode_image(output), model.clip.encode_image(images)
     expected_direction = F.cosine_similarity(
         losses.normalize(losses.normalize(s) - losses.normalize(c)), model.text_direction.expand_as(s), dim=-1
     ).mean()
-    assert results[QualityMetrics.CLIP_KEY] == pytest.approx(float(expected_direction), abs=1e-5)
-    assert results[QualityMetrics.SSIM_KEY] == pytest.approx(float(content_ssim(stylized, images).mean()), abs=1e-5)
-    assert -1 <= results[QualityMetrics.CLIP_KEY] <= 1 and results[QualityMetrics.SSIM_KEY] < 1
+    assert results[CLIP_KEY] == pytest.approx(float(expected_direction), abs=1e-5)
+    assert results[CLIP_KEY] == pytest.approx(1 - results["val/dir"], abs=1e-6)
+    assert results[SSIM_KEY] == pytest.approx(float(content_ssim(output.clamp(0, 1), images).mean()), abs=1e-5)
+    assert -1 <= results[CLIP_KEY] <= 1 and results[SSIM_KEY] < 1
 
 
 def test_training_log_shows_the_metrics_of_every_validation(clip_path, vgg_path, content_dir, tmp_path):
@@ -111,7 +114,6 @@ def test_training_log_shows_the_metrics_of_every_validation(clip_path, vgg_path,
     data = ContentDataModule(path=str(content_dir), batch_size=2, crop_size=32, num_holdout=2, num_workers=0)
     trainer = L.Trainer(
         accelerator="cpu",
-        callbacks=[QualityMetrics()],
         logger=CSVLogger(tmp_path, name="run"),
         max_steps=2,
         val_check_interval=1,
@@ -125,11 +127,7 @@ def test_training_log_shows_the_metrics_of_every_validation(clip_path, vgg_path,
     trainer.fit(model, datamodule=data)
     with open(Path(trainer.logger.log_dir) / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    logged = [
-        (row["step"], float(row[QualityMetrics.CLIP_KEY]), float(row[QualityMetrics.SSIM_KEY]))
-        for row in rows
-        if row.get(QualityMetrics.CLIP_KEY)
-    ]
+    logged = [(row["step"], float(row[CLIP_KEY]), float(row[SSIM_KEY])) for row in rows if row.get(CLIP_KEY)]
     assert [step for step, _, _ in logged] == ["0", "1"]  # one entry per validation
     assert all(-1 <= d <= 1 and -1 <= s <= 1 for _, d, s in logged)
     assert logged[0][1:] != logged[1][1:]  # the second validation saw a trained decoder
