@@ -80,6 +80,7 @@ from clipstyler_fast.nets.vgg import (
 from clipstyler_fast.objective.templates import compose  # noqa: E402
 from clipstyler_fast.objective.views import sample_corners  # noqa: E402
 from clipstyler_fast.precision import autocast_dtype  # noqa: E402
+from clipstyler_fast.train.clip_style import ClipStyleModule  # noqa: E402
 from clipstyler_fast.train.data import seeded_generator  # noqa: E402
 from clipstyler_fast.train.model import StyleTransfer  # noqa: E402
 
@@ -374,7 +375,7 @@ def quiet() -> None:
 def product_options(args: argparse.Namespace, device: torch.device) -> tuple[dict[str, Any], str]:
     """The product's speed options (its defaults unless given) and the number format its frozen
     networks run in."""
-    defaults = {k: v.default for k, v in inspect.signature(StyleTransfer.__init__).parameters.items()}
+    defaults = {k: v.default for k, v in inspect.signature(ClipStyleModule.__init__).parameters.items()}
     fast = {
         "frozen_precision": args.frozen_precision or defaults["frozen_precision"],
         "channels_last": defaults["channels_last"] if args.channels_last is None else args.channels_last,
