@@ -196,14 +196,7 @@ def checked_arguments(command: str, argv: list[str]) -> list[str]:
             value = following
         i += 1 if inline else 2
         _refuse(name, value, rule)
-        more = _values_until_option(argv[i:], is_option)
-        if more and rule.arity == "many":
-            for extra in more:
-                _refuse(name, extra, rule)
-        elif more and not positionals and rule.kind != "any":
-            raise OptionError(_stray(name, [value, *more], rule))
-        else:
-            more = []
+        more = _more_values(name, value, rule, _values_until_option(argv[i:], is_option), positionals)
         i += len(more)
         if rule.kind == "bool" and read_bool(value) is not None:
             value = "true" if read_bool(value) else "false"
@@ -212,6 +205,18 @@ def checked_arguments(command: str, argv: list[str]) -> list[str]:
         given[name.removesuffix("+")] = value
     _check_tiles(rules, given, config_given=any(arg.split("=", 1)[0] in ("-c", "--config") for arg in argv))
     return out
+
+
+def _more_values(name: str, value: str, rule: Rule, more: list[str], positionals: bool) -> list[str]:
+    """The values after ``value`` that belong to option ``name`` (each checked): all of them for a
+    list option, none otherwise (positional arguments follow, or a one-line refusal of the stray values)."""
+    if more and rule.arity == "many":
+        for extra in more:
+            _refuse(name, extra, rule)
+        return more
+    if more and not positionals and rule.kind != "any":
+        raise OptionError(_stray(name, [value, *more], rule))
+    return []
 
 
 def _values_until_option(args: list[str], is_option: Callable[[str], bool]) -> list[str]:

@@ -46,6 +46,16 @@ class PredictTrainer(Trainer):
     # The docstring titles the trainer's options in the help.
 
 
+# predict's own options, each handed to the model or the data module.
+LINKED = {
+    **{
+        name: f"model.{name}"
+        for name in ("prompt", "postprocess", "strength", "preserve_colors", "tile_size", "tile_overlap", "tile_above")
+    },
+    "size": "data.long_side",
+}
+
+
 class PredictCLI(LightningCLI):
     """LightningCLI for ``predict`` only: model = :class:`StylizerModule`, data = :class:`PredictDataModule`,
     outputs = :class:`StylizedImageWriter` (``--output.*``)."""
@@ -123,14 +133,8 @@ class PredictCLI(LightningCLI):
         parser.add_argument("--tile_size", type=int, default=DEFAULT_TILE_SIZE, help="tile side for large images (multiple of 8)")
         parser.add_argument("--tile_overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of neighbouring tiles (multiple of 8)")
         parser.add_argument("--tile_above", type=int, default=DEFAULT_TILE_ABOVE, help="stylize images with more pixels than this in tiles")
-        parser.link_arguments("prompt", "model.prompt")
-        parser.link_arguments("postprocess", "model.postprocess")
-        parser.link_arguments("strength", "model.strength")
-        parser.link_arguments("preserve_colors", "model.preserve_colors")
-        parser.link_arguments("size", "data.long_side")
-        parser.link_arguments("tile_size", "model.tile_size")
-        parser.link_arguments("tile_overlap", "model.tile_overlap")
-        parser.link_arguments("tile_above", "model.tile_above")
+        for option, target in LINKED.items():
+            parser.link_arguments(option, target)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)

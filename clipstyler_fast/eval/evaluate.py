@@ -145,6 +145,40 @@ def _pairs(
         yield path, str(match), content, stylized
 
 
+def _inputs(contents_path: str | Path, stylized_dir: str | Path | None) -> tuple[Path, list[Path], Path | None]:
+    """The content root, its images and the stylized folder, or a one-line error naming the missing one."""
+    root = Path(contents_path).expanduser()
+    if not root.exists():
+        raise DataError(f"{root}: content folder does not exist; pass an existing folder of images as `path`")
+    contents = list_images(root)
+    if not contents:
+        raise DataError(f"{root}: no images found; pass a folder of content images as `path`")
+    stylized_root = Path(stylized_dir).expanduser() if stylized_dir is not None else None
+    if stylized_root is not None and not stylized_root.is_dir():
+        raise DataError(f"{stylized_root}: stylized folder does not exist; pass the folder predict wrote as `stylized_dir`")
+    return root, contents, stylized_root
+
+
+@torch.no_grad()
+def _scores(scorers: list[ClipScorer], stylized: torch.Tensor, content: torch.Tensor, patches: int, index: int) -> dict[str, float]:
+    """Every metric of one (stylized, content) pair: each scorer's whole-image and patch directions,
+    content SSIM and edge keeping."""
+    row: dict[str, float] = {}
+    for scorer in scorers:
+        features = scorer.clip.encode_image(torch.stack([stylized, content]))
+        whole = directional_similarity(features[:1], features[1:], scorer.direction)
+        # The same patches for every scorer and every run: seeded by the image's position.
+        generator = torch.Generator().manual_seed(index)
+        patch = patch_directional_similarity(
+            scorer.clip.encode_image, stylized[None], features[1:], scorer.direction, patches, PATCH_CROP, generator
+        )
+        row[f"{scorer.name}_direction"] = float(whole[0])
+        row[f"{scorer.name}_patch_direction"] = float(patch[0])
+    row["content_ssim"] = float(content_ssim(stylized[None], content[None])[0])
+    row["edge_keeping"] = float(edge_keeping(stylized[None], content[None])[0])
+    return row
+
+
 def evaluate(
     contents_path: str | Path,
     clip: ClipEncoder,
@@ -166,15 +200,7 @@ def evaluate(
     """
     if (stylizer is None) == (stylized_dir is None):
         raise EvaluationError("give either a `checkpoint` to stylize with or `stylized_dir`, not both")
-    root = Path(contents_path).expanduser()
-    if not root.exists():
-        raise DataError(f"{root}: content folder does not exist; pass an existing folder of images as `path`")
-    contents = list_images(root)
-    if not contents:
-        raise DataError(f"{root}: no images found; pass a folder of content images as `path`")
-    stylized_root = Path(stylized_dir).expanduser() if stylized_dir is not None else None
-    if stylized_root is not None and not stylized_root.is_dir():
-        raise DataError(f"{stylized_root}: stylized folder does not exist; pass the folder predict wrote as `stylized_dir`")
+    root, contents, stylized_root = _inputs(contents_path, stylized_dir)
     device = torch.device(device)
     scorers = [ClipScorer("clip", clip.to(device), direction.to(device))]
     if judge is not None:
@@ -192,25 +218,7 @@ def evaluate(
             "width": content.shape[-1],
             "height": content.shape[-2],
         }
-        with torch.no_grad():
-            for scorer in scorers:
-                features = scorer.clip.encode_image(torch.stack([stylized, content]))
-                whole = directional_similarity(features[:1], features[1:], scorer.direction)
-                # The same patches for every scorer and every run: seeded by the image's position.
-                patch = patch_directional_similarity(
-                    scorer.clip.encode_image,
-                    stylized[None],
-                    features[1:],
-                    scorer.direction,
-                    patches,
-                    PATCH_CROP,
-                    torch.Generator().manual_seed(index),
-                )
-                row[f"{scorer.name}_direction"] = float(whole[0])
-                row[f"{scorer.name}_patch_direction"] = float(patch[0])
-            row["content_ssim"] = float(content_ssim(stylized[None], content[None])[0])
-            row["edge_keeping"] = float(edge_keeping(stylized[None], content[None])[0])
-        results.rows.append(row)
+        results.rows.append({**row, **_scores(scorers, stylized, content, patches, index)})
     if not results.rows:
         first = results.skipped[0] if results.skipped else "nothing to score"
         raise DataError(f"no image could be scored ({len(results.skipped)} skipped; first: {first})")
