@@ -1,5 +1,5 @@
 """CLIP speed-ups: patch embedding as a matrix product, QuickGELU folded into SiLU, the plain
-attention kernel on CPU.
+attention kernel on CPU, the last block for the class token alone.
 
 Both must leave what CLIP computes unchanged: the loaded encoder is compared with clip-anytorch's
 own model built from the same weight file.
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from clipstyler_fast.nets.clip_model import ClipEncoder, PatchEmbedding, load_clip
+from clipstyler_fast.nets.clip_model import ClassTokenBlock, ClipEncoder, PatchEmbedding, SelfAttention, load_clip
 
 
 def original_clip(path: Path) -> nn.Module:
@@ -37,6 +37,8 @@ def test_loader_uses_patch_embedding_with_unchanged_weights(clip_path: Path) -> 
     blocks = encoder.model.visual.transformer.resblocks
     assert blocks and all(isinstance(block.mlp.gelu, nn.SiLU) for block in blocks)
     torch.testing.assert_close(blocks[0].mlp.c_fc.weight, 1.702 * original.visual.transformer.resblocks[0].mlp.c_fc.weight)
+    # The last block runs for the class token alone (the only token the embedding reads).
+    assert isinstance(blocks[-1], ClassTokenBlock) and not any(isinstance(block, ClassTokenBlock) for block in blocks[:-1])
 
 
 def test_image_embeddings_and_pixel_gradients_match_clip(clip_path: Path) -> None:
@@ -82,5 +84,17 @@ def test_bf16_autocast_embeddings_stay_close_to_fp32(clip_path: Path) -> None:
 
 def test_encoder_wraps_an_existing_model_once(clip_path: Path) -> None:
     encoder = load_clip(clip_path)
+    last = encoder.model.visual.transformer.resblocks[-1]
     again = ClipEncoder(encoder.model)
     assert again.model.visual.conv1 is encoder.model.visual.conv1
+    assert again.model.visual.transformer.resblocks[-1] is last
+
+
+def test_attention_at_leading_queries_is_those_rows_of_full_self_attention() -> None:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        attention = SelfAttention(nn.MultiheadAttention(16, 4))
+    tokens = torch.randn(7, 3, 16, generator=torch.Generator().manual_seed(2))
+    full, _ = attention(tokens, tokens, tokens)
+    torch.testing.assert_close(attention.attend(tokens[:2], tokens), full[:2], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(attention.attend(tokens, tokens), full, rtol=1e-5, atol=1e-6)
