@@ -215,6 +215,4 @@ def load_clip(source: str | Path = DEFAULT_CLIP, download_root: str | Path | Non
         model, _ = clip.load(str(model_path), device="cpu", jit=False)
     except Exception as error:
         raise WeightsUnavailableError(f"{model_path}: cannot load CLIP weights ({error})") from error
-    model = model.float().eval()
-    model.requires_grad_(False)
-    return ClipEncoder(model)
+    return ClipEncoder(model.float().eval().requires_grad_(False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -172,16 +173,7 @@ class AnyPromptStyleTransfer(ClipStyleModule):
     # ----------------------------------------------------------------- state
     def style_record(self) -> StyleRecord:
         conditioning = conditioning_record(self.conditioning, self.bank, self.held_out_prompts)
-        hp = self.hparams
-        return StyleRecord(
-            prompt=None,
-            encoder=hp.encoder,
-            vgg_weights=str(hp.vgg_weights),
-            clip_model=str(hp.clip_model),
-            source_text=hp.source_text,
-            network=CONDITIONED_NETWORK,
-            conditioning=conditioning,
-        )
+        return replace(super().style_record(), prompt=None, network=CONDITIONED_NETWORK, conditioning=conditioning)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)

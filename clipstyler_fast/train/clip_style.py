@@ -15,6 +15,7 @@ from clipstyler_fast.errors import CheckpointError, ClipstylerError
 from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.sources import settle_weight_files
+from clipstyler_fast.nets.style_file import StyleRecord
 from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
@@ -275,6 +276,17 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         if self.trainer.ckpt_path is None:
             self.start_decoder()
         rank_zero_info(f"frozen CLIP and VGG passes in {describe_choice(self.frozen_dtype(), self.device)}")
+
+    def style_record(self) -> StyleRecord:
+        """What the run's checkpoints record about its network (written by :class:`StyleFileWriter`)."""
+        hp = self.hparams
+        return StyleRecord(
+            prompt=hp.get("prompt"),
+            encoder=hp.encoder,
+            vgg_weights=str(hp.vgg_weights),
+            clip_model=str(hp.clip_model),
+            source_text=hp.source_text,
+        )
 
     def check_encoder(self, encoder: str) -> None:
         """Refuse a checkpoint trained with another encoder than this run's."""

@@ -23,15 +23,12 @@ from clipstyler_fast.errors import DataError, ImageReadError
 from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS, list_images, probe_image, read_rgb
 from clipstyler_fast.train.datasets import HeldOutDataset, RandomCropDataset, collate
 from clipstyler_fast.train.preemption import ignore_stop_signals
+from clipstyler_fast.train.run_folder import check_image_folder
 from clipstyler_fast.train.sampling import (
     EpochSampler,
     ResumableDataLoader,
     seeded_generator,
 )
-
-
-def _default_workers() -> int:
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
 class ContentDataModule(L.LightningDataModule):
@@ -74,7 +71,7 @@ class ContentDataModule(L.LightningDataModule):
         self.crop_size = crop_size
         self.num_holdout = num_holdout
         self.holdout_path = Path(holdout_path).expanduser() if holdout_path else None
-        self.num_workers = _default_workers() if num_workers is None else num_workers
+        self.num_workers = min(4, max(0, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers
         self.max_pixels = max_pixels
         self.seed = seed
         self.train_paths: list[Path] = []
@@ -84,24 +81,16 @@ class ContentDataModule(L.LightningDataModule):
         # path -> reason, for every content file that could not be used (reported at the end).
         self.unreadable: dict[str, str] = {}
 
-    def _scan(self, folder: Path, what: str) -> list[Path]:
-        if not folder.exists():
-            raise DataError(f"{folder}: {what} folder does not exist; pass an existing folder of images as `path`")
-        paths = list_images(folder)
-        if not paths:
-            raise DataError(
-                f"{folder}: no images found (looked for {', '.join(sorted(s.lstrip('.') for s in ('.jpg', '.png', '.webp', '.bmp', '.tiff')))} and more, recursively)"
-            )
-        _report_other_files(folder, paths)
-        return paths
-
     def _usable(self, folder: Path, what: str) -> list[Path]:
         """The images of ``folder`` that pass the header check, or a :class:`DataError` when none can be decoded.
 
         Header checks pass for truncated files, so the first one that passes is also decoded fully
         here: a folder of damaged files fails now rather than inside a DataLoader worker.
         """
-        paths = self._scan(folder, what)
+        paths = list_images(check_image_folder(folder, what))
+        if not paths:
+            raise DataError(f"{folder}: no images found (looked for bmp, jpg, png, tiff, webp and more, recursively)")
+        _report_other_files(folder, paths)
         readable = [p for p in paths if self._readable(p)]
         if next((p for p in readable if self._decodes(p)), None) is None:
             raise DataError(
@@ -184,14 +173,10 @@ class ContentDataModule(L.LightningDataModule):
         if accumulate == 1:
             return trainer.global_step
         # Lightning also steps on an epoch's last batch when the accumulation is not complete.
-        per_epoch = self._batches_per_epoch()
+        per_epoch = EpochSampler(len(self.train_paths), self.batch_size, 0, trainer.world_size).batches_per_epoch
         steps_per_epoch = -(-per_epoch // accumulate)
         epochs, steps = divmod(trainer.global_step, steps_per_epoch)
         return epochs * per_epoch + steps * accumulate
-
-    def _batches_per_epoch(self) -> int:
-        world = self.trainer.world_size if self.trainer is not None else 1
-        return EpochSampler(len(self.train_paths), self.batch_size, 0, world).batches_per_epoch
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer

@@ -112,15 +112,12 @@ class Distillation(LossTermSteps, L.LightningModule):
         self._teacher: list[Stylizer] = []
 
     # ----------------------------------------------------------------- teacher
-    def teacher_options(self) -> dict[str, Any]:
-        """The keyword options of :meth:`Stylizer.from_style` the teacher is built with."""
-        return {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
-
     @property
     def teacher(self) -> Stylizer:
         if not self._teacher:
             # The style read at start-up (an any-prompt teacher already specialised), as predict runs it.
-            self._teacher.append(Stylizer.from_style(self.style, **self.teacher_options()))
+            options = {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
+            self._teacher.append(Stylizer.from_style(self.style, **options))
         stylizer = self._teacher[0]
         if stylizer.device != self.device:
             stylizer.to(self.device)

@@ -46,13 +46,6 @@ class StyleTransfer(ClipStyleModule):
             start_decoder(self.decoder, hp.decoder_init, hp.encoder)
 
     # ----------------------------------------------------------------- state
-    def style_record(self) -> StyleRecord:
-        """What the run's checkpoints record about its network (written by :class:`StyleFileWriter`)."""
-        hp = self.hparams
-        return StyleRecord(
-            prompt=hp.prompt, encoder=hp.encoder, vgg_weights=str(hp.vgg_weights), clip_model=str(hp.clip_model), source_text=hp.source_text
-        )
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_encoder(StyleRecord.from_checkpoint(checkpoint).encoder)
         decoder_weights(checkpoint)
