@@ -19,14 +19,9 @@ from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import atomic_torch_save, remove_stale_temporaries
 from clipstyler_fast.nets.style_file import FORMAT_KEY
 from clipstyler_fast.nets.style_kinds import STUDENT_NETWORK
+from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
-from clipstyler_fast.train.preemption import (
-    StopRequested,
-    StopSignals,
-    resume_hint,
-    say_line,
-    signal_name,
-)
+from clipstyler_fast.train.preemption import StopRequested, StopSignals, resume_hint, say_line, signal_name
 from clipstyler_fast.train.run_folder import (
     DEFAULT_ROOT,
     LAST_FILENAME,
@@ -145,10 +140,9 @@ class StyleCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop.restore()
         self.save_last_now(trainer)
-        if getattr(pl_module, "export_file", None) is not None:  # decoder pre-training: its export is the product
-            rank_zero_info(f"checkpoints: {self.last_path} (resume)")
-        else:
-            rank_zero_info(f"checkpoints: {self.last_path} (resume), {self.style_path} (predict)")
+        # Decoder pre-training (a module with an export file): its export is the product, not a style file.
+        product = "" if getattr(pl_module, "export_file", None) is not None else f", {self.style_path} (predict)"
+        rank_zero_info(f"checkpoints: {self.last_path} (resume){product}")
 
     # ----------------------------------------------------------------- graceful stop
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -232,6 +226,15 @@ class StyleFileWriter(L.Callback):
         product = {k: v for k, v in checkpoint.items() if k not in training_state}
         name = STUDENT_FILENAME if record.network == STUDENT_NETWORK else STYLE_FILENAME
         atomic_torch_save(product, Path(callback.dirpath) / name)
+
+
+def style_callbacks(preview_every_n_steps: int) -> list[L.Callback]:
+    """A training module's own callbacks: :class:`StyleFileWriter`, the report of unreadable content
+    files, and a preview grid every ``preview_every_n_steps`` steps (0: none)."""
+    callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
+    if preview_every_n_steps > 0:
+        callbacks.append(PreviewImages(preview_every_n_steps))
+    return callbacks
 
 
 def use_safe_checkpoint_io(trainer: L.Trainer) -> None:

@@ -22,7 +22,7 @@ from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
 from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, channels_last_setting, describe_choice
 from clipstyler_fast.train.consistency import add_consistency
-from clipstyler_fast.train.steps import FrozenNetworksMixin, adam_with_inverse_decay, frozen_precision
+from clipstyler_fast.train.steps import FrozenNetworksMixin, adam_with_inverse_decay, frozen_precision, start_decoder
 
 # Validation draws the same views every time so that its losses are comparable across steps.
 VALIDATION_VIEW_SEED = 12345
@@ -214,8 +214,8 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         raise NotImplementedError
 
     def start_decoder(self) -> None:
-        """Load the weights a new run starts from (a resumed run keeps its own)."""
-        raise NotImplementedError
+        """Load the weights a new run starts from (``decoder_init``; a resumed run keeps its own)."""
+        start_decoder(self.decoder, self.hparams.decoder_init, self.hparams.encoder)
 
     def _speed_up(self) -> None:
         """Apply the memory-layout and compilation options to the networks (once)."""
@@ -302,10 +302,6 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         return adam_with_inverse_decay(self.trained_parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
-        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
+        from clipstyler_fast.train.checkpoint_callback import style_callbacks
 
-        callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
-        if self.hparams.preview_every_n_steps > 0:
-            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
-        return callbacks
+        return style_callbacks(self.hparams.preview_every_n_steps)

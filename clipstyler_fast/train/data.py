@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,7 @@ from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS, list_images, probe_ima
 from clipstyler_fast.train.datasets import HeldOutDataset, RandomCropDataset, collate
 from clipstyler_fast.train.preemption import ignore_stop_signals
 from clipstyler_fast.train.run_folder import check_image_folder
-from clipstyler_fast.train.sampling import (
-    EpochSampler,
-    ResumableDataLoader,
-    seeded_generator,
-)
+from clipstyler_fast.train.sampling import EpochSampler, ResumableDataLoader, seeded_generator
 
 
 class ContentDataModule(L.LightningDataModule):
@@ -131,27 +128,21 @@ class ContentDataModule(L.LightningDataModule):
 
     def _readable(self, path: Path) -> bool:
         """A cheap header check; full decoding happens later in the workers, which skip files that fail only then."""
-        try:
-            probe_image(path, self.max_pixels, verify=True, oriented=False)
-            return True
-        except ImageReadError as error:
-            self._skip(path, error.reason)
-            return False
+        return self._passes(path, lambda: probe_image(path, self.max_pixels, verify=True, oriented=False))
 
     def _decodes(self, path: Path) -> bool:
-        if str(path) in self.unreadable:
-            return False
+        return str(path) not in self.unreadable and self._passes(path, lambda: read_rgb(path, self.max_pixels))
+
+    def _passes(self, path: Path, check: Callable[[], object]) -> bool:
+        """Whether ``check()`` reads ``path``; a file that fails is recorded in ``unreadable`` and warned about once."""
         try:
-            read_rgb(path, self.max_pixels)
+            check()
             return True
         except ImageReadError as error:
-            self._skip(path, error.reason)
+            if str(path) not in self.unreadable:
+                self.unreadable[str(path)] = error.reason
+                rank_zero_warn(f"skipping {path}: {error.reason}")
             return False
-
-    def _skip(self, path: Path, reason: str) -> None:
-        if str(path) not in self.unreadable:
-            self.unreadable[str(path)] = reason
-            rank_zero_warn(f"skipping {path}: {reason}")
 
     def _loader_kwargs(self) -> dict[str, Any]:
         workers = self.num_workers

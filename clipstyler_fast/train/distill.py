@@ -158,9 +158,6 @@ class Distillation(LossTermSteps, L.LightningModule):
             terms["psnr"] = -10 * torch.log10(shown.clamp_min(1e-10))
         return terms
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self.validation_terms(batch)["loss"]
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """The student's output for RGB images in [0, 1] (sides multiples of 8), not clamped."""
         return self.student(images)
@@ -173,13 +170,9 @@ class Distillation(LossTermSteps, L.LightningModule):
         return adam_with_inverse_decay(self.student.parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
-        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
+        from clipstyler_fast.train.checkpoint_callback import style_callbacks
 
-        callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
-        if self.hparams.preview_every_n_steps > 0:
-            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
-        return callbacks
+        return style_callbacks(self.hparams.preview_every_n_steps)
 
     # ----------------------------------------------------------------- state
     @property
