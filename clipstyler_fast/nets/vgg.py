@@ -142,8 +142,7 @@ def encoder_weights_file(kind: str, source: str | Path | None = AUTO) -> Path:
         )
     if name in (AUTO, IMAGENET):
         if kind == "torchvision":
-            url = VGG19_Weights.IMAGENET1K_V1.url
-            return cached_download(url, "VGG-19 ImageNet weights (torchvision)", "vgg_weights")
+            return cached_download(VGG19_Weights.IMAGENET1K_V1.url, "VGG-19 ImageNet weights (torchvision)", "vgg_weights")
         return cached_download(VGG_NORMALISED_URL, "VGG-19 vgg_normalised weights (AdaIN)", "vgg_weights", "pytorch-AdaIN")
     return existing_file(name, "vgg_weights")
 

@@ -94,7 +94,9 @@ class StyleCheckpoint(ModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if stage != "fit":
             return
-        use_safe_checkpoint_io(trainer)
+        # Checkpoints written atomically and loaded safely, unless the trainer was given its own I/O.
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = SafeCheckpointIO()
         if not trainer.is_global_zero:
             return
         folders = {Path(self.dirpath): self._space_needed(pl_module)}
@@ -235,12 +237,6 @@ def style_callbacks(preview_every_n_steps: int) -> list[L.Callback]:
     if preview_every_n_steps > 0:
         callbacks.append(PreviewImages(preview_every_n_steps))
     return callbacks
-
-
-def use_safe_checkpoint_io(trainer: L.Trainer) -> None:
-    """Make the trainer write checkpoints atomically and load them safely, unless it was given its own I/O."""
-    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
-        trainer.strategy.checkpoint_io = SafeCheckpointIO()
 
 
 def probe_writable(folder: Path, need_bytes: int = 0) -> None:

@@ -144,8 +144,7 @@ class ContentDataModule(L.LightningDataModule):
                 rank_zero_warn(f"skipping {path}: {error.reason}")
             return False
 
-    def _loader_kwargs(self) -> dict[str, Any]:
-        workers = self.num_workers
+    def _loader_kwargs(self, workers: int) -> dict[str, Any]:
         return {
             "num_workers": workers,
             "collate_fn": collate,
@@ -175,16 +174,13 @@ class ContentDataModule(L.LightningDataModule):
         counter = self.consumed_batches if trainer is not None else None
         sampler = EpochSampler(len(self.train_paths), self.batch_size, rank, world, counter)
         dataset = RandomCropDataset(self.train_paths, self.crop_size, self.seed, sampler.per_epoch, self.max_pixels)
-        return ResumableDataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self._loader_kwargs())
+        return ResumableDataLoader(
+            dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self._loader_kwargs(self.num_workers)
+        )
 
     def val_dataloader(self) -> DataLoader:
         dataset = HeldOutDataset(self.holdout_paths, self.crop_size, self.max_pixels)
-        return DataLoader(
-            dataset,
-            batch_size=len(dataset),
-            shuffle=False,
-            **{**self._loader_kwargs(), "num_workers": 0, "persistent_workers": False, "worker_init_fn": None},
-        )
+        return DataLoader(dataset, batch_size=len(dataset), shuffle=False, **self._loader_kwargs(0))
 
     def _fingerprint(self) -> str:
         root = self.path if self.path.is_dir() else self.path.parent

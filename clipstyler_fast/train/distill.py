@@ -10,6 +10,7 @@ student and the teacher's record (prompt, text direction): a ``student.ckpt`` is
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import lightning as L
@@ -182,19 +183,8 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     def style_record(self) -> StyleRecord:
         """The teacher's record, saying that this file holds its student."""
-        record = self.style.record
-        return StyleRecord(
-            prompt=record.prompt,
-            encoder=record.encoder,
-            vgg_weights=record.vgg_weights,
-            clip_model=record.clip_model,
-            source_text=record.source_text,
-            architecture=STUDENT_ARCHITECTURE,
-            interpolation=record.interpolation,
-            network=STUDENT_NETWORK,
-            student=self.config.to_dict(),
-            teacher=self.teacher_path,
-        )
+        record = replace(self.style.record, architecture=STUDENT_ARCHITECTURE, network=STUDENT_NETWORK, conditioning=None)
+        return replace(record, student=self.config.to_dict(), teacher=self.teacher_path)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)
