@@ -124,16 +124,15 @@ def describe_choice(dtype: torch.dtype | None, device: torch.device | str) -> st
     return f"{'bf16' if dtype is torch.bfloat16 else 'fp32'} (bf16 is {native} on {what})"
 
 
-def prefers_channels_last(device: torch.device | str) -> bool:
-    """Whether convolutions on ``device`` run faster in channels-last layout: on CUDA GPUs and on
-    CPUs that compute bf16 natively. On other CPUs oneDNN's fp32 channels-last kernels made a
-    training step slower (``benchmarks/RESULTS.md``)."""
-    return torch.device(device).type == "cuda" or computes_bf16_natively(device)
-
-
 def channels_last_setting(setting: bool | str, device: torch.device | str) -> bool:
-    """Whether a ``channels_last`` setting (``auto``, true or false) means channels-last on ``device``."""
-    return prefers_channels_last(device) if setting == "auto" else bool(setting)
+    """Whether a ``channels_last`` setting (``auto``, true or false) means channels-last on ``device``.
+
+    ``auto`` picks it where convolutions run faster in that layout: on CUDA GPUs and on CPUs that
+    compute bf16 natively. On other CPUs oneDNN's fp32 channels-last kernels made a training step
+    slower (``benchmarks/RESULTS.md``)."""
+    if setting != "auto":
+        return bool(setting)
+    return torch.device(device).type == "cuda" or computes_bf16_natively(device)
 
 
 def cpu_name() -> str:

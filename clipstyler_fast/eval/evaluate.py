@@ -22,12 +22,7 @@ from clipstyler_fast.errors import DataError, EvaluationError, ImageReadError
 from clipstyler_fast.eval.metrics import content_ssim, directional_similarity, edge_keeping, patch_directional_similarity
 from clipstyler_fast.infer.stylizer import Stylizer
 from clipstyler_fast.io.atomic import atomic_write
-from clipstyler_fast.io.images import (
-    IMAGE_SUFFIXES,
-    list_images,
-    read_rgb,
-    resize_long_side,
-)
+from clipstyler_fast.io.images import IMAGE_SUFFIXES, list_images, read_rgb, resize_long_side
 from clipstyler_fast.nets.clip_model import ClipEncoder
 from clipstyler_fast.nets.style_file import DEFAULT_SOURCE_TEXT, StyleRecord
 from clipstyler_fast.objective import losses
@@ -95,9 +90,8 @@ def find_stylized(content: Path, content_root: Path, stylized_root: Path) -> Pat
     folder = stylized_root / rel.parent
     if not folder.is_dir():
         return None
-    exact = [folder / f"{rel.stem}{suffix}" for suffix in sorted(IMAGE_SUFFIXES)]
-    exact += [folder / f"{rel.stem}{suffix.upper()}" for suffix in sorted(IMAGE_SUFFIXES)]
-    for candidate in exact:
+    suffixes = sorted(IMAGE_SUFFIXES)
+    for candidate in (folder / f"{rel.stem}{suffix}" for suffix in [*suffixes, *map(str.upper, suffixes)]):
         if candidate.is_file():
             return candidate
     prefixed = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and p.stem.startswith(rel.stem)]

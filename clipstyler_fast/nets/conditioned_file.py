@@ -105,10 +105,7 @@ class ConditionedFile:
 
     def bank_direction(self, prompt: str) -> torch.Tensor | None:
         """The stored text direction of a prompt of the bank (no CLIP needed), or None."""
-        try:
-            return self.bank_directions[self.bank.index(prompt)]
-        except ValueError:
-            return None
+        return self.bank_directions[self.bank.index(prompt)] if prompt in self.bank else None
 
     def style_file(self, prompt: str, direction: torch.Tensor, interpolation: dict[str, Any] | None = None) -> StyleFile:
         """The ordinary style this network gives for ``prompt`` (whose text direction is ``direction``)."""

@@ -34,10 +34,6 @@ def parse_hub_id(source: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def _fetch_command(repo_id: str, revision: str | None) -> str:
-    return f"hf download {repo_id}" + (f" --revision {revision}" if revision else "")
-
-
 def hub_snapshot(source: str, files: Sequence[str]) -> Path:
     """The local snapshot folder of the repository ``source`` names, holding ``files`` (downloaded when needed).
 
@@ -58,7 +54,7 @@ def hub_snapshot(source: str, files: Sequence[str]) -> Path:
         )
     except ImportError:
         raise CheckpointError(f"{source}: reading styles from the Hugging Face Hub needs huggingface_hub; {INSTALL_HINT}") from None
-    fetch = _fetch_command(repo_id, revision)
+    fetch = f"hf download {repo_id}" + (f" --revision {revision}" if revision else "")
     try:
         folder = snapshot_download(repo_id, revision=revision, allow_patterns=list(files), library_name=LIBRARY_NAME)
     except (LocalEntryNotFoundError, IncompleteSnapshotError):

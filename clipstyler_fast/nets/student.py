@@ -133,6 +133,4 @@ class Student(nn.Module):
 
 def build_student(config: StudentConfig | dict[str, Any] | None = None) -> Student:
     """A student of ``config`` (a :class:`StudentConfig` or its recorded dict), with fresh weights."""
-    if isinstance(config, dict):
-        config = StudentConfig.from_dict(config)
-    return Student(config)
+    return Student(StudentConfig.from_dict(config) if isinstance(config, dict) else config)

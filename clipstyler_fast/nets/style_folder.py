@@ -23,14 +23,7 @@ import torch
 from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.nets.hub import LIBRARY_NAME, hub_snapshot, is_hub_id
-from clipstyler_fast.nets.style_kinds import (
-    CONDITIONED_NETWORK,
-    DECODER_NETWORK,
-    NETWORKS,
-    TEXT_DIRECTION,
-    expected_tensors,
-    held_network,
-)
+from clipstyler_fast.nets.style_kinds import CONDITIONED_NETWORK, DECODER_NETWORK, NETWORKS, TEXT_DIRECTION, expected_tensors, held_network
 
 FOLDER_FORMAT = "clipstyler-fast-style"
 # Bumped when the layout of the two files changes incompatibly (the record inside has its own version).

@@ -25,23 +25,19 @@ class UNetConfig:
     out_channels: int = 3
 
 
-def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, 1, 1),
-        nn.InstanceNorm2d(c_out),
-        nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, 1, 1),
-        nn.InstanceNorm2d(c_out),
-        nn.ReLU(),
-    )
-
-
 class Block(nn.Module):
     """``conv(x) + skip(x)``: two 3x3 conv / instance-norm / ReLU layers beside a 1x1 projection."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.conv = _double_conv(c_in, c_out)
+        self.conv = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, 1, 1),
+            nn.InstanceNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1),
+            nn.InstanceNorm2d(c_out),
+            nn.ReLU(),
+        )
         self.skip = nn.Conv2d(c_in, c_out, 1, 1, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,18 +56,15 @@ class Down(Block):
         return self.downsample(features), features
 
 
-class Up(nn.Module):
+class Up(Block):
     """Bilinear 2x upsampling of ``x``, joined with the skip ``features``, then a :class:`Block`."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
+        super().__init__(c_in + c_out, c_out)
         self.upsample = nn.Upsample(scale_factor=2, mode="bilinear")
-        self.conv = _double_conv(c_in + c_out, c_out)
-        self.skip = nn.Conv2d(c_in + c_out, c_out, 1, 1, 0)
 
-    def forward(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        joined = torch.cat([self.upsample(x), features], dim=1)
-        return self.conv(joined) + self.skip(joined)
+    def forward(self, x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(torch.cat([self.upsample(x), features], dim=1))
 
 
 class UNet(nn.Module):

@@ -76,15 +76,15 @@ class ImageNetNormalize(nn.Module):
         return (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
 
 
-def build_adain_features(config: list[int | str] | None = None) -> nn.Sequential:
-    """AdaIN's ``vgg_normalised`` layer layout (up to relu4_1 unless another VGG config is given).
+def build_adain_features() -> nn.Sequential:
+    """AdaIN's ``vgg_normalised`` layer layout up to relu4_1.
 
     Module indices match the released state dict: ``0`` is the 1x1 conv 3->3, then a reflection
     pad / 3x3 conv / ReLU triple per convolution and a ceil-mode max pool per stage.
     """
     layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)]
     channels = 3
-    for item in _TO_RELU4_1 if config is None else config:
+    for item in _TO_RELU4_1:
         if item == "M":
             layers.append(nn.MaxPool2d(2, 2, 0, ceil_mode=True))
         else:
@@ -142,8 +142,7 @@ def encoder_weights_file(kind: str, source: str | Path | None = AUTO) -> Path:
         )
     if name in (AUTO, IMAGENET):
         if kind == "torchvision":
-            url = VGG19_Weights.IMAGENET1K_V1.url
-            return cached_download(url, "VGG-19 ImageNet weights (torchvision)", "vgg_weights")
+            return cached_download(VGG19_Weights.IMAGENET1K_V1.url, "VGG-19 ImageNet weights (torchvision)", "vgg_weights")
         return cached_download(VGG_NORMALISED_URL, "VGG-19 vgg_normalised weights (AdaIN)", "vgg_weights", "pytorch-AdaIN")
     return existing_file(name, "vgg_weights")
 
@@ -156,13 +155,8 @@ def load_vgg_encoder(source: str | Path | None = AUTO, kind: str = DEFAULT_ENCOD
     other encoder's layout, or of another network, is refused in one line naming the option.
     """
     kind = check_encoder_kind(kind)
-    if kind == "torchvision":
-        features = _load_features(encoder_weights_file(kind, source), kind, build_torchvision_features(), RELU4_1)
-    else:
-        features = _load_features(encoder_weights_file(kind, source), kind, build_adain_features(), ADAIN_RELU4_1)
-    encoder = VGGEncoder(features, kind).eval()
-    encoder.requires_grad_(False)
-    return encoder
+    features, limit = (build_torchvision_features(), RELU4_1) if kind == "torchvision" else (build_adain_features(), ADAIN_RELU4_1)
+    return VGGEncoder(_load_features(encoder_weights_file(kind, source), kind, features, limit), kind).eval().requires_grad_(False)
 
 
 # torchvision's vgg19().features[:32] ends with relu5_2 (index 31).
@@ -190,9 +184,7 @@ class ContentLayers(nn.Module):
 def load_content_layers(source: str | Path | None = AUTO) -> ContentLayers:
     """torchvision's VGG-19 up to relu5_2 from its official weights (``auto``) or a state-dict file."""
     features = _load_features(encoder_weights_file("torchvision", source), "torchvision", make_layers(cfgs["E"])[:RELU5_2], RELU5_2)
-    layers = ContentLayers(features).eval()
-    layers.requires_grad_(False)
-    return layers
+    return ContentLayers(features).eval().requires_grad_(False)
 
 
 def _load_features(path: Path, kind: EncoderKind, features: nn.Sequential, limit: int) -> nn.Sequential:

@@ -37,19 +37,13 @@ def perspective_coefficients(corners: torch.Tensor, height: int, width: int) -> 
     start = torch.tensor([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=torch.float64)
     end = corners.to(torch.float64)
     n = end.shape[0]
-    a = torch.zeros(n, 8, 8, dtype=torch.float64)
     x, y = end[..., 0], end[..., 1]
     u, v = start[:, 0], start[:, 1]
-    a[:, 0::2, 0] = x
-    a[:, 0::2, 1] = y
-    a[:, 0::2, 2] = 1
-    a[:, 0::2, 6] = -u * x
-    a[:, 0::2, 7] = -u * y
-    a[:, 1::2, 3] = x
-    a[:, 1::2, 4] = y
-    a[:, 1::2, 5] = 1
-    a[:, 1::2, 6] = -v * x
-    a[:, 1::2, 7] = -v * y
+    zero, one = torch.zeros_like(x), torch.ones_like(x)
+    # Per corner, the equation for u (even rows of ``a``), then the one for v (odd rows).
+    u_rows = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], dim=-1)
+    v_rows = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], dim=-1)
+    a = torch.stack([u_rows, v_rows], dim=2).reshape(n, 8, 8)
     b = start.reshape(1, 8).expand(n, 8)
     return torch.linalg.solve(a, b).to(torch.float32)
 

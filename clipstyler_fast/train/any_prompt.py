@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from clipstyler_fast.nets.style_file import CONDITIONED_NETWORK, StyleRecord
 from clipstyler_fast.train.clip_style import VALIDATION_VIEW_SEED, ClipStyleModule, quality_terms
 from clipstyler_fast.train.prompt_bank import DEFAULT_BANK, holdout_count, read_prompt_bank, split_prompts
 from clipstyler_fast.train.sampling import seeded_generator
-from clipstyler_fast.train.steps import log_training_terms, start_decoder
+from clipstyler_fast.train.steps import log_training_terms
 
 # Held-out photos are scored against this many seen and (as many) unseen prompts.
 VALIDATION_PROMPTS = 8
@@ -82,9 +83,6 @@ class AnyPromptStyleTransfer(ClipStyleModule):
         directions = TextDirections(str(hp.clip_model), hp.source_text, hp.clip_download_root).get(self.bank, self.clip.encode_text)
         self.bank_directions = directions.to(self.device)
         self._build_film(directions.shape[1])
-
-    def start_decoder(self) -> None:
-        start_decoder(self.decoder, self.hparams.decoder_init, self.hparams.encoder)
 
     def _build_film(self, embed_dim: int) -> None:
         if self.film is None:
@@ -172,16 +170,7 @@ class AnyPromptStyleTransfer(ClipStyleModule):
     # ----------------------------------------------------------------- state
     def style_record(self) -> StyleRecord:
         conditioning = conditioning_record(self.conditioning, self.bank, self.held_out_prompts)
-        hp = self.hparams
-        return StyleRecord(
-            prompt=None,
-            encoder=hp.encoder,
-            vgg_weights=str(hp.vgg_weights),
-            clip_model=str(hp.clip_model),
-            source_text=hp.source_text,
-            network=CONDITIONED_NETWORK,
-            conditioning=conditioning,
-        )
+        return replace(super().style_record(), prompt=None, network=CONDITIONED_NETWORK, conditioning=conditioning)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,10 @@ class UnreadableImageReport(L.Callback):
                 self.seen[reason] = None
                 rank_zero_warn(f"skipping {reason}")
 
-    def _report(self, trainer: L.Trainer) -> None:
-        early = getattr(trainer.datamodule, "unreadable", {}) or {}
-        total = len(early) + len(self.seen)
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        total = len(getattr(trainer.datamodule, "unreadable", {}) or {}) + len(self.seen)
         if total:
             rank_zero_info(f"skipped {total} unreadable content file(s); they were not used for training")
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._report(trainer)
 
 
 class StepProgressBar(TQDMProgressBar):
@@ -152,7 +149,8 @@ def run_logger(run_folder: Path, resume: bool, stage: str = "fit") -> Any:
     elif resume:
         numbers = [int(p.name[8:]) for p in folder.glob("version_*") if p.is_dir() and p.name[8:].isdigit()]
         version = max(numbers) if numbers else None
-    if _tensorboard_available():
+    # TensorBoardLogger writes with tensorboard, or else tensorboardX.
+    if find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None:
         return _RunTensorBoardLogger(save_dir=str(run_folder), name="logs", version=version, default_hp_metric=False)
     return _RunCSVLogger(save_dir=str(run_folder), name="logs", version=version)
 
@@ -197,10 +195,3 @@ class _RunTensorBoardLogger(_NothingUnlessUsed, TensorBoardLogger):
 
 class _RunCSVLogger(_NothingUnlessUsed, CSVLogger):
     pass
-
-
-def _tensorboard_available() -> bool:
-    """Whether TensorBoardLogger can write: it takes tensorboard, or else tensorboardX."""
-    from importlib.util import find_spec
-
-    return find_spec("tensorboard") is not None or find_spec("tensorboardX") is not None

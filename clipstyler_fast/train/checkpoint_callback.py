@@ -19,14 +19,9 @@ from clipstyler_fast.errors import CheckpointError
 from clipstyler_fast.io.atomic import atomic_torch_save, remove_stale_temporaries
 from clipstyler_fast.nets.style_file import FORMAT_KEY
 from clipstyler_fast.nets.style_kinds import STUDENT_NETWORK
+from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
 from clipstyler_fast.train.checkpoint_io import SafeCheckpointIO
-from clipstyler_fast.train.preemption import (
-    StopRequested,
-    StopSignals,
-    resume_hint,
-    say_line,
-    signal_name,
-)
+from clipstyler_fast.train.preemption import StopRequested, StopSignals, resume_hint, say_line, signal_name
 from clipstyler_fast.train.run_folder import (
     DEFAULT_ROOT,
     LAST_FILENAME,
@@ -99,7 +94,9 @@ class StyleCheckpoint(ModelCheckpoint):
         super().setup(trainer, pl_module, stage)
         if stage != "fit":
             return
-        use_safe_checkpoint_io(trainer)
+        # Checkpoints written atomically and loaded safely, unless the trainer was given its own I/O.
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = SafeCheckpointIO()
         if not trainer.is_global_zero:
             return
         folders = {Path(self.dirpath): self._space_needed(pl_module)}
@@ -145,10 +142,9 @@ class StyleCheckpoint(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop.restore()
         self.save_last_now(trainer)
-        if getattr(pl_module, "export_file", None) is not None:  # decoder pre-training: its export is the product
-            rank_zero_info(f"checkpoints: {self.last_path} (resume)")
-        else:
-            rank_zero_info(f"checkpoints: {self.last_path} (resume), {self.style_path} (predict)")
+        # Decoder pre-training (a module with an export file): its export is the product, not a style file.
+        product = "" if getattr(pl_module, "export_file", None) is not None else f", {self.style_path} (predict)"
+        rank_zero_info(f"checkpoints: {self.last_path} (resume){product}")
 
     # ----------------------------------------------------------------- graceful stop
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -234,10 +230,13 @@ class StyleFileWriter(L.Callback):
         atomic_torch_save(product, Path(callback.dirpath) / name)
 
 
-def use_safe_checkpoint_io(trainer: L.Trainer) -> None:
-    """Make the trainer write checkpoints atomically and load them safely, unless it was given its own I/O."""
-    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
-        trainer.strategy.checkpoint_io = SafeCheckpointIO()
+def style_callbacks(preview_every_n_steps: int) -> list[L.Callback]:
+    """A training module's own callbacks: :class:`StyleFileWriter`, the report of unreadable content
+    files, and a preview grid every ``preview_every_n_steps`` steps (0: none)."""
+    callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
+    if preview_every_n_steps > 0:
+        callbacks.append(PreviewImages(preview_every_n_steps))
+    return callbacks
 
 
 def probe_writable(folder: Path, need_bytes: int = 0) -> None:

@@ -40,15 +40,10 @@ class SafeCheckpointIO(TorchCheckpointIO):
         atomic_torch_save(checkpoint, path)
 
     def load_checkpoint(self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
-        checkpoint = self._take_preloaded(path)
-        if checkpoint is None:
+        if self.preloaded is not None and Path(self.preloaded[0]).expanduser().resolve() == Path(path).expanduser().resolve():
+            checkpoint, self.preloaded = self.preloaded[1], None
+        else:
             checkpoint = load_checkpoint_file(path, map_location=map_location or "cpu")
         network_weights(checkpoint, path, StyleRecord.from_checkpoint(checkpoint, path))
         self.last_loaded = LoadedCheckpoint(str(path), "optimizer_states" in checkpoint)
-        return checkpoint
-
-    def _take_preloaded(self, path: str | Path) -> dict[str, Any] | None:
-        if self.preloaded is None or Path(self.preloaded[0]).expanduser().resolve() != Path(path).expanduser().resolve():
-            return None
-        checkpoint, self.preloaded = self.preloaded[1], None
         return checkpoint

@@ -12,16 +12,17 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from clipstyler_fast.errors import CheckpointError, ClipstylerError
-from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, load_clip
+from clipstyler_fast.nets.clip_model import DEFAULT_CLIP, ClipEncoder, clip_file, load_clip
 from clipstyler_fast.nets.decoder import build_decoder
-from clipstyler_fast.nets.sources import settle_weight_files
-from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
-from clipstyler_fast.nets.weights import absolute_if_file
+from clipstyler_fast.nets.decoder_init import decoder_init_file
+from clipstyler_fast.nets.style_file import StyleRecord
+from clipstyler_fast.nets.vgg import DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, encoder_weights_file, load_vgg_encoder
+from clipstyler_fast.nets.weights import absolute_if_file, gather
 from clipstyler_fast.objective import losses
 from clipstyler_fast.objective.views import perspective_views
 from clipstyler_fast.precision import FROZEN_PRECISIONS, FrozenPrecision, autocast_dtype, channels_last_setting, describe_choice
 from clipstyler_fast.train.consistency import add_consistency
-from clipstyler_fast.train.steps import FrozenNetworksMixin, adam_with_inverse_decay, frozen_precision
+from clipstyler_fast.train.steps import FrozenNetworksMixin, adam_with_inverse_decay, frozen_precision, start_decoder
 
 # Validation draws the same views every time so that its losses are comparable across steps.
 VALIDATION_VIEW_SEED = 12345
@@ -29,18 +30,19 @@ VALIDATION_VIEW_SEED = 12345
 
 def settle_style_weights(options: Any, new_decoder: bool) -> tuple[str, str]:
     """Download what a style run needs (once) or check its local files, every missing one reported
-    in one error before any network loads: CLIP, the encoder, and for a new run (``new_decoder``)
-    that does not refine an any-prompt network, the decoder it starts from. ``options``: the
-    module's hyperparameters. Returns the CLIP and VGG files to load (a downloaded CLIP is
-    hash-checked here, not again when it loads)."""
-    decoder = options.get("decoder_init", "auto") if new_decoder and not options.get("init_from") else None
-    clip_source, vgg_source, *_ = settle_weight_files(
-        options.get("clip_model", DEFAULT_CLIP),
-        options.get("clip_download_root"),
-        options.get("encoder", DEFAULT_ENCODER),
-        options.get("vgg_weights", AUTO),
-        decoder,
-    )
+    in one :class:`~clipstyler_fast.errors.WeightsUnavailableError` before any network loads, so
+    that an offline user learns every file to copy at once: CLIP, the encoder, and for a new run
+    (``new_decoder``) that does not refine an any-prompt network, the decoder it starts from.
+    ``options``: the module's hyperparameters. Returns the CLIP and VGG files to load (a downloaded
+    CLIP is hash-checked here, not again when it loads)."""
+    encoder = options.get("encoder", DEFAULT_ENCODER)
+    resolvers = [
+        lambda: clip_file(options.get("clip_model", DEFAULT_CLIP), options.get("clip_download_root")),
+        lambda: encoder_weights_file(encoder, options.get("vgg_weights", "auto")),
+    ]
+    if new_decoder and not options.get("init_from"):
+        resolvers.append(lambda: decoder_init_file(options.get("decoder_init", "auto"), encoder))
+    clip_source, vgg_source, *_ = gather(*resolvers)
     return str(clip_source), str(vgg_source)
 
 
@@ -142,7 +144,7 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         clip_model: str = DEFAULT_CLIP,
         clip_download_root: str | None = None,
         encoder: EncoderKind = DEFAULT_ENCODER,
-        vgg_weights: str = AUTO,
+        vgg_weights: str = "auto",
         decoder_init: str = "auto",
         lambda_content: float = 1.0,
         lambda_patch: float = 10.0,
@@ -213,8 +215,8 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         raise NotImplementedError
 
     def start_decoder(self) -> None:
-        """Load the weights a new run starts from (a resumed run keeps its own)."""
-        raise NotImplementedError
+        """Load the weights a new run starts from (``decoder_init``; a resumed run keeps its own)."""
+        start_decoder(self.decoder, self.hparams.decoder_init, self.hparams.encoder)
 
     def _speed_up(self) -> None:
         """Apply the memory-layout and compilation options to the networks (once)."""
@@ -276,6 +278,17 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
             self.start_decoder()
         rank_zero_info(f"frozen CLIP and VGG passes in {describe_choice(self.frozen_dtype(), self.device)}")
 
+    def style_record(self) -> StyleRecord:
+        """What the run's checkpoints record about its network (written by :class:`StyleFileWriter`)."""
+        hp = self.hparams
+        return StyleRecord(
+            prompt=hp.get("prompt"),
+            encoder=hp.encoder,
+            vgg_weights=str(hp.vgg_weights),
+            clip_model=str(hp.clip_model),
+            source_text=hp.source_text,
+        )
+
     def check_encoder(self, encoder: str) -> None:
         """Refuse a checkpoint trained with another encoder than this run's."""
         if encoder != self.hparams.encoder:
@@ -290,10 +303,6 @@ class ClipStyleModule(FrozenNetworksMixin, L.LightningModule):
         return adam_with_inverse_decay(self.trained_parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
-        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
+        from clipstyler_fast.train.checkpoint_callback import style_callbacks
 
-        callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
-        if self.hparams.preview_every_n_steps > 0:
-            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
-        return callbacks
+        return style_callbacks(self.hparams.preview_every_n_steps)

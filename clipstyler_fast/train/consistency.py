@@ -11,26 +11,6 @@ import torch
 from clipstyler_fast.objective.consistency import DEFAULT_WARPS, consistency_loss, sample_warps, sensor_noise
 
 
-def warped_count(batch: int, share: float) -> int:
-    """How many photos of a batch of ``batch`` the term warps: ``share`` of them, rounded up, at least one."""
-    return min(batch, max(1, math.ceil(share * batch)))
-
-
-def consistency_term(
-    network: Callable[[torch.Tensor], torch.Tensor],
-    content: torch.Tensor,
-    output: torch.Tensor,
-    share: float,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The consistency loss on the first ``share`` of the batch, with random warps and noise
-    (from ``generator``, so that a resumed run draws the same). Costs ``network`` on that many warped photos."""
-    count = warped_count(len(content), share)
-    warps = sample_warps(count, content.shape[-2], content.shape[-1], DEFAULT_WARPS, generator)
-    noise = sensor_noise(content[:count].shape, DEFAULT_WARPS.noise, generator)
-    return consistency_loss(network, content[:count], output[:count], warps, noise)
-
-
 def add_consistency(
     terms: dict[str, torch.Tensor],
     weight: float,
@@ -41,8 +21,15 @@ def add_consistency(
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
     """``terms`` with the consistency term added (as ``consistency``, and ``weight`` times it to
-    ``loss``); unchanged when ``weight`` is 0, which then costs nothing and draws nothing."""
+    ``loss``); unchanged when ``weight`` is 0, which then costs nothing and draws nothing.
+
+    The term is the consistency loss on the first ``share`` of the batch (rounded up, at least one
+    photo), with random warps and noise from ``generator``, so that a resumed run draws the same.
+    It costs ``network`` on that many warped photos."""
     if weight <= 0:
         return terms
-    term = consistency_term(network, content, output, share, generator)
+    count = min(len(content), max(1, math.ceil(share * len(content))))
+    warps = sample_warps(count, content.shape[-2], content.shape[-1], DEFAULT_WARPS, generator)
+    noise = sensor_noise(content[:count].shape, DEFAULT_WARPS.noise, generator)
+    term = consistency_loss(network, content[:count], output[:count], warps, noise)
     return {**terms, "loss": terms["loss"] + weight * term, "consistency": term}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,8 @@ from clipstyler_fast.errors import DataError, ImageReadError
 from clipstyler_fast.io.images import DEFAULT_MAX_PIXELS, list_images, probe_image, read_rgb
 from clipstyler_fast.train.datasets import HeldOutDataset, RandomCropDataset, collate
 from clipstyler_fast.train.preemption import ignore_stop_signals
-from clipstyler_fast.train.sampling import (
-    EpochSampler,
-    ResumableDataLoader,
-    seeded_generator,
-)
-
-
-def _default_workers() -> int:
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+from clipstyler_fast.train.run_folder import check_image_folder
+from clipstyler_fast.train.sampling import EpochSampler, ResumableDataLoader, seeded_generator
 
 
 class ContentDataModule(L.LightningDataModule):
@@ -74,7 +68,7 @@ class ContentDataModule(L.LightningDataModule):
         self.crop_size = crop_size
         self.num_holdout = num_holdout
         self.holdout_path = Path(holdout_path).expanduser() if holdout_path else None
-        self.num_workers = _default_workers() if num_workers is None else num_workers
+        self.num_workers = min(4, max(0, (os.cpu_count() or 1) - 1)) if num_workers is None else num_workers
         self.max_pixels = max_pixels
         self.seed = seed
         self.train_paths: list[Path] = []
@@ -84,24 +78,16 @@ class ContentDataModule(L.LightningDataModule):
         # path -> reason, for every content file that could not be used (reported at the end).
         self.unreadable: dict[str, str] = {}
 
-    def _scan(self, folder: Path, what: str) -> list[Path]:
-        if not folder.exists():
-            raise DataError(f"{folder}: {what} folder does not exist; pass an existing folder of images as `path`")
-        paths = list_images(folder)
-        if not paths:
-            raise DataError(
-                f"{folder}: no images found (looked for {', '.join(sorted(s.lstrip('.') for s in ('.jpg', '.png', '.webp', '.bmp', '.tiff')))} and more, recursively)"
-            )
-        _report_other_files(folder, paths)
-        return paths
-
     def _usable(self, folder: Path, what: str) -> list[Path]:
         """The images of ``folder`` that pass the header check, or a :class:`DataError` when none can be decoded.
 
         Header checks pass for truncated files, so the first one that passes is also decoded fully
         here: a folder of damaged files fails now rather than inside a DataLoader worker.
         """
-        paths = self._scan(folder, what)
+        paths = list_images(check_image_folder(folder, what))
+        if not paths:
+            raise DataError(f"{folder}: no images found (looked for bmp, jpg, png, tiff, webp and more, recursively)")
+        _report_other_files(folder, paths)
         readable = [p for p in paths if self._readable(p)]
         if next((p for p in readable if self._decodes(p)), None) is None:
             raise DataError(
@@ -142,30 +128,23 @@ class ContentDataModule(L.LightningDataModule):
 
     def _readable(self, path: Path) -> bool:
         """A cheap header check; full decoding happens later in the workers, which skip files that fail only then."""
-        try:
-            probe_image(path, self.max_pixels, verify=True, oriented=False)
-            return True
-        except ImageReadError as error:
-            self._skip(path, error.reason)
-            return False
+        return self._passes(path, lambda: probe_image(path, self.max_pixels, verify=True, oriented=False))
 
     def _decodes(self, path: Path) -> bool:
-        if str(path) in self.unreadable:
-            return False
+        return str(path) not in self.unreadable and self._passes(path, lambda: read_rgb(path, self.max_pixels))
+
+    def _passes(self, path: Path, check: Callable[[], object]) -> bool:
+        """Whether ``check()`` reads ``path``; a file that fails is recorded in ``unreadable`` and warned about once."""
         try:
-            read_rgb(path, self.max_pixels)
+            check()
             return True
         except ImageReadError as error:
-            self._skip(path, error.reason)
+            if str(path) not in self.unreadable:
+                self.unreadable[str(path)] = error.reason
+                rank_zero_warn(f"skipping {path}: {error.reason}")
             return False
 
-    def _skip(self, path: Path, reason: str) -> None:
-        if str(path) not in self.unreadable:
-            self.unreadable[str(path)] = reason
-            rank_zero_warn(f"skipping {path}: {reason}")
-
-    def _loader_kwargs(self) -> dict[str, Any]:
-        workers = self.num_workers
+    def _loader_kwargs(self, workers: int) -> dict[str, Any]:
         return {
             "num_workers": workers,
             "collate_fn": collate,
@@ -184,14 +163,10 @@ class ContentDataModule(L.LightningDataModule):
         if accumulate == 1:
             return trainer.global_step
         # Lightning also steps on an epoch's last batch when the accumulation is not complete.
-        per_epoch = self._batches_per_epoch()
+        per_epoch = EpochSampler(len(self.train_paths), self.batch_size, 0, trainer.world_size).batches_per_epoch
         steps_per_epoch = -(-per_epoch // accumulate)
         epochs, steps = divmod(trainer.global_step, steps_per_epoch)
         return epochs * per_epoch + steps * accumulate
-
-    def _batches_per_epoch(self) -> int:
-        world = self.trainer.world_size if self.trainer is not None else 1
-        return EpochSampler(len(self.train_paths), self.batch_size, 0, world).batches_per_epoch
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
@@ -199,16 +174,13 @@ class ContentDataModule(L.LightningDataModule):
         counter = self.consumed_batches if trainer is not None else None
         sampler = EpochSampler(len(self.train_paths), self.batch_size, rank, world, counter)
         dataset = RandomCropDataset(self.train_paths, self.crop_size, self.seed, sampler.per_epoch, self.max_pixels)
-        return ResumableDataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self._loader_kwargs())
+        return ResumableDataLoader(
+            dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self._loader_kwargs(self.num_workers)
+        )
 
     def val_dataloader(self) -> DataLoader:
         dataset = HeldOutDataset(self.holdout_paths, self.crop_size, self.max_pixels)
-        return DataLoader(
-            dataset,
-            batch_size=len(dataset),
-            shuffle=False,
-            **{**self._loader_kwargs(), "num_workers": 0, "persistent_workers": False, "worker_init_fn": None},
-        )
+        return DataLoader(dataset, batch_size=len(dataset), shuffle=False, **self._loader_kwargs(0))
 
     def _fingerprint(self) -> str:
         root = self.path if self.path.is_dir() else self.path.parent

@@ -63,16 +63,13 @@ class RandomCropDataset(Dataset):
     def __len__(self) -> int:  # the index space is unbounded; the sampler decides what is used
         return 2**62
 
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if self._perm is None or self._perm[0] != epoch:
-            self._perm = (epoch, torch.randperm(len(self.paths), generator=seeded_generator(self.seed, epoch)))
-        return self._perm[1]
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         n = len(self.paths)
         epoch, position = divmod(index, self.per_epoch)
         position %= n
-        perm = self._permutation(epoch)
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, torch.randperm(n, generator=seeded_generator(self.seed, epoch)))
+        perm = self._perm[1]
         skipped: list[str] = []
         for attempt in range(n):
             which = int(perm[(position + attempt) % n])

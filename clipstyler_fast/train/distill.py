@@ -10,6 +10,7 @@ student and the teacher's record (prompt, text direction): a ``student.ckpt`` is
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import lightning as L
@@ -112,15 +113,12 @@ class Distillation(LossTermSteps, L.LightningModule):
         self._teacher: list[Stylizer] = []
 
     # ----------------------------------------------------------------- teacher
-    def teacher_options(self) -> dict[str, Any]:
-        """The keyword options of :meth:`Stylizer.from_style` the teacher is built with."""
-        return {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
-
     @property
     def teacher(self) -> Stylizer:
         if not self._teacher:
             # The style read at start-up (an any-prompt teacher already specialised), as predict runs it.
-            self._teacher.append(Stylizer.from_style(self.style, **self.teacher_options()))
+            options = {"vgg_weights": self.vgg_weights, "precision": self.hparams.teacher_precision, "tile_above": 2**62}
+            self._teacher.append(Stylizer.from_style(self.style, **options))
         stylizer = self._teacher[0]
         if stylizer.device != self.device:
             stylizer.to(self.device)
@@ -161,9 +159,6 @@ class Distillation(LossTermSteps, L.LightningModule):
             terms["psnr"] = -10 * torch.log10(shown.clamp_min(1e-10))
         return terms
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self.validation_terms(batch)["loss"]
-
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """The student's output for RGB images in [0, 1] (sides multiples of 8), not clamped."""
         return self.student(images)
@@ -176,13 +171,9 @@ class Distillation(LossTermSteps, L.LightningModule):
         return adam_with_inverse_decay(self.student.parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
-        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
+        from clipstyler_fast.train.checkpoint_callback import style_callbacks
 
-        callbacks: list[L.Callback] = [StyleFileWriter(), UnreadableImageReport()]
-        if self.hparams.preview_every_n_steps > 0:
-            callbacks.append(PreviewImages(self.hparams.preview_every_n_steps))
-        return callbacks
+        return style_callbacks(self.hparams.preview_every_n_steps)
 
     # ----------------------------------------------------------------- state
     @property
@@ -192,19 +183,8 @@ class Distillation(LossTermSteps, L.LightningModule):
 
     def style_record(self) -> StyleRecord:
         """The teacher's record, saying that this file holds its student."""
-        record = self.style.record
-        return StyleRecord(
-            prompt=record.prompt,
-            encoder=record.encoder,
-            vgg_weights=record.vgg_weights,
-            clip_model=record.clip_model,
-            source_text=record.source_text,
-            architecture=STUDENT_ARCHITECTURE,
-            interpolation=record.interpolation,
-            network=STUDENT_NETWORK,
-            student=self.config.to_dict(),
-            teacher=self.teacher_path,
-        )
+        record = replace(self.style.record, architecture=STUDENT_ARCHITECTURE, network=STUDENT_NETWORK, conditioning=None)
+        return replace(record, student=self.config.to_dict(), teacher=self.teacher_path)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = StyleRecord.from_checkpoint(checkpoint)

@@ -12,7 +12,7 @@ from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.train.clip_style import VALIDATION_VIEW_SEED, ClipStyleModule, quality_terms
 from clipstyler_fast.train.sampling import seeded_generator
-from clipstyler_fast.train.steps import log_training_terms, refine_from, start_decoder
+from clipstyler_fast.train.steps import log_training_terms, refine_from
 
 
 class StyleTransfer(ClipStyleModule):
@@ -39,20 +39,12 @@ class StyleTransfer(ClipStyleModule):
         self.text_direction = direction.to(self.text_direction.device)
 
     def start_decoder(self) -> None:
-        hp = self.hparams
-        if hp.init_from:
-            refine_from(self.decoder, hp.init_from, hp, self.text_direction)
+        if self.hparams.init_from:
+            refine_from(self.decoder, self.hparams.init_from, self.hparams, self.text_direction)
         else:
-            start_decoder(self.decoder, hp.decoder_init, hp.encoder)
+            super().start_decoder()
 
     # ----------------------------------------------------------------- state
-    def style_record(self) -> StyleRecord:
-        """What the run's checkpoints record about its network (written by :class:`StyleFileWriter`)."""
-        hp = self.hparams
-        return StyleRecord(
-            prompt=hp.prompt, encoder=hp.encoder, vgg_weights=str(hp.vgg_weights), clip_model=str(hp.clip_model), source_text=hp.source_text
-        )
-
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_encoder(StyleRecord.from_checkpoint(checkpoint).encoder)
         decoder_weights(checkpoint)

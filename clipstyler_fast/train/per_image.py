@@ -15,6 +15,7 @@ optimisation, so nothing heavier (no Trainer, no checkpoint) is made per image.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,8 +46,7 @@ def trainable(start: nn.Module | None, unet: UNetConfig) -> nn.Module:
     """A fresh U-Net, or a copy of a trained style network with all but its encoder trainable."""
     if start is None:
         return UNet(unet)
-    network = copy.deepcopy(start).train()
-    network.requires_grad_(True)
+    network = copy.deepcopy(start).train().requires_grad_(True)
     if isinstance(network, EncoderDecoder):
         network.encoder.eval().requires_grad_(False)
     return network
@@ -120,7 +120,11 @@ class PhotoRun:
     def step(self) -> tuple[dict[str, float], torch.Tensor]:
         """Decay, forward, the objective, backward, Adam: returns the terms (and ``lr``) and the output."""
         owner = self.owner
-        _step_before_optimizer(self.decay)
+        with warnings.catch_warnings():
+            # The published loop steps its scheduler before the optimiser; PyTorch warns about that
+            # order, which is the recipe here, not a mistake.
+            warnings.filterwarnings("ignore", message=".*lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`.*")
+            self.decay.step()
         with owner.fabric.autocast():
             output = self.network(self.content)
             terms = per_image_terms(
@@ -141,13 +145,3 @@ class PhotoRun:
         values = dict(zip(terms, torch.stack([v.detach().float() for v in terms.values()]).tolist(), strict=True))
         values["lr"] = float(self.optimizer.param_groups[0]["lr"])
         return values, output.detach()
-
-
-def _step_before_optimizer(decay: torch.optim.lr_scheduler.LRScheduler) -> None:
-    # The published loop steps its scheduler before the optimiser; PyTorch warns about that
-    # order, which is the recipe here, not a mistake.
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`.*")
-        decay.step()

@@ -72,14 +72,6 @@ def image_seed(seed: int, relative: Path) -> int:
     return (seed * 1_000_003 + zlib.crc32(relative.as_posix().encode())) % 2**31
 
 
-def fabric_for(device: str, precision: str) -> object:
-    """A Lightning Fabric on one device (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``)."""
-    from lightning.fabric import Fabric
-
-    kind, _, index = device.partition(":")
-    return Fabric(accelerator=kind, devices=[int(index)] if index else 1, precision=precision)  # type: ignore[arg-type]
-
-
 def run_job(job: PerImageJob, warn: Callable[[str], None]) -> str:
     """Optimise every photo of ``job`` not done yet; returns a one-line summary."""
     inputs = find_inputs(list(job.inputs))
@@ -118,6 +110,8 @@ def run_job(job: PerImageJob, warn: Callable[[str], None]) -> str:
 
 def _optimizer(job: PerImageJob) -> object:
     """Load the frozen networks and the text direction once for the whole run."""
+    from lightning.fabric import Fabric
+
     from clipstyler_fast.infer.any_prompt import is_any_prompt, load_style
     from clipstyler_fast.infer.network import load_network
     from clipstyler_fast.nets.clip_model import load_clip
@@ -136,7 +130,9 @@ def _optimizer(job: PerImageJob) -> object:
         start = load_network(load_style(job.init_from, prompt, job.clip_model))
     clip = load_clip(job.clip_model, job.clip_download_root)
     direction = losses.text_direction(clip.encode_text, job.prompt, job.source_text)
-    fabric = fabric_for(job.device, job.precision)
+    # A Lightning Fabric on one device: auto, cpu, cuda, cuda:N or mps.
+    kind, _, index = job.device.partition(":")
+    fabric = Fabric(accelerator=kind, devices=[int(index)] if index else 1, precision=job.precision)  # type: ignore[arg-type]
     return PerImageOptimizer(
         fabric, clip, load_content_layers(job.vgg_weights), direction, weights, schedule, start, UNetConfig(ngf=job.unet_width)
     )

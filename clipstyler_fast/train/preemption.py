@@ -24,24 +24,24 @@ _COMMAND_NAMES = ("clipstyler-fast", "__main__.py")
 _TRAINING_COMMANDS = ("fit", "pretrain", "distill")
 
 
-class StopRequested(SystemExit):
-    """Raised at a step boundary after a stop signal; the exit status is ``128 + signum``."""
+class SignalExit(SystemExit):
+    """An exit caused by the signal ``signum``; the exit status is ``128 + signum``."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(128 + signum)
         self.signum = signum
 
 
-class StopNow(SystemExit):
-    """Raised by a second Ctrl+C: stop at once, without saving; the exit status is ``128 + signum``.
+class StopRequested(SignalExit):
+    """Raised at a step boundary after a stop signal."""
+
+
+class StopNow(SignalExit):
+    """Raised by a second Ctrl+C: stop at once, without saving.
 
     A SystemExit rather than a KeyboardInterrupt, so that the trainer tears down quietly (its
     own KeyboardInterrupt handling announces a "graceful shutdown" and exits with status 1).
     """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        self.signum = signum
 
 
 def signal_name(signum: int) -> str:

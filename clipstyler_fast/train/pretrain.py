@@ -19,14 +19,7 @@ from clipstyler_fast.io.atomic import atomic_torch_save
 from clipstyler_fast.nets.decoder import build_decoder
 from clipstyler_fast.nets.decoder_init import pretrained_decoder_path
 from clipstyler_fast.nets.style_file import StyleRecord
-from clipstyler_fast.nets.vgg import (
-    AUTO,
-    DEFAULT_ENCODER,
-    EncoderKind,
-    VGGEncoder,
-    check_encoder_kind,
-    load_vgg_encoder,
-)
+from clipstyler_fast.nets.vgg import AUTO, DEFAULT_ENCODER, EncoderKind, VGGEncoder, check_encoder_kind, load_vgg_encoder
 from clipstyler_fast.nets.weights import absolute_if_file
 from clipstyler_fast.objective import losses
 from clipstyler_fast.train.steps import FrozenNetworksMixin, LossTermSteps, adam_with_inverse_decay
@@ -86,19 +79,18 @@ class DecoderPretraining(LossTermSteps, FrozenNetworksMixin, L.LightningModule):
         return self.decoder(self.encoder(images))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        terms = self.validation_terms(batch)
+        loss = super().validation_step(batch, batch_idx)
         psnr = -10 * torch.log10(F.mse_loss(self(batch["image"]).clamp(0, 1), batch["image"]))
         self.log("val/psnr", psnr, prog_bar=True)
-        return terms["loss"]
+        return loss
 
     def configure_optimizers(self) -> Any:
         return adam_with_inverse_decay(self.decoder.parameters(), self.hparams.lr, self.hparams.lr_decay)
 
     def configure_callbacks(self) -> list[L.Callback]:
-        from clipstyler_fast.train.callbacks import PreviewImages, UnreadableImageReport
-        from clipstyler_fast.train.checkpoint_callback import StyleFileWriter
+        from clipstyler_fast.train.checkpoint_callback import style_callbacks
 
-        return [StyleFileWriter(), UnreadableImageReport(), PreviewImages(500)]
+        return style_callbacks(500)
 
     def style_record(self) -> StyleRecord:
         """A decoder with no prompt: it reconstructs photos."""

@@ -45,7 +45,6 @@ class EpochSampler(DistributedSampler):
     ) -> None:
         Sampler.__init__(self)  # not DistributedSampler's: there is no dataset length to split
         self.num_replicas, self.shuffle, self.drop_last, self.seed, self.dataset = world_size, False, True, 0, None
-        self.n = num_images
         self.batch_size = batch_size
         self.rank = rank
         self.world_size = world_size
@@ -91,4 +90,4 @@ class ResumableDataLoader(DataLoader):
         return {"consumed_batches": int(counter()) if callable(counter) else 0}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.restored_state = dict(state_dict)
+        """Nothing to restore: :class:`EpochSampler` reads its position off the trainer's restored steps."""

@@ -80,11 +80,10 @@ class LossTermSteps:
         log_training_terms(self, terms)
         return terms["loss"]
 
-    def validation_terms(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """The loss terms on a batch of held-out images, logged as ``val/<term>``."""
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         terms = self.compute_losses(batch["image"])  # type: ignore[attr-defined]
         self.log_dict({f"val/{k}": v for k, v in terms.items()})  # type: ignore[attr-defined]
-        return terms
+        return terms["loss"]
 
 
 def log_training_terms(module: Any, terms: dict[str, torch.Tensor]) -> None:
