@@ -40,11 +40,6 @@ _DRAIN_LIMIT = 256 * 1024 * 1024
 GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
-def listen_backlog(max_requests: int) -> int:
-    """The listen backlog for ``max_requests`` requests at once: a few times that, at least 64."""
-    return max(64, 4 * max_requests)
-
-
 def say(message: str) -> None:
     """One line on the console (stderr): the demo's only log."""
     print(f"demo: {message}", file=sys.stderr, flush=True)
@@ -67,7 +62,8 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.max_requests = max_requests
         self.max_upload = max_upload
         self.slots = threading.BoundedSemaphore(max_requests)
-        self.request_queue_size = listen_backlog(max_requests)  # read by server_activate, within __init__
+        # The listen backlog, read by server_activate within __init__: a few times max_requests, at least 64.
+        self.request_queue_size = max(64, 4 * max_requests)
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +66,7 @@ class Item:
     height: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "name": self.name,
-            "state": self.state,
-            "error": self.error,
-            "width": self.width,
-            "height": self.height,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -204,7 +197,11 @@ class JobStore:
 
     def photo(self, job_id: str, index: Any) -> Path:
         """The uploaded photo (decoded, upright) as PNG."""
-        return self._file(job_id, index, "photo.png")
+        job, item = self._item(job_id, index)
+        path = job.folder / f"{item.index}.photo.png"
+        if not path.is_file():
+            raise DemoError(f"{item.name}: no such file")
+        return path
 
     def result(self, job_id: str, index: Any) -> tuple[Path, str]:
         """The stylized photo as PNG, and its download name."""
@@ -234,13 +231,6 @@ class JobStore:
             return job, job.items[int(index)]
         except (ValueError, IndexError):
             raise DemoError("no such photo in this job") from None
-
-    def _file(self, job_id: str, index: Any, suffix: str) -> Path:
-        job, item = self._item(job_id, index)
-        path = job.folder / f"{item.index}.{suffix}"
-        if not path.is_file():
-            raise DemoError(f"{item.name}: no such file")
-        return path
 
     def _expire(self) -> None:
         now = time.monotonic()

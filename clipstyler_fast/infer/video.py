@@ -18,11 +18,13 @@ import numpy as np
 import torch
 
 from clipstyler_fast.errors import VideoError
-from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.infer.stylizer import Stylizer, to_uint8
 from clipstyler_fast.infer.temporal import PreviousFrameBlend
 from clipstyler_fast.io.atomic import atomic_write_path
 
 INSTALL_HINT = 'pip install "clipstyler-fast[video]"'
+# A frame's and a stream's colour description.
+COLOUR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
 
 
 def require_av() -> Any:
@@ -60,7 +62,6 @@ class _Transcoder:
     def __init__(self, av: Any, source: Path, target: Path, codec: str, crf: int, keep_audio: bool, name: Path | None = None) -> None:
         name = name or target  # what error messages call the output (``target`` may be a temporary file)
         self.av = av
-        self.source = source
         try:
             self.input = av.open(str(source))
         except (av.error.FFmpegError, OSError) as error:
@@ -96,7 +97,7 @@ class _Transcoder:
         if codec in ("libx264", "h264", "libx265", "hevc"):
             self.video_out.options = {"crf": str(crf)}
         # The output is tagged with the input's colour description, and frames are converted with it.
-        for tag in ("colorspace", "color_range", "color_primaries", "color_trc"):
+        for tag in COLOUR_TAGS:
             setattr(self.video_out.codec_context, tag, getattr(self.video_in.codec_context, tag))
         self.audio_out = None
         if self.audio_in is not None:
@@ -153,7 +154,7 @@ def from_rgb(av: Any, pixels: np.ndarray, like: Any, pix_fmt: str) -> Any:
     """``(H, W, 3)`` uint8 RGB as a frame in ``pix_fmt`` with the colour description and timing of ``like``."""
     frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
     frame = frame.reformat(format=pix_fmt, dst_colorspace=_matrix(av, like.colorspace), dst_color_range=like.color_range or None)
-    for tag in ("colorspace", "color_range", "color_primaries", "color_trc"):
+    for tag in COLOUR_TAGS:
         setattr(frame, tag, getattr(like, tag))
     if like.pts is not None:
         frame.pts, frame.time_base = like.pts, like.time_base
@@ -168,8 +169,7 @@ def _stylize_frames(
     images = torch.from_numpy(array).to(device).permute(0, 3, 1, 2).float().div_(255)
     out = stylizer(images).clamp(0, 1)
     out = blend(images, out) if blend is not None else out
-    out = out.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return list(out)
+    return list(to_uint8(out).permute(0, 2, 3, 1).cpu().numpy())
 
 
 def probe_video(path: str | Path) -> None:

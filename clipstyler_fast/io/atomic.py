@@ -18,12 +18,8 @@ def _process_umask() -> int:
     return mask
 
 
-_UMASK = _process_umask()
-
-
-def default_file_mode() -> int:
-    """The permission bits a plain ``open()`` gives a new file in this process."""
-    return 0o666 & ~_UMASK
+# The permission bits a plain ``open()`` gives a new file in this process.
+_FILE_MODE = 0o666 & ~_process_umask()
 
 
 def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
@@ -38,7 +34,7 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: s
     os.close(fd)
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp, default_file_mode())
+        os.chmod(tmp, _FILE_MODE)
         write(Path(tmp))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -99,10 +95,7 @@ def remove_stale_temporaries(
     now = time.time()
     removed = []
     for tmp in Path(folder).glob(".*"):
-        if wanted is None:
-            if not _TEMPORARY.match(tmp.name):
-                continue
-        elif temporary_owner(tmp.name, suffix) not in wanted:
+        if not (_TEMPORARY.match(tmp.name) if wanted is None else temporary_owner(tmp.name, suffix) in wanted):
             continue
         try:
             if tmp.is_file() and now - tmp.stat().st_mtime >= older_than:

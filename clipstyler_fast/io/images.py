@@ -173,12 +173,7 @@ def to_tensors(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None]:
             array = array / scale
         gray = torch.from_numpy(np.clip(array, 0.0, 1.0)).unsqueeze(0)
         return gray.expand(3, -1, -1).contiguous(), None
-    has_alpha = (
-        mode in ("RGBA", "LA", "PA", "RGBa", "La")
-        or (mode == "P" and "transparency" in img.info)
-        or (mode in ("L", "RGB") and "transparency" in img.info)
-    )
-    if has_alpha:
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in img.info):
         rgba = img.convert("RGBA")
         array = np.asarray(rgba)
         alpha = torch.from_numpy(array[..., 3].copy()).unsqueeze(0).float() / 255.0

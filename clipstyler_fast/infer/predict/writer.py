@@ -163,7 +163,6 @@ class StylizedImageWriter(BasePredictionWriter):
     def failures_path(self) -> Path:
         return self.folder / FAILURES_FILE
 
-    # ----------------------------------------------------------------- planning
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "inputs") or not hasattr(datamodule, "skip"):
@@ -188,7 +187,6 @@ class StylizedImageWriter(BasePredictionWriter):
             _remove_stale_temps(self.outputs)
         self._pool = ThreadPoolExecutor(max_workers=self.write_threads, thread_name_prefix="image-writer")
 
-    # ----------------------------------------------------------------- writing
     def _fail(self, index: int, reason: str) -> None:
         path = str(self.inputs[index].path)
         self._local.failures.append((path, reason))
@@ -235,7 +233,6 @@ class StylizedImageWriter(BasePredictionWriter):
             for index, image, alpha in zip(indices, pixels, alphas):
                 self._submit(index, image, alpha)
 
-    # ----------------------------------------------------------------- reporting
     def _finish_writes(self) -> None:
         self._collect(wait_for=0)
         if self._pool is not None:
