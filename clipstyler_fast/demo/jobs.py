@@ -258,20 +258,13 @@ class JobStore:
                 item.state, item.error = "failed", f"{item.name}: stylization failed ({first})"
 
     def _stylize(self, job: Job, photo_file: Path) -> Any:
-        import torch
         from PIL import Image
 
-        from clipstyler_fast.infer.controls import apply_controls
-        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
-        from clipstyler_fast.io.images import to_tensors
-
         stylizer = self.catalog.stylizer(job.style, job.prompt)
+        # This worker is the only user of the loaded stylizers: each job's controls are set before its photo.
+        stylizer.strength, stylizer.preserve_colors = job.strength, job.preserve_colors
         with Image.open(photo_file) as image:
-            rgb, alpha = to_tensors(image)
-        with torch.inference_mode():
-            photo = rgb[None].to(stylizer.device)
-            out = apply_controls(photo, stylizer(photo), job.strength, job.preserve_colors)
-        return to_pil(to_uint8(out[0]), alpha)
+            return stylizer(image)
 
     def close(self) -> None:
         """Stop the worker and remove every job's files."""

@@ -11,10 +11,6 @@ Routes (nothing else is served; no path from a request ever reaches the file sys
     GET  /api/jobs/<job>/images/<i>/photo   the photo as PNG
     GET  /api/jobs/<job>/images/<i>/result  the stylization as PNG (?download=1: as an attachment)
     GET  /api/jobs/<job>/zip                every finished stylization in one zip
-
-Under load (see :mod:`clipstyler_fast.demo.connections`): at most ``max_requests`` requests are
-handled at once, and at most ``max_queue`` photos wait to be stylized; beyond either bound a
-request is answered 503 with ``Retry-After`` and a JSON ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -44,9 +40,10 @@ class DemoServer:
     ``port=0`` picks a free port (see :attr:`url`). :meth:`close` stops serving and removes the
     temporary folder of uploads and results.
 
-    ``max_requests`` requests are handled at once (so at most ``max_requests * max_upload`` bytes
-    of uploads are in memory) and ``max_queue`` photos wait to be stylized; beyond either bound a
-    request is answered 503 with ``Retry-After``.
+    Under load (see :mod:`clipstyler_fast.demo.connections`): ``max_requests`` requests are handled
+    at once (so at most ``max_requests * max_upload`` bytes of uploads are in memory) and ``max_queue``
+    photos wait to be stylized; beyond either bound a request is answered 503 with ``Retry-After``
+    and a JSON ``{"error": ...}``.
     """
 
     def __init__(

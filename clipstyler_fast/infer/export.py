@@ -133,10 +133,10 @@ def export_onnx(network: PadCrop, path: Path, opset: int | None = None) -> Path:
 
 
 @torch.no_grad()
-def check_exported(network: PadCrop, files: dict[str, Path], shapes: tuple[tuple[int, ...], ...] = CHECK_SHAPES) -> dict[str, float]:
-    """Run each exported file on random images of ``shapes``; return the largest difference to PyTorch per format."""
+def check_exported(network: PadCrop, files: dict[str, Path]) -> dict[str, float]:
+    """Run each exported file on random images of :data:`CHECK_SHAPES`; return the largest difference to PyTorch per format."""
     generator = torch.Generator().manual_seed(0)
-    inputs = [torch.rand(shape, generator=generator) for shape in shapes]
+    inputs = [torch.rand(shape, generator=generator) for shape in CHECK_SHAPES]
     expected = [network(x) for x in inputs]
     errors: dict[str, float] = {}
     if "torchscript" in files:

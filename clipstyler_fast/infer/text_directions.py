@@ -46,7 +46,6 @@ class TextDirections:
         source_text: the text the content is taken to be ("a Photo").
         download_root: folder for downloaded CLIP files.
         load_from: where to load that CLIP from, when not from ``clip_model`` (a local copy).
-        folder: cache folder (default: ``clipstyler_fast/text`` in torch's cache).
     """
 
     def __init__(
@@ -55,14 +54,13 @@ class TextDirections:
         source_text: str = "a Photo",
         download_root: str | None = None,
         load_from: str | None = None,
-        folder: Path | None = None,
     ) -> None:
         self.clip_model = clip_model
         self.source_text = source_text
         self.download_root = download_root
         self.load_from = load_from or clip_model
         key = hashlib.sha256(f"{clip_model}\n{source_text}".encode()).hexdigest()[:20]
-        self.path = (folder or cache_dir().parent / "clipstyler_fast" / "text") / f"{key}.pt"
+        self.path = cache_dir().parent / "clipstyler_fast" / "text" / f"{key}.pt"
         self.fingerprint = file_fingerprint(self.load_from)
         self.computed = 0
 

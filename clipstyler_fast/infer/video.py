@@ -43,9 +43,18 @@ def ffmpeg_reason(error: Exception) -> str:
     return reason[:1].lower() + reason[1:]
 
 
-def unreadable_video(path: Path, error: Exception) -> VideoError:
-    """The one-line error for a file FFmpeg cannot open as a video."""
-    return VideoError(f"{path}: not a video FFmpeg can read ({ffmpeg_reason(error)}); pass a video file such as .mp4, .mkv or .mov")
+def open_video(av: Any, path: Path) -> Any:
+    """``path`` opened for reading, or a one-line :class:`VideoError` when FFmpeg cannot read it or it holds no video."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(
+            f"{path}: not a video FFmpeg can read ({ffmpeg_reason(error)}); pass a video file such as .mp4, .mkv or .mov"
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: has no video stream")
+    return container
 
 
 def _frame_count(stream: Any) -> int | None:
@@ -59,16 +68,10 @@ def _frame_count(stream: Any) -> int | None:
 class _Transcoder:
     """One input container to one output container: stylized video, copied audio."""
 
-    def __init__(self, av: Any, source: Path, target: Path, codec: str, crf: int, keep_audio: bool, name: Path | None = None) -> None:
-        name = name or target  # what error messages call the output (``target`` may be a temporary file)
+    def __init__(self, av: Any, source: Path, target: Path, codec: str, crf: int, keep_audio: bool, name: Path) -> None:
+        """``name`` is what error messages call the output (``target`` is a temporary file)."""
         self.av = av
-        try:
-            self.input = av.open(str(source))
-        except (av.error.FFmpegError, OSError) as error:
-            raise unreadable_video(source, error) from None
-        if not self.input.streams.video:
-            self.input.close()
-            raise VideoError(f"{source}: has no video stream")
+        self.input = open_video(av, source)
         self.video_in = self.input.streams.video[0]
         self.video_in.thread_type = "AUTO"
         self.audio_in = self.input.streams.audio[0] if keep_audio and self.input.streams.audio else None
@@ -178,12 +181,7 @@ def probe_video(path: str | Path) -> None:
     path = Path(path).expanduser()
     if not path.is_file():
         raise VideoError(f"{path}: video not found; check the path")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(f"{path}: has no video stream")
-    except (av.error.FFmpegError, OSError) as error:
-        raise unreadable_video(path, error) from None
+    open_video(av, path).close()
 
 
 def _checked_paths(source: str | Path, target: str | Path, batch_size: int) -> tuple[Path, Path]:
@@ -228,7 +226,7 @@ def stylize_video(
     device = next(stylizer.parameters()).device
 
     def write(tmp: Path) -> None:
-        transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, name=target)
+        transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, target)
         bar = _frame_bar(transcoder, source) if progress else None
         pending: list[Any] = []
         blend = PreviousFrameBlend(temporal_blend) if temporal_blend > 0 else None

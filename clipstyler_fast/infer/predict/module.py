@@ -12,13 +12,7 @@ import lightning as L
 import torch
 
 from clipstyler_fast.errors import CheckpointError
-from clipstyler_fast.infer.stylizer import (
-    DEFAULT_TILE_ABOVE,
-    DEFAULT_TILE_OVERLAP,
-    DEFAULT_TILE_SIZE,
-    Stylizer,
-    to_uint8,
-)
+from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, Stylizer, to_uint8
 
 
 class StylizerModule(L.LightningModule):

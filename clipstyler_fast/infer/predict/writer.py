@@ -77,14 +77,11 @@ def plan_outputs(inputs: Sequence[InputImage], folder: Path, suffix: str) -> tup
     wanted: dict[Path, list[int]] = {}
     for index, item in enumerate(inputs):
         wanted.setdefault(item.relative.with_suffix(suffix), []).append(index)
-    chosen: dict[int, Path] = {}
+    owners: dict[Path, list[int]] = {}
     for relative, indices in wanted.items():
         for index in indices:
             name = inputs[index].relative
-            chosen[index] = relative if len(indices) == 1 else name.with_name(name.name + suffix)
-    owners: dict[Path, list[int]] = {}
-    for index, relative in chosen.items():
-        owners.setdefault(relative, []).append(index)
+            owners.setdefault(relative if len(indices) == 1 else name.with_name(name.name + suffix), []).append(index)
     outputs, refused = {}, {}
     input_files = {item.path.resolve() for item in inputs}
     for relative, indices in owners.items():
