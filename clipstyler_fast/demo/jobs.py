@@ -242,6 +242,8 @@ class JobStore:
             shutil.rmtree(job.folder, ignore_errors=True)
 
     def _work(self) -> None:
+        from PIL import Image
+
         while (task := self._queue.get()) is not None:
             self._leave_queue()
             job, item = task
@@ -249,22 +251,17 @@ class JobStore:
                 continue
             item.state = "working"
             try:
-                self._stylize(job, job.folder / f"{item.index}.photo.png").save(job.folder / f"{item.index}.png")
+                stylizer = self.catalog.stylizer(job.style, job.prompt)
+                # This worker is the only user of the loaded stylizers: each job's controls are set before its photo.
+                stylizer.strength, stylizer.preserve_colors = job.strength, job.preserve_colors
+                with Image.open(job.folder / f"{item.index}.photo.png") as photo:
+                    stylizer(photo).save(job.folder / f"{item.index}.png")
                 item.state = "done"
             except ClipstylerError as error:
                 item.state, item.error = "failed", f"{item.name}: {error}"
             except Exception as error:  # out of memory, typically: costs this photo, not the server
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 item.state, item.error = "failed", f"{item.name}: stylization failed ({first})"
-
-    def _stylize(self, job: Job, photo_file: Path) -> Any:
-        from PIL import Image
-
-        stylizer = self.catalog.stylizer(job.style, job.prompt)
-        # This worker is the only user of the loaded stylizers: each job's controls are set before its photo.
-        stylizer.strength, stylizer.preserve_colors = job.strength, job.preserve_colors
-        with Image.open(photo_file) as image:
-            return stylizer(image)
 
     def close(self) -> None:
         """Stop the worker and remove every job's files."""

@@ -172,6 +172,6 @@ class _DemoHandler(BoundedHandler):
                 case _:
                     self._error(404, "not found")
         except BusyError as error:
-            self._busy(str(error), error.retry_after)
+            self._busy(str(error))
         except ClipstylerError as error:  # a bad style, strength or job: said on the page
             self._error(400, str(error))

@@ -127,21 +127,17 @@ class StyleBlend:
         for alpha in alphas:
             stylizer.network.decoder.load_state_dict(self.decoder_state(alpha))
             tiles.append(stylizer(image.to(stylizer.device)).float().cpu())
-        return _side_by_side(tiles, STRIP_PADDING)
+        height, width = tiles[0].shape[-2:]
+        canvas = torch.ones(3, height, len(tiles) * width + (len(tiles) - 1) * STRIP_PADDING)
+        for i, tile in enumerate(tiles):
+            left = i * (width + STRIP_PADDING)
+            canvas[:, :, left : left + width] = tile.clamp(0, 1)
+        return to_pil(to_uint8(canvas))
 
 
 def interpolate_checkpoints(path_a: str | Path, path_b: str | Path, alpha: float, output: str | Path) -> Path:
     """Write the blend ``(1 - alpha) * A + alpha * B`` of two style checkpoints to ``output`` (atomically)."""
     return StyleBlend(path_a, path_b).style_file(alpha).write(output)
-
-
-def _side_by_side(tiles: list[torch.Tensor], padding: int) -> Image.Image:
-    height, width = tiles[0].shape[-2:]
-    canvas = torch.ones(3, height, len(tiles) * width + (len(tiles) - 1) * padding)
-    for i, tile in enumerate(tiles):
-        left = i * (width + padding)
-        canvas[:, :, left : left + width] = tile.clamp(0, 1)
-    return to_pil(to_uint8(canvas))
 
 
 def save_png_atomic(image: Image.Image, path: str | Path) -> Path:

@@ -1,13 +1,12 @@
 """``clipstyler-fast export``: the inference network as TorchScript and ONNX, checked against PyTorch.
 
-The exported network is ``postprocess(crop(network(pad(images))))`` (the style's
-``decoder(encoder(x))``, or a distilled student) for RGB images in
-[0, 1], ``float32 (N, 3, H, W)`` with any batch size and any ``H``, ``W`` of at least
-:data:`MIN_SIDE`: inside the graph, the images are padded by reflection at the bottom and right
-to a multiple of 8 and the output is cropped back to ``H x W``, exactly as ``Stylizer`` does, so
-the output always has the input's shape. After writing, both files are loaded back and run on
-several image sizes (odd ones included); the export fails unless every output is within
-:data:`TOLERANCE` of PyTorch's.
+The exported network is ``postprocess(crop(network(pad(images))))`` (the style's ``decoder(encoder(x))``,
+or a distilled student) for RGB images in [0, 1], ``float32 (N, 3, H, W)`` with any batch size and any
+``H``, ``W`` of at least :data:`MIN_SIDE`: inside the graph, the images are padded by reflection at the
+bottom and right to a multiple of 8 and the output is cropped back to ``H x W``, exactly as ``Stylizer``
+does, so the output always has the input's shape. After writing, both files are loaded back and run on
+several image sizes (odd ones included); the export fails unless every output is within :data:`TOLERANCE`
+of PyTorch's.
 """
 
 from __future__ import annotations
@@ -51,12 +50,8 @@ class PostProcess(nn.Module):
 
 
 class PadCrop(nn.Module):
-    """The exported computation, as ``Stylizer`` computes it: reflection-pad to a multiple of 8, run
-    ``network`` (the stylizer's own), crop back, post-process: any side of at least :data:`MIN_SIDE`.
-
-    Written so that it scripts (TorchScript) and exports with symbolic sizes (ONNX): the padding
-    is computed from the input's shape inside the graph.
-    """
+    """The exported computation (see the module's docstring), written so that it scripts (TorchScript) and
+    exports with symbolic sizes (ONNX): the padding is computed from the input's shape inside the graph."""
 
     def __init__(self, network: nn.Module, post: nn.Module) -> None:
         super().__init__()
@@ -64,8 +59,7 @@ class PadCrop(nn.Module):
         self.post = post
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        height = images.shape[2]
-        width = images.shape[3]
+        height, width = images.shape[2], images.shape[3]
         pad_h = (8 - height % 8) % 8
         pad_w = (8 - width % 8) % 8
         padded = F.pad(images, [0, pad_w, 0, pad_h], mode="reflect")

@@ -28,15 +28,6 @@ EncodeText = Callable[[list[str]], torch.Tensor]
 FINGERPRINT = "\0clip file"
 
 
-def file_fingerprint(source: str) -> str | None:
-    """``size:mtime_ns`` of a local CLIP file, or None for a model name: what changes when the file does."""
-    path = Path(source).expanduser()
-    if not path.is_file():
-        return None
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
 class TextDirections:
     """The text directions of prompts for one CLIP model and source text.
 
@@ -49,11 +40,7 @@ class TextDirections:
     """
 
     def __init__(
-        self,
-        clip_model: str,
-        source_text: str = "a Photo",
-        download_root: str | None = None,
-        load_from: str | None = None,
+        self, clip_model: str, source_text: str = "a Photo", download_root: str | None = None, load_from: str | None = None
     ) -> None:
         self.clip_model = clip_model
         self.source_text = source_text
@@ -61,7 +48,10 @@ class TextDirections:
         self.load_from = load_from or clip_model
         key = hashlib.sha256(f"{clip_model}\n{source_text}".encode()).hexdigest()[:20]
         self.path = cache_dir().parent / "clipstyler_fast" / "text" / f"{key}.pt"
-        self.fingerprint = file_fingerprint(self.load_from)
+        # ``size:mtime_ns`` of a local CLIP file (what changes when the file does), or None for a model name.
+        local = Path(self.load_from).expanduser()
+        stat = local.stat() if local.is_file() else None
+        self.fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else None
         self.computed = 0
 
     def _cached(self) -> dict[str, torch.Tensor]:

@@ -57,14 +57,6 @@ def open_video(av: Any, path: Path) -> Any:
     return container
 
 
-def _frame_count(stream: Any) -> int | None:
-    if stream.frames:
-        return int(stream.frames)
-    if stream.duration is not None and stream.time_base is not None and stream.average_rate:
-        return max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
-    return None
-
-
 class _Transcoder:
     """One input container to one output container: stylized video, copied audio."""
 
@@ -196,11 +188,14 @@ def _checked_paths(source: str | Path, target: str | Path, batch_size: int) -> t
     return source, target
 
 
-def _frame_bar(transcoder: Any, source: Path) -> Any:
-    """A progress bar over the input's frames, on stderr."""
+def _frame_bar(stream: Any, source: Path, show: bool) -> Any:
+    """A progress bar over the video stream's frames (counted in its header, else estimated), on stderr if ``show``."""
     from tqdm import tqdm
 
-    return tqdm(total=_frame_count(transcoder.video_in), desc=f"stylizing {source.name}", unit="frame", file=sys.stderr)
+    total = int(stream.frames) if stream.frames else None
+    if total is None and stream.duration is not None and stream.time_base is not None and stream.average_rate:
+        total = max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
+    return tqdm(total=total, desc=f"stylizing {source.name}", unit="frame", file=sys.stderr, disable=not show)
 
 
 def stylize_video(
@@ -227,15 +222,14 @@ def stylize_video(
 
     def write(tmp: Path) -> None:
         transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, target)
-        bar = _frame_bar(transcoder, source) if progress else None
+        bar = _frame_bar(transcoder.video_in, source, progress)
         pending: list[Any] = []
         blend = PreviousFrameBlend(temporal_blend) if temporal_blend > 0 else None
 
         def flush() -> None:
             for frame, pixels in zip(pending, _stylize_frames(av, stylizer, pending, device, blend)):
                 transcoder.encode(from_rgb(av, pixels, frame, transcoder.video_out.pix_fmt))
-            if bar is not None:
-                bar.update(len(pending))
+            bar.update(len(pending))
             pending.clear()
 
         try:
@@ -249,15 +243,13 @@ def stylize_video(
             if pending:
                 flush()
             transcoder.encode(None)
-        except av.error.FFmpegError as error:
+        except BaseException as error:
             transcoder.close(quiet=True)
-            raise VideoError(f"{source}: failed while transcoding ({ffmpeg_reason(error)})") from None
-        except BaseException:
-            transcoder.close(quiet=True)
+            if isinstance(error, av.error.FFmpegError):
+                raise VideoError(f"{source}: failed while transcoding ({ffmpeg_reason(error)})") from None
             raise
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         transcoder.close()
 
     # The container is chosen from the name, so the temporary keeps the target's suffix.

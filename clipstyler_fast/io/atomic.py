@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -42,14 +43,12 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: s
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    try:
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory; the rename is still atomic
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
-        pass
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], suffix: str = ".tmp") -> None:
@@ -97,10 +96,8 @@ def remove_stale_temporaries(
     for tmp in Path(folder).glob(".*"):
         if not (_TEMPORARY.match(tmp.name) if wanted is None else temporary_owner(tmp.name, suffix) in wanted):
             continue
-        try:
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete: nothing to clean
             if tmp.is_file() and now - tmp.stat().st_mtime >= older_than:
                 tmp.unlink()
                 removed.append(tmp)
-        except OSError:  # gone already, or not ours to delete: nothing to clean
-            pass
     return removed

@@ -97,11 +97,7 @@ def _opened(path: Path, max_pixels: int | None) -> Iterator[Image.Image]:
 
 
 def probe_image(
-    path: str | Path,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    *,
-    verify: bool = False,
-    oriented: bool = True,
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, verify: bool = False, oriented: bool = True
 ) -> tuple[int, int]:
     """``(width, height)`` of an image as it will be decoded (EXIF orientation applied), from its header.
 

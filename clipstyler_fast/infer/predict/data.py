@@ -221,8 +221,5 @@ class PredictDataModule(L.LightningDataModule):
         share = deal_batches(batches, sizes, world_size)[rank]
         dataset = PredictDataset(self.inputs, self.max_pixels, self.long_side)
         return DataLoader(
-            dataset,
-            batch_sampler=SizeGroupedBatches(share),
-            num_workers=min(self.num_workers, len(share)),
-            collate_fn=collate_predict,
+            dataset, batch_sampler=SizeGroupedBatches(share), num_workers=min(self.num_workers, len(share)), collate_fn=collate_predict
         )

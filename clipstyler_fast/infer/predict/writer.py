@@ -108,15 +108,6 @@ def _clean(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _remove_stale_temps(outputs: dict[int, Path]) -> None:
-    """Delete temporary files that an interrupted earlier run left next to the outputs."""
-    by_folder: dict[Path, set[str]] = {}
-    for path in outputs.values():
-        by_folder.setdefault(path.parent, set()).add(path.name)
-    for folder, names in by_folder.items():
-        remove_stale_temporaries(folder, names, TEMP_SUFFIX, STALE_TEMP_SECONDS)
-
-
 class StylizedImageWriter(BasePredictionWriter):
     """Writes each stylized image under ``dir``, mirroring the input tree.
 
@@ -181,7 +172,12 @@ class StylizedImageWriter(BasePredictionWriter):
             early = {**datamodule.unreadable, **refused}
             for index in sorted(early):
                 self._fail(index, early[index])
-            _remove_stale_temps(self.outputs)
+            # Delete the temporary files that an interrupted earlier run left next to the outputs.
+            by_folder: dict[Path, set[str]] = {}
+            for path in self.outputs.values():
+                by_folder.setdefault(path.parent, set()).add(path.name)
+            for folder, names in by_folder.items():
+                remove_stale_temporaries(folder, names, TEMP_SUFFIX, STALE_TEMP_SECONDS)
         self._pool = ThreadPoolExecutor(max_workers=self.write_threads, thread_name_prefix="image-writer")
 
     def _fail(self, index: int, reason: str) -> None:
@@ -244,9 +240,7 @@ class StylizedImageWriter(BasePredictionWriter):
         parts: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(parts, self._local)
         return PredictSummary(
-            written=sum(p.written for p in parts),
-            skipped=parts[0].skipped,
-            failures=sorted(f for p in parts for f in p.failures),
+            written=sum(p.written for p in parts), skipped=parts[0].skipped, failures=sorted(f for p in parts for f in p.failures)
         )
 
     def _write_failures(self, summary: PredictSummary) -> None:
