@@ -75,11 +75,9 @@ def _candidates(root: Path) -> list[Path]:
 
 
 class StyleCatalog:
-    """The ``style.ckpt`` and ``student.ckpt`` files and shared style folders found recursively under
-    ``root``, re-scanned on every listing.
-
-    Records are read once per version of their files (path, sizes, modification times). Loaded stylizers are
-    kept for the ``cache_size`` most recently used (style, prompt) pairs.
+    """The styles under ``root`` (see :func:`_candidates`), re-scanned on every listing. Records are read once
+    per version of their files (path, sizes, modification times). Loaded stylizers are kept for the
+    ``cache_size`` most recently used (style, prompt) pairs.
     """
 
     def __init__(self, root: str | Path, vgg_weights: str | None = None, device: Any = "cpu", cache_size: int = 4) -> None:

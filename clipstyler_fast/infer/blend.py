@@ -100,14 +100,13 @@ class StyleBlend:
     def style_file(self, alpha: float) -> StyleFile:
         """The style file of the blend at ``alpha``, usable like any ``style.ckpt``."""
         alpha = check_alpha(alpha)
-        first = self.styles[0]
         interpolation = {
             "prompts": list(self.prompts),
             "alpha": alpha,
             "checkpoints": [str(p) for p in self.paths],
             "source_texts": [style.record.source_text for style in self.styles],
         }
-        blended = replace(first, weights=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
+        blended = replace(self.styles[0], weights=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
         return blended.with_record(prompt=self.label(alpha), interpolation=interpolation)
 
     def stylizer(self, vgg_weights: str | None = None, device: str | torch.device = "cpu", postprocess: str = "clamp") -> Stylizer:

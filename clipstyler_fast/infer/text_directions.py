@@ -86,9 +86,7 @@ class TextDirections:
             # Merge with what another process may have added meanwhile; the write is atomic.
             cached = {**self._cached(), **new}
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_torch_save({**cached, **({FINGERPRINT: self.fingerprint} if self.fingerprint else {})}, self.path)
             except OSError:
                 pass  # a read-only cache costs time on the next run, never a result
-            cached.update(new)
         return torch.stack([cached[p].float() for p in prompts])

@@ -87,8 +87,7 @@ class _Transcoder:
         # 4:2:0 chroma needs even sides; odd-sized videos keep full chroma instead.
         self.video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         # Encoding in the input's time base keeps every frame's timestamp exactly (variable rates too).
-        self.video_out.codec_context.time_base = self.video_in.time_base
-        self.video_out.time_base = self.video_in.time_base
+        self.video_out.codec_context.time_base = self.video_out.time_base = self.video_in.time_base
         if codec in ("libx264", "h264", "libx265", "hevc"):
             self.video_out.options = {"crf": str(crf)}
         # The output is tagged with the input's colour description, and frames are converted with it.
