@@ -75,7 +75,7 @@ def _candidates(root: Path) -> list[Path]:
 
 
 class StyleCatalog:
-    """The styles under ``root`` (see :func:`_candidates`), re-scanned on every listing. Records are read once
+    """The styles under ``root`` (see the module's docstring), re-scanned on every listing. Records are read once
     per version of their files (path, sizes, modification times). Loaded stylizers are kept for the
     ``cache_size`` most recently used (style, prompt) pairs.
     """
