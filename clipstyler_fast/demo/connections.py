@@ -40,19 +40,9 @@ _DRAIN_LIMIT = 256 * 1024 * 1024
 GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
-def listen_backlog(max_requests: int) -> int:
-    """The listen backlog for ``max_requests`` requests at once: a few times that, at least 64."""
-    return max(64, 4 * max_requests)
-
-
 def say(message: str) -> None:
     """One line on the console (stderr): the demo's only log."""
     print(f"demo: {message}", file=sys.stderr, flush=True)
-
-
-def _printable(text: str, limit: int = 200) -> str:
-    """``text`` from a client, safe for one console line: no control characters, at most ``limit`` long."""
-    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):
@@ -67,7 +57,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.max_requests = max_requests
         self.max_upload = max_upload
         self.slots = threading.BoundedSemaphore(max_requests)
-        self.request_queue_size = listen_backlog(max_requests)  # read by server_activate, within __init__
+        self.request_queue_size = max(64, 4 * max_requests)  # the listen backlog, read by server_activate within __init__
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -114,7 +104,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         except GONE:
             self.close_connection = True
-            during = f" during {self.command} {_printable(urlsplit(self.path).path)}" if self.command else ""
+            # The path comes from the client: safe for one console line, no control characters, at most 200 long.
+            path = "".join(c if c.isprintable() else "?" for c in urlsplit(self.path).path[:200])
+            during = f" during {self.command} {path}" if self.command else ""
             say(f"client {self.client_address[0]} disconnected{during}")
 
     def _admitted(self, route: Callable[[], None]) -> None:
@@ -152,9 +144,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps({"error": message}).encode(), "application/json", headers)
 
-    def _busy(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
-        """503: a bound is reached; the client may try again after ``retry_after`` seconds."""
-        self._error(HTTPStatus.SERVICE_UNAVAILABLE, message, {"Retry-After": str(retry_after)})
+    def _busy(self, message: str) -> None:
+        """503: a bound is reached; the client may try again after :data:`RETRY_AFTER_S` seconds."""
+        self._error(HTTPStatus.SERVICE_UNAVAILABLE, message, {"Retry-After": str(RETRY_AFTER_S)})
 
     def _length(self) -> int:
         """The request's Content-Length (0 when absent), or -1 when it is not a number."""

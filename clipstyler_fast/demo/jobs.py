@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +66,7 @@ class Item:
     height: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "name": self.name,
-            "state": self.state,
-            "error": self.error,
-            "width": self.width,
-            "height": self.height,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -204,7 +197,11 @@ class JobStore:
 
     def photo(self, job_id: str, index: Any) -> Path:
         """The uploaded photo (decoded, upright) as PNG."""
-        return self._file(job_id, index, "photo.png")
+        job, item = self._item(job_id, index)
+        path = job.folder / f"{item.index}.photo.png"
+        if not path.is_file():
+            raise DemoError(f"{item.name}: no such file")
+        return path
 
     def result(self, job_id: str, index: Any) -> tuple[Path, str]:
         """The stylized photo as PNG, and its download name."""
@@ -235,13 +232,6 @@ class JobStore:
         except (ValueError, IndexError):
             raise DemoError("no such photo in this job") from None
 
-    def _file(self, job_id: str, index: Any, suffix: str) -> Path:
-        job, item = self._item(job_id, index)
-        path = job.folder / f"{item.index}.{suffix}"
-        if not path.is_file():
-            raise DemoError(f"{item.name}: no such file")
-        return path
-
     def _expire(self) -> None:
         now = time.monotonic()
         with self._lock:
@@ -252,6 +242,8 @@ class JobStore:
             shutil.rmtree(job.folder, ignore_errors=True)
 
     def _work(self) -> None:
+        from PIL import Image
+
         while (task := self._queue.get()) is not None:
             self._leave_queue()
             job, item = task
@@ -259,29 +251,17 @@ class JobStore:
                 continue
             item.state = "working"
             try:
-                self._stylize(job, job.folder / f"{item.index}.photo.png").save(job.folder / f"{item.index}.png")
+                stylizer = self.catalog.stylizer(job.style, job.prompt)
+                # This worker is the only user of the loaded stylizers: each job's controls are set before its photo.
+                stylizer.strength, stylizer.preserve_colors = job.strength, job.preserve_colors
+                with Image.open(job.folder / f"{item.index}.photo.png") as photo:
+                    stylizer(photo).save(job.folder / f"{item.index}.png")
                 item.state = "done"
             except ClipstylerError as error:
                 item.state, item.error = "failed", f"{item.name}: {error}"
             except Exception as error:  # out of memory, typically: costs this photo, not the server
                 first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 item.state, item.error = "failed", f"{item.name}: stylization failed ({first})"
-
-    def _stylize(self, job: Job, photo_file: Path) -> Any:
-        import torch
-        from PIL import Image
-
-        from clipstyler_fast.infer.controls import apply_controls
-        from clipstyler_fast.infer.stylizer import to_pil, to_uint8
-        from clipstyler_fast.io.images import to_tensors
-
-        stylizer = self.catalog.stylizer(job.style, job.prompt)
-        with Image.open(photo_file) as image:
-            rgb, alpha = to_tensors(image)
-        with torch.inference_mode():
-            photo = rgb[None].to(stylizer.device)
-            out = apply_controls(photo, stylizer(photo), job.strength, job.preserve_colors)
-        return to_pil(to_uint8(out[0]), alpha)
 
     def close(self) -> None:
         """Stop the worker and remove every job's files."""

@@ -11,10 +11,6 @@ Routes (nothing else is served; no path from a request ever reaches the file sys
     GET  /api/jobs/<job>/images/<i>/photo   the photo as PNG
     GET  /api/jobs/<job>/images/<i>/result  the stylization as PNG (?download=1: as an attachment)
     GET  /api/jobs/<job>/zip                every finished stylization in one zip
-
-Under load (see :mod:`clipstyler_fast.demo.connections`): at most ``max_requests`` requests are
-handled at once, and at most ``max_queue`` photos wait to be stylized; beyond either bound a
-request is answered 503 with ``Retry-After`` and a JSON ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -44,9 +40,10 @@ class DemoServer:
     ``port=0`` picks a free port (see :attr:`url`). :meth:`close` stops serving and removes the
     temporary folder of uploads and results.
 
-    ``max_requests`` requests are handled at once (so at most ``max_requests * max_upload`` bytes
-    of uploads are in memory) and ``max_queue`` photos wait to be stylized; beyond either bound a
-    request is answered 503 with ``Retry-After``.
+    Under load (see :mod:`clipstyler_fast.demo.connections`): ``max_requests`` requests are handled
+    at once (so at most ``max_requests * max_upload`` bytes of uploads are in memory) and ``max_queue``
+    photos wait to be stylized; beyond either bound a request is answered 503 with ``Retry-After``
+    and a JSON ``{"error": ...}``.
     """
 
     def __init__(
@@ -67,8 +64,9 @@ class DemoServer:
         self.max_upload = max_upload
         self.jobs = JobStore(self.catalog, max_pixels, max_queue=max_queue)
         self.page = files("clipstyler_fast.demo").joinpath("page.html").read_bytes()
+        handler = type("Handler", (_DemoHandler,), {"server_demo": self})
         try:
-            self.httpd = BoundedHTTPServer((host, port), _handler(self), max_requests, max_upload)
+            self.httpd = BoundedHTTPServer((host, port), handler, max_requests, max_upload)
         except OSError as error:
             self.jobs.close()
             raise DemoError(f"cannot listen on {host}:{port} ({error.strerror or error}); choose another `port`") from None
@@ -110,13 +108,6 @@ class DemoServer:
         return {"styles": [s.to_json() for s in styles], "problems": self.catalog.problems, "limits": limits}
 
 
-def _handler(demo: DemoServer) -> type[BoundedHandler]:
-    class Handler(_DemoHandler):
-        server_demo = demo
-
-    return Handler
-
-
 class _DemoHandler(BoundedHandler):
     """The routes of the page and its API."""
 
@@ -135,23 +126,24 @@ class _DemoHandler(BoundedHandler):
         parts, query = self._route()
         demo = self.server_demo
         try:
-            if not parts:
-                self._send(200, demo.page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
-            elif parts == ["api", "styles"]:
-                self._json(demo.styles())
-            elif len(parts) == 3 and parts[:2] == ["api", "jobs"]:
-                self._json(demo.jobs.get(parts[2]).to_json())
-            elif len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "zip":
-                self._send(
-                    200, demo.jobs.archive(parts[2]), "application/zip", {"Content-Disposition": 'attachment; filename="stylized.zip"'}
-                )
-            elif len(parts) == 6 and parts[:2] == ["api", "jobs"] and parts[3] == "images" and parts[5] == "photo":
-                self._file(demo.jobs.photo(parts[2], parts[4]))
-            elif len(parts) == 6 and parts[:2] == ["api", "jobs"] and parts[3] == "images" and parts[5] == "result":
-                path, name = demo.jobs.result(parts[2], parts[4])
-                self._file(path, name if query.get("download") == ["1"] else None)
-            else:
-                self._error(404, "not found")
+            match parts:
+                case []:
+                    self._send(200, demo.page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP})
+                case ["api", "styles"]:
+                    self._json(demo.styles())
+                case ["api", "jobs", job]:
+                    self._json(demo.jobs.get(job).to_json())
+                case ["api", "jobs", job, "zip"]:
+                    self._send(
+                        200, demo.jobs.archive(job), "application/zip", {"Content-Disposition": 'attachment; filename="stylized.zip"'}
+                    )
+                case ["api", "jobs", job, "images", index, "photo"]:
+                    self._file(demo.jobs.photo(job, index))
+                case ["api", "jobs", job, "images", index, "result"]:
+                    path, name = demo.jobs.result(job, index)
+                    self._file(path, name if query.get("download") == ["1"] else None)
+                case _:
+                    self._error(404, "not found")
         except DemoError as error:
             self._error(404, str(error))
 
@@ -162,24 +154,24 @@ class _DemoHandler(BoundedHandler):
             return
         jobs = self.server_demo.jobs
         try:
-            if parts == ["api", "jobs"]:
-                try:
-                    settings = json.loads(body or b"{}")
-                except ValueError:
-                    settings = None
-                if not isinstance(settings, dict):
-                    raise DemoError("the job settings are not a JSON object")
-                job = jobs.create(
-                    settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors", False), settings.get("prompt")
-                )
-                self._json({"id": job.id})
-            elif len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "images":
-                name = (query.get("name") or ["image"])[0]
-                item = jobs.add(parts[2], name, body)
-                self._json(item.to_json(), 200 if item.state != "failed" else 400)
-            else:
-                self._error(404, "not found")
+            match parts:
+                case ["api", "jobs"]:
+                    try:
+                        settings = json.loads(body or b"{}")
+                    except ValueError:
+                        settings = None
+                    if not isinstance(settings, dict):
+                        raise DemoError("the job settings are not a JSON object")
+                    job = jobs.create(
+                        settings.get("style"), settings.get("strength", 1.0), settings.get("preserve_colors", False), settings.get("prompt")
+                    )
+                    self._json({"id": job.id})
+                case ["api", "jobs", job_id, "images"]:
+                    item = jobs.add(job_id, (query.get("name") or ["image"])[0], body)
+                    self._json(item.to_json(), 200 if item.state != "failed" else 400)
+                case _:
+                    self._error(404, "not found")
         except BusyError as error:
-            self._busy(str(error), error.retry_after)
+            self._busy(str(error))
         except ClipstylerError as error:  # a bad style, strength or job: said on the page
             self._error(400, str(error))

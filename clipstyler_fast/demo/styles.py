@@ -43,10 +43,6 @@ RETRY_AFTER_S = 5
 class BusyError(DemoError):
     """The demo is at one of its bounds; the request may succeed later (HTTP 503 with Retry-After)."""
 
-    def __init__(self, message: str, retry_after: int = RETRY_AFTER_S) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 @dataclass(frozen=True)
 class Style:
@@ -79,11 +75,9 @@ def _candidates(root: Path) -> list[Path]:
 
 
 class StyleCatalog:
-    """The ``style.ckpt`` and ``student.ckpt`` files and shared style folders found recursively under
-    ``root``, re-scanned on every listing.
-
-    Records are read once per version of their files (path, sizes, modification times). Loaded stylizers are
-    kept for the ``cache_size`` most recently used (style, prompt) pairs.
+    """The styles under ``root`` (see the module's docstring), re-scanned on every listing. Records are read once
+    per version of their files (path, sizes, modification times). Loaded stylizers are kept for the
+    ``cache_size`` most recently used (style, prompt) pairs.
     """
 
     def __init__(self, root: str | Path, vgg_weights: str | None = None, device: Any = "cpu", cache_size: int = 4) -> None:
@@ -124,7 +118,6 @@ class StyleCatalog:
         with self._lock:
             for path in _candidates(self.root):
                 folder = (path if path.is_dir() else path.parent).relative_to(self.root).as_posix()
-                folder = "." if folder in ("", ".") else folder
                 label = f"{folder} (student)" if path.name == STUDENT_FILE and not path.is_dir() else folder
                 resolved = path.resolve()
                 files = [file.resolve() for file in _files(resolved)]
@@ -157,13 +150,13 @@ class StyleCatalog:
         any-prompt checkpoint), from the cache when recently used."""
         from clipstyler_fast.infer.stylizer import Stylizer
 
-        key = (style.id, prompt if style.takes_prompt else None)
+        prompt = prompt if style.takes_prompt else None
+        key = (style.id, prompt)
         with self._lock:
             if key in self._stylizers:
                 self._stylizers.move_to_end(key)
                 return self._stylizers[key]
-        options: dict[str, Any] = {"prompt": prompt} if style.takes_prompt else {}
-        stylizer = Stylizer.from_checkpoint(style.path, self.vgg_weights, self.device, **options)
+        stylizer = Stylizer.from_checkpoint(style.path, self.vgg_weights, self.device, prompt=prompt)
         with self._lock:
             self._stylizers[key] = stylizer
             while len(self._stylizers) > self.cache_size:

@@ -33,8 +33,7 @@ def prompt_directions(network: ConditionedFile, prompts: list[str], clip_model: 
     found = [network.bank_direction(p) for p in prompts]
     missing = [p for p, d in zip(prompts, found) if d is None]
     if missing:
-        record = network.record
-        directions = TextDirections(record.clip_model, record.source_text, load_from=clip_model).get(missing)
+        directions = TextDirections(network.record.clip_model, network.record.source_text, load_from=clip_model).get(missing)
         computed = dict(zip(missing, directions))
         found = [d if d is not None else computed[p] for p, d in zip(prompts, found)]
     return torch.stack(found)

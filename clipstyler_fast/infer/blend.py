@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from clipstyler_fast.errors import CheckpointError, InterpolationError
-from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.infer.stylizer import Stylizer, to_pil, to_uint8
 from clipstyler_fast.io.atomic import atomic_write
 from clipstyler_fast.nets.conditioning import direction_at
 from clipstyler_fast.nets.style_file import StyleFile
@@ -39,8 +39,7 @@ def _same_source(a: str, b: str) -> bool:
 
 def blend_tensor(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
     """``(1 - alpha) * a + alpha * b`` in float32, in ``a``'s dtype; exact at alpha 0 and 1."""
-    mixed = (1.0 - alpha) * a.float() + alpha * b.float()
-    return mixed.to(a.dtype)
+    return ((1.0 - alpha) * a.float() + alpha * b.float()).to(a.dtype)
 
 
 def check_alpha(alpha: float) -> float:
@@ -69,21 +68,13 @@ class StyleBlend:
     def _check_compatible(self) -> None:
         ra, rb = (style.record for style in self.styles)
         if ra.encoder != rb.encoder:
-            raise self._refuse(
-                "encoders",
-                ra.encoder,
-                rb.encoder,
-                "a decoder only works on the encoder it was trained on; blend only styles trained with the same `encoder`",
-            )
+            fix = "a decoder only works on the encoder it was trained on; blend only styles trained with the same `encoder`"
+            raise self._refuse("encoders", ra.encoder, rb.encoder, fix)
         if not _same_source(ra.vgg_weights, rb.vgg_weights):
             raise self._refuse("VGG encoders", ra.vgg_weights, rb.vgg_weights, "blend only styles trained on the same `vgg_weights`")
         if not _same_source(ra.clip_model, rb.clip_model):
-            raise self._refuse(
-                "CLIP models",
-                ra.clip_model,
-                rb.clip_model,
-                "their text directions live in different spaces; blend only styles trained with the same `clip_model`",
-            )
+            fix = "their text directions live in different spaces; blend only styles trained with the same `clip_model`"
+            raise self._refuse("CLIP models", ra.clip_model, rb.clip_model, fix)
 
     @property
     def prompts(self) -> tuple[str, str]:
@@ -109,14 +100,13 @@ class StyleBlend:
     def style_file(self, alpha: float) -> StyleFile:
         """The style file of the blend at ``alpha``, usable like any ``style.ckpt``."""
         alpha = check_alpha(alpha)
-        first = self.styles[0]
         interpolation = {
             "prompts": list(self.prompts),
             "alpha": alpha,
             "checkpoints": [str(p) for p in self.paths],
             "source_texts": [style.record.source_text for style in self.styles],
         }
-        blended = replace(first, weights=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
+        blended = replace(self.styles[0], weights=self.decoder_state(alpha), text_direction=self.text_direction(alpha), path=None)
         return blended.with_record(prompt=self.label(alpha), interpolation=interpolation)
 
     def stylizer(self, vgg_weights: str | None = None, device: str | torch.device = "cpu", postprocess: str = "clamp") -> Stylizer:
@@ -136,22 +126,17 @@ class StyleBlend:
         for alpha in alphas:
             stylizer.network.decoder.load_state_dict(self.decoder_state(alpha))
             tiles.append(stylizer(image.to(stylizer.device)).float().cpu())
-        return _side_by_side(tiles, STRIP_PADDING)
+        height, width = tiles[0].shape[-2:]
+        canvas = torch.ones(3, height, len(tiles) * width + (len(tiles) - 1) * STRIP_PADDING)
+        for i, tile in enumerate(tiles):
+            left = i * (width + STRIP_PADDING)
+            canvas[:, :, left : left + width] = tile.clamp(0, 1)
+        return to_pil(to_uint8(canvas))
 
 
 def interpolate_checkpoints(path_a: str | Path, path_b: str | Path, alpha: float, output: str | Path) -> Path:
     """Write the blend ``(1 - alpha) * A + alpha * B`` of two style checkpoints to ``output`` (atomically)."""
     return StyleBlend(path_a, path_b).style_file(alpha).write(output)
-
-
-def _side_by_side(tiles: list[torch.Tensor], padding: int) -> Image.Image:
-    height, width = tiles[0].shape[-2:]
-    canvas = torch.ones(3, height, len(tiles) * width + (len(tiles) - 1) * padding)
-    for i, tile in enumerate(tiles):
-        left = i * (width + padding)
-        canvas[:, :, left : left + width] = tile.clamp(0, 1)
-    array = (canvas * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(array, "RGB")
 
 
 def save_png_atomic(image: Image.Image, path: str | Path) -> Path:

@@ -1,13 +1,12 @@
 """``clipstyler-fast export``: the inference network as TorchScript and ONNX, checked against PyTorch.
 
-The exported network is ``postprocess(crop(network(pad(images))))`` (the style's
-``decoder(encoder(x))``, or a distilled student) for RGB images in
-[0, 1], ``float32 (N, 3, H, W)`` with any batch size and any ``H``, ``W`` of at least
-:data:`MIN_SIDE`: inside the graph, the images are padded by reflection at the bottom and right
-to a multiple of 8 and the output is cropped back to ``H x W``, exactly as ``Stylizer`` does, so
-the output always has the input's shape. After writing, both files are loaded back and run on
-several image sizes (odd ones included); the export fails unless every output is within
-:data:`TOLERANCE` of PyTorch's.
+The exported network is ``postprocess(crop(network(pad(images))))`` (the style's ``decoder(encoder(x))``,
+or a distilled student) for RGB images in [0, 1], ``float32 (N, 3, H, W)`` with any batch size and any
+``H``, ``W`` of at least :data:`MIN_SIDE`: inside the graph, the images are padded by reflection at the
+bottom and right to a multiple of 8 and the output is cropped back to ``H x W``, exactly as ``Stylizer``
+does, so the output always has the input's shape. After writing, both files are loaded back and run on
+several image sizes (odd ones included); the export fails unless every output is within :data:`TOLERANCE`
+of PyTorch's.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clipstyler_fast.errors import ExportError
-from clipstyler_fast.infer.stylizer import POSTPROCESS, Stylizer, postprocess
+from clipstyler_fast.infer.stylizer import MIN_SIDE, POSTPROCESS, Stylizer, postprocess
 from clipstyler_fast.io.atomic import atomic_write_path
 
 FORMATS = ("torchscript", "onnx")
@@ -34,9 +33,6 @@ INSTALL_HINT = 'pip install "clipstyler-fast[onnx]"'
 TOLERANCE = 1e-3
 # Shapes the exported files are checked on: two batch sizes, sides that are and are not multiples of 8.
 CHECK_SHAPES = ((2, 3, 64, 48), (1, 3, 50, 70), (1, 3, 61, 45))
-# Smallest side an exported model takes: relu4_1 is 1/8 size and the decoder's reflection padding
-# needs 2 pixels there; reflection padding by up to 7 pixels also needs a side of more than 7.
-MIN_SIDE = 16
 MAX_SIDE = 32768
 
 
@@ -45,6 +41,8 @@ class PostProcess(nn.Module):
 
     def __init__(self, mode: str) -> None:
         super().__init__()
+        if mode not in EXPORT_POSTPROCESS:
+            raise ExportError(f"unknown post-processing {mode!r}; use one of {', '.join(EXPORT_POSTPROCESS)}")
         self.mode = mode
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -52,11 +50,8 @@ class PostProcess(nn.Module):
 
 
 class PadCrop(nn.Module):
-    """Reflection-pad to a multiple of 8, run ``network``, crop back, post-process: any side of at least :data:`MIN_SIDE`.
-
-    Written so that it scripts (TorchScript) and exports with symbolic sizes (ONNX): the padding
-    is computed from the input's shape inside the graph.
-    """
+    """The exported computation (see the module's docstring), written so that it scripts (TorchScript) and
+    exports with symbolic sizes (ONNX): the padding is computed from the input's shape inside the graph."""
 
     def __init__(self, network: nn.Module, post: nn.Module) -> None:
         super().__init__()
@@ -64,25 +59,11 @@ class PadCrop(nn.Module):
         self.post = post
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        height = images.shape[2]
-        width = images.shape[3]
+        height, width = images.shape[2], images.shape[3]
         pad_h = (8 - height % 8) % 8
         pad_w = (8 - width % 8) % 8
         padded = F.pad(images, [0, pad_w, 0, pad_h], mode="reflect")
         return self.post(self.network(padded)[:, :, :height, :width])
-
-
-class InferenceNetwork(PadCrop):
-    """The exported computation: ``postprocess(crop(network(pad(images))))``, as ``Stylizer`` computes it.
-
-    The network is the stylizer's own: ``decoder(encoder(x))``, or a distilled student.
-    """
-
-    def __init__(self, stylizer: Stylizer, mode: str = "clamp") -> None:
-        if mode not in EXPORT_POSTPROCESS:
-            raise ExportError(f"unknown post-processing {mode!r}; use one of {', '.join(EXPORT_POSTPROCESS)}")
-        super().__init__(stylizer.network, PostProcess(mode))
-        self.mode = mode
 
 
 def require_onnx() -> Any:
@@ -102,7 +83,7 @@ def require_onnx() -> Any:
     return onnxruntime
 
 
-def export_torchscript(network: InferenceNetwork, path: Path) -> Path:
+def export_torchscript(network: PadCrop, path: Path) -> Path:
     """Write ``network`` as TorchScript at ``path``, for any batch and any size of at least :data:`MIN_SIDE`.
 
     The encoder-decoder and the post-processing are traced (their shapes are not baked in); the
@@ -118,7 +99,7 @@ def export_torchscript(network: InferenceNetwork, path: Path) -> Path:
     return path
 
 
-def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None) -> Path:
+def export_onnx(network: PadCrop, path: Path, opset: int | None = None) -> Path:
     """Export ``network`` to one self-contained ONNX file with a dynamic batch and dynamic sides (at least :data:`MIN_SIDE`)."""
     from torch.export import Dim
 
@@ -146,12 +127,10 @@ def export_onnx(network: InferenceNetwork, path: Path, opset: int | None = None)
 
 
 @torch.no_grad()
-def check_exported(
-    network: InferenceNetwork, files: dict[str, Path], shapes: tuple[tuple[int, ...], ...] = CHECK_SHAPES
-) -> dict[str, float]:
-    """Run each exported file on random images of ``shapes``; return the largest difference to PyTorch per format."""
+def check_exported(network: PadCrop, files: dict[str, Path]) -> dict[str, float]:
+    """Run each exported file on random images of :data:`CHECK_SHAPES`; return the largest difference to PyTorch per format."""
     generator = torch.Generator().manual_seed(0)
-    inputs = [torch.rand(shape, generator=generator) for shape in shapes]
+    inputs = [torch.rand(shape, generator=generator) for shape in CHECK_SHAPES]
     expected = [network(x) for x in inputs]
     errors: dict[str, float] = {}
     if "torchscript" in files:
@@ -193,7 +172,7 @@ def export(
     if "onnx" in formats:
         require_onnx()
     stylizer = Stylizer.from_checkpoint(ckpt_path, vgg_weights, "cpu", prompt=prompt, clip_model=clip_model)
-    network = InferenceNetwork(stylizer, mode).eval()
+    network = PadCrop(stylizer.network, PostProcess(mode)).eval()
     folder = Path(output_dir).expanduser()
     files: dict[str, Path] = {}
     if "torchscript" in formats:

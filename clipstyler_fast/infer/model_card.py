@@ -188,6 +188,5 @@ def render_card(facts: CardFacts) -> str:
 def write_card(facts: CardFacts) -> Path:
     """Write ``README.md`` into the shared folder, atomically; returns its path."""
     path = facts.folder / CARD_FILE
-    text = render_card(facts)
-    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+    atomic_write(path, lambda handle: handle.write(render_card(facts).encode("utf-8")))
     return path

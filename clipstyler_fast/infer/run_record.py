@@ -33,11 +33,6 @@ class RunRecord:
     metrics_note: str | None = None
 
 
-def _data_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The data module's state in a Lightning checkpoint (stored under its class name)."""
-    return next((v for v in checkpoint.values() if isinstance(v, dict) and "num_train_images" in v), {})
-
-
 def _latest_version(run_folder: Path) -> Path | None:
     """The newest ``logs/version_N`` folder (a resumed run continues its own, so the newest is the last run)."""
     versions = [p for p in (run_folder / "logs").glob("version_*") if p.is_dir() and p.name[8:].isdigit()]
@@ -72,7 +67,8 @@ def _tensorboard_metrics(folder: Path) -> dict[str, tuple[float, int]]:
 
 def read_run_record(checkpoint: dict[str, Any], run_folder: Path | None) -> RunRecord:
     """The facts ``checkpoint`` (a style file as loaded) and its run folder (None: unknown) record."""
-    data = _data_state(checkpoint)
+    # The data module's state, stored under its class name.
+    data = next((v for v in checkpoint.values() if isinstance(v, dict) and "num_train_images" in v), {})
     steps = checkpoint.get("global_step")
     record = RunRecord(
         steps=int(steps) if isinstance(steps, int) else None,

@@ -35,7 +35,8 @@ DEFAULT_TILE_SIZE = 1024
 DEFAULT_TILE_OVERLAP = 128
 # Images with more pixels than this (after padding to a multiple of 8) are stylized in tiles.
 DEFAULT_TILE_ABOVE = 2048 * 2048
-# The decoder reflection-pads its 1/8-size input by 1 pixel, which needs at least 2 feature pixels.
+# The decoder reflection-pads its 1/8-size input by 1 pixel, which needs at least 2 feature pixels
+# (an exported model's own reflection padding, by up to 7 pixels, also needs a side of more than 7).
 MIN_SIDE = 16
 ACCEPTED = "a PIL image, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1], or a list of those"
 
@@ -119,6 +120,11 @@ class Stylizer(nn.Module):
         prompt: the style's prompt, for display.
         postprocess: ``clamp`` (to [0, 1]), ``contrast`` (the reference's contrast boost and
             per-image min-max scaling) or ``none`` (the raw output, which may leave [0, 1]).
+        strength: how much of the style, in [0, 1]: 0 returns the photo, 1 the full stylization,
+            between them the pixel blend ``photo + strength * (styled - photo)``
+            (see :mod:`clipstyler_fast.infer.controls`).
+        preserve_colors: keep the photo's colours: the output takes the stylization's luminance
+            and the photo's chroma (YCbCr).
         tile_size: side of the tiles large images are cut into (a multiple of 8).
         tile_overlap: overlap of neighbouring tiles (a multiple of 8, at most a third of
             ``tile_size``).
@@ -128,11 +134,6 @@ class Stylizer(nn.Module):
         precision: ``auto`` (``bf16-mixed`` where the device computes bf16 natively, else
             ``32-true``; see :func:`clipstyler_fast.precision.mixed_precision`), ``32-true``, ``bf16-mixed`` or
             ``16-mixed``. An outer autocast (Lightning's ``--trainer.precision``) takes precedence.
-        strength: how much of the style, in [0, 1]: 0 returns the photo, 1 the full stylization,
-            between them the pixel blend ``photo + strength * (styled - photo)``
-            (see :mod:`clipstyler_fast.infer.controls`).
-        preserve_colors: keep the photo's colours: the output takes the stylization's luminance
-            and the photo's chroma (YCbCr).
     """
 
     def __init__(
@@ -141,13 +142,13 @@ class Stylizer(nn.Module):
         prompt: str | None = None,
         postprocess: str = "clamp",
         *,
+        strength: float = 1.0,
+        preserve_colors: bool = False,
         tile_size: int = DEFAULT_TILE_SIZE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         tile_above: int = DEFAULT_TILE_ABOVE,
         channels_last: bool = True,
         precision: str = "auto",
-        strength: float = 1.0,
-        preserve_colors: bool = False,
     ) -> None:
         super().__init__()
         if postprocess not in POSTPROCESS:
@@ -189,14 +190,11 @@ class Stylizer(nn.Module):
         """Load a ``style.ckpt`` / ``last.ckpt``, a distilled ``student.ckpt``, a folder written by
         ``clipstyler-fast share`` or a Hub repository ``hf://user/name[@revision]`` (safely, without running pickled code).
 
-        An any-prompt checkpoint (``fit --data.prompts FILE``) needs ``prompt``: the
-        network is specialised to it (a plain decoder, as fast as a per-prompt one). A prompt of
-        its bank needs no CLIP; another one loads CLIP's text tower once (``clip_model``: a local
-        copy of the CLIP it was trained with) and is cached. A style's encoder is the one it was
-        trained on (``adain`` or ``torchvision``), from the weights it records; ``vgg_weights``
-        gives a local copy instead (a student needs none). ``options`` are the keyword options
-        of the class. Problems raise a one-line :class:`~clipstyler_fast.errors.CheckpointError`
-        or :class:`~clipstyler_fast.errors.WeightsUnavailableError`.
+        ``path``, ``prompt`` (an any-prompt checkpoint's style, in words) and ``clip_model`` are as
+        :func:`~clipstyler_fast.infer.any_prompt.load_style` takes them. A style's encoder is the one
+        it was trained on, from the weights it records; ``vgg_weights`` gives a local copy instead (a
+        student needs none). ``options`` are the keyword options of the class. Problems raise a one-line
+        :class:`~clipstyler_fast.errors.CheckpointError` or :class:`~clipstyler_fast.errors.WeightsUnavailableError`.
         """
         return cls.from_style(load_style(path, prompt, clip_model), vgg_weights, device, postprocess, **options)
 
@@ -211,8 +209,7 @@ class Stylizer(nn.Module):
     ) -> Stylizer:
         """A style already read (:func:`~clipstyler_fast.infer.any_prompt.load_style`), as
         :meth:`from_checkpoint` runs it."""
-        model = cls(load_network(style, vgg_weights), style.record.prompt, postprocess, **options)
-        return model.to(device)
+        return cls(load_network(style, vgg_weights), style.record.prompt, postprocess, **options).to(device)
 
     @property
     def device(self) -> torch.device:
@@ -278,17 +275,14 @@ class Stylizer(nn.Module):
         return self._one(images)
 
     def _one(self, images: Any) -> Any:
-        """Stylize one PIL image, one ``(3, H, W)`` image or one ``(B, 3, H, W)`` batch."""
+        """Stylize one ``(3, H, W)`` image, one ``(B, 3, H, W)`` batch or one PIL image of any mode
+        (the result is RGB, or RGBA when the input has transparency)."""
         if isinstance(images, Image.Image):
-            return self.stylize_image(images)
+            rgb, alpha = to_tensors(images)
+            with torch.inference_mode():
+                out = self(rgb[None].to(self.device))
+            return to_pil(to_uint8(out[0]), alpha)
         check_tensor(images)
         if images.dim() == 3:
             return super().__call__(images[None])[0]
         return super().__call__(images)
-
-    def stylize_image(self, image: Image.Image) -> Image.Image:
-        """Stylize one PIL image of any mode; the result is RGB, or RGBA when the input has transparency."""
-        rgb, alpha = to_tensors(image)
-        with torch.inference_mode():
-            out = self(rgb[None].to(self.device))
-        return to_pil(to_uint8(out[0]), alpha)

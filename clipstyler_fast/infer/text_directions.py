@@ -28,15 +28,6 @@ EncodeText = Callable[[list[str]], torch.Tensor]
 FINGERPRINT = "\0clip file"
 
 
-def file_fingerprint(source: str) -> str | None:
-    """``size:mtime_ns`` of a local CLIP file, or None for a model name: what changes when the file does."""
-    path = Path(source).expanduser()
-    if not path.is_file():
-        return None
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
 class TextDirections:
     """The text directions of prompts for one CLIP model and source text.
 
@@ -46,24 +37,21 @@ class TextDirections:
         source_text: the text the content is taken to be ("a Photo").
         download_root: folder for downloaded CLIP files.
         load_from: where to load that CLIP from, when not from ``clip_model`` (a local copy).
-        folder: cache folder (default: ``clipstyler_fast/text`` in torch's cache).
     """
 
     def __init__(
-        self,
-        clip_model: str,
-        source_text: str = "a Photo",
-        download_root: str | None = None,
-        load_from: str | None = None,
-        folder: Path | None = None,
+        self, clip_model: str, source_text: str = "a Photo", download_root: str | None = None, load_from: str | None = None
     ) -> None:
         self.clip_model = clip_model
         self.source_text = source_text
         self.download_root = download_root
         self.load_from = load_from or clip_model
         key = hashlib.sha256(f"{clip_model}\n{source_text}".encode()).hexdigest()[:20]
-        self.path = (folder or cache_dir().parent / "clipstyler_fast" / "text") / f"{key}.pt"
-        self.fingerprint = file_fingerprint(self.load_from)
+        self.path = cache_dir().parent / "clipstyler_fast" / "text" / f"{key}.pt"
+        # ``size:mtime_ns`` of a local CLIP file (what changes when the file does), or None for a model name.
+        local = Path(self.load_from).expanduser()
+        stat = local.stat() if local.is_file() else None
+        self.fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}" if stat else None
         self.computed = 0
 
     def _cached(self) -> dict[str, torch.Tensor]:
@@ -98,9 +86,7 @@ class TextDirections:
             # Merge with what another process may have added meanwhile; the write is atomic.
             cached = {**self._cached(), **new}
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_torch_save({**cached, **({FINGERPRINT: self.fingerprint} if self.fingerprint else {})}, self.path)
             except OSError:
                 pass  # a read-only cache costs time on the next run, never a result
-            cached.update(new)
         return torch.stack([cached[p].float() for p in prompts])

@@ -18,11 +18,13 @@ import numpy as np
 import torch
 
 from clipstyler_fast.errors import VideoError
-from clipstyler_fast.infer.stylizer import Stylizer
+from clipstyler_fast.infer.stylizer import Stylizer, to_uint8
 from clipstyler_fast.infer.temporal import PreviousFrameBlend
 from clipstyler_fast.io.atomic import atomic_write_path
 
 INSTALL_HINT = 'pip install "clipstyler-fast[video]"'
+# A frame's and a stream's colour description.
+COLOUR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
 
 
 def require_av() -> Any:
@@ -41,33 +43,27 @@ def ffmpeg_reason(error: Exception) -> str:
     return reason[:1].lower() + reason[1:]
 
 
-def unreadable_video(path: Path, error: Exception) -> VideoError:
-    """The one-line error for a file FFmpeg cannot open as a video."""
-    return VideoError(f"{path}: not a video FFmpeg can read ({ffmpeg_reason(error)}); pass a video file such as .mp4, .mkv or .mov")
-
-
-def _frame_count(stream: Any) -> int | None:
-    if stream.frames:
-        return int(stream.frames)
-    if stream.duration is not None and stream.time_base is not None and stream.average_rate:
-        return max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
-    return None
+def open_video(av: Any, path: Path) -> Any:
+    """``path`` opened for reading, or a one-line :class:`VideoError` when FFmpeg cannot read it or it holds no video."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoError(
+            f"{path}: not a video FFmpeg can read ({ffmpeg_reason(error)}); pass a video file such as .mp4, .mkv or .mov"
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: has no video stream")
+    return container
 
 
 class _Transcoder:
     """One input container to one output container: stylized video, copied audio."""
 
-    def __init__(self, av: Any, source: Path, target: Path, codec: str, crf: int, keep_audio: bool, name: Path | None = None) -> None:
-        name = name or target  # what error messages call the output (``target`` may be a temporary file)
+    def __init__(self, av: Any, source: Path, target: Path, codec: str, crf: int, keep_audio: bool, name: Path) -> None:
+        """``name`` is what error messages call the output (``target`` is a temporary file)."""
         self.av = av
-        self.source = source
-        try:
-            self.input = av.open(str(source))
-        except (av.error.FFmpegError, OSError) as error:
-            raise unreadable_video(source, error) from None
-        if not self.input.streams.video:
-            self.input.close()
-            raise VideoError(f"{source}: has no video stream")
+        self.input = open_video(av, source)
         self.video_in = self.input.streams.video[0]
         self.video_in.thread_type = "AUTO"
         self.audio_in = self.input.streams.audio[0] if keep_audio and self.input.streams.audio else None
@@ -91,12 +87,11 @@ class _Transcoder:
         # 4:2:0 chroma needs even sides; odd-sized videos keep full chroma instead.
         self.video_out.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
         # Encoding in the input's time base keeps every frame's timestamp exactly (variable rates too).
-        self.video_out.codec_context.time_base = self.video_in.time_base
-        self.video_out.time_base = self.video_in.time_base
+        self.video_out.codec_context.time_base = self.video_out.time_base = self.video_in.time_base
         if codec in ("libx264", "h264", "libx265", "hevc"):
             self.video_out.options = {"crf": str(crf)}
         # The output is tagged with the input's colour description, and frames are converted with it.
-        for tag in ("colorspace", "color_range", "color_primaries", "color_trc"):
+        for tag in COLOUR_TAGS:
             setattr(self.video_out.codec_context, tag, getattr(self.video_in.codec_context, tag))
         self.audio_out = None
         if self.audio_in is not None:
@@ -153,7 +148,7 @@ def from_rgb(av: Any, pixels: np.ndarray, like: Any, pix_fmt: str) -> Any:
     """``(H, W, 3)`` uint8 RGB as a frame in ``pix_fmt`` with the colour description and timing of ``like``."""
     frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
     frame = frame.reformat(format=pix_fmt, dst_colorspace=_matrix(av, like.colorspace), dst_color_range=like.color_range or None)
-    for tag in ("colorspace", "color_range", "color_primaries", "color_trc"):
+    for tag in COLOUR_TAGS:
         setattr(frame, tag, getattr(like, tag))
     if like.pts is not None:
         frame.pts, frame.time_base = like.pts, like.time_base
@@ -168,8 +163,7 @@ def _stylize_frames(
     images = torch.from_numpy(array).to(device).permute(0, 3, 1, 2).float().div_(255)
     out = stylizer(images).clamp(0, 1)
     out = blend(images, out) if blend is not None else out
-    out = out.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return list(out)
+    return list(to_uint8(out).permute(0, 2, 3, 1).cpu().numpy())
 
 
 def probe_video(path: str | Path) -> None:
@@ -178,12 +172,7 @@ def probe_video(path: str | Path) -> None:
     path = Path(path).expanduser()
     if not path.is_file():
         raise VideoError(f"{path}: video not found; check the path")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise VideoError(f"{path}: has no video stream")
-    except (av.error.FFmpegError, OSError) as error:
-        raise unreadable_video(path, error) from None
+    open_video(av, path).close()
 
 
 def _checked_paths(source: str | Path, target: str | Path, batch_size: int) -> tuple[Path, Path]:
@@ -198,11 +187,14 @@ def _checked_paths(source: str | Path, target: str | Path, batch_size: int) -> t
     return source, target
 
 
-def _frame_bar(transcoder: Any, source: Path) -> Any:
-    """A progress bar over the input's frames, on stderr."""
+def _frame_bar(stream: Any, source: Path, show: bool) -> Any:
+    """A progress bar over the video stream's frames (counted in its header, else estimated), on stderr if ``show``."""
     from tqdm import tqdm
 
-    return tqdm(total=_frame_count(transcoder.video_in), desc=f"stylizing {source.name}", unit="frame", file=sys.stderr)
+    total = int(stream.frames) if stream.frames else None
+    if total is None and stream.duration is not None and stream.time_base is not None and stream.average_rate:
+        total = max(1, round(float(stream.duration * stream.time_base * stream.average_rate)))
+    return tqdm(total=total, desc=f"stylizing {source.name}", unit="frame", file=sys.stderr, disable=not show)
 
 
 def stylize_video(
@@ -228,16 +220,15 @@ def stylize_video(
     device = next(stylizer.parameters()).device
 
     def write(tmp: Path) -> None:
-        transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, name=target)
-        bar = _frame_bar(transcoder, source) if progress else None
+        transcoder = _Transcoder(av, source, tmp, codec, crf, keep_audio, target)
+        bar = _frame_bar(transcoder.video_in, source, progress)
         pending: list[Any] = []
         blend = PreviousFrameBlend(temporal_blend) if temporal_blend > 0 else None
 
         def flush() -> None:
             for frame, pixels in zip(pending, _stylize_frames(av, stylizer, pending, device, blend)):
                 transcoder.encode(from_rgb(av, pixels, frame, transcoder.video_out.pix_fmt))
-            if bar is not None:
-                bar.update(len(pending))
+            bar.update(len(pending))
             pending.clear()
 
         try:
@@ -251,15 +242,13 @@ def stylize_video(
             if pending:
                 flush()
             transcoder.encode(None)
-        except av.error.FFmpegError as error:
+        except BaseException as error:
             transcoder.close(quiet=True)
-            raise VideoError(f"{source}: failed while transcoding ({ffmpeg_reason(error)})") from None
-        except BaseException:
-            transcoder.close(quiet=True)
+            if isinstance(error, av.error.FFmpegError):
+                raise VideoError(f"{source}: failed while transcoding ({ffmpeg_reason(error)})") from None
             raise
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         transcoder.close()
 
     # The container is chosen from the name, so the temporary keeps the target's suffix.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -18,12 +19,8 @@ def _process_umask() -> int:
     return mask
 
 
-_UMASK = _process_umask()
-
-
-def default_file_mode() -> int:
-    """The permission bits a plain ``open()`` gives a new file in this process."""
-    return 0o666 & ~_UMASK
+# The permission bits a plain ``open()`` gives a new file in this process.
+_FILE_MODE = 0o666 & ~_process_umask()
 
 
 def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: str = ".tmp") -> None:
@@ -38,7 +35,7 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: s
     os.close(fd)
     try:
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp, default_file_mode())
+        os.chmod(tmp, _FILE_MODE)
         write(Path(tmp))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -46,14 +43,12 @@ def atomic_write_path(path: str | Path, write: Callable[[Path], None], suffix: s
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    try:
+    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory; the rename is still atomic
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
-        pass
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None], suffix: str = ".tmp") -> None:
@@ -99,15 +94,10 @@ def remove_stale_temporaries(
     now = time.time()
     removed = []
     for tmp in Path(folder).glob(".*"):
-        if wanted is None:
-            if not _TEMPORARY.match(tmp.name):
-                continue
-        elif temporary_owner(tmp.name, suffix) not in wanted:
+        if not (_TEMPORARY.match(tmp.name) if wanted is None else temporary_owner(tmp.name, suffix) in wanted):
             continue
-        try:
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete: nothing to clean
             if tmp.is_file() and now - tmp.stat().st_mtime >= older_than:
                 tmp.unlink()
                 removed.append(tmp)
-        except OSError:  # gone already, or not ours to delete: nothing to clean
-            pass
     return removed

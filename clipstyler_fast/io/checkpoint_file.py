@@ -72,11 +72,8 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
     if missing or unexpected:
-        detail = []
-        if missing:
-            detail.append(f"missing {len(missing)} tensors (first {missing[0]})")
-        if unexpected:
-            detail.append(f"{len(unexpected)} unknown tensors (first {unexpected[0]})")
+        detail = [f"missing {len(missing)} tensors (first {missing[0]})"] if missing else []
+        detail += [f"{len(unexpected)} unknown tensors (first {unexpected[0]})"] if unexpected else []
         raise CheckpointError(f"{where}{what} architecture differs: " + ", ".join(detail))
     for key, tensor in expected.items():
         shape = tuple(getattr(found[key], "shape", ()))

@@ -97,11 +97,7 @@ def _opened(path: Path, max_pixels: int | None) -> Iterator[Image.Image]:
 
 
 def probe_image(
-    path: str | Path,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    *,
-    verify: bool = False,
-    oriented: bool = True,
+    path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, *, verify: bool = False, oriented: bool = True
 ) -> tuple[int, int]:
     """``(width, height)`` of an image as it will be decoded (EXIF orientation applied), from its header.
 
@@ -173,14 +169,8 @@ def to_tensors(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None]:
             array = array / scale
         gray = torch.from_numpy(np.clip(array, 0.0, 1.0)).unsqueeze(0)
         return gray.expand(3, -1, -1).contiguous(), None
-    has_alpha = (
-        mode in ("RGBA", "LA", "PA", "RGBa", "La")
-        or (mode == "P" and "transparency" in img.info)
-        or (mode in ("L", "RGB") and "transparency" in img.info)
-    )
-    if has_alpha:
-        rgba = img.convert("RGBA")
-        array = np.asarray(rgba)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in img.info):
+        array = np.asarray(img.convert("RGBA"))
         alpha = torch.from_numpy(array[..., 3].copy()).unsqueeze(0).float() / 255.0
         rgb = array[..., :3]
     else:
@@ -190,5 +180,4 @@ def to_tensors(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def read_rgb(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Read ``path`` as an RGB float tensor ``(3, H, W)`` in [0, 1] (alpha dropped)."""
-    rgb, _ = to_tensors(open_image(path, max_pixels))
-    return rgb
+    return to_tensors(open_image(path, max_pixels))[0]

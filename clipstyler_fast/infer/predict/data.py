@@ -215,14 +215,9 @@ class PredictDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         sizes = self.pending()
         batches = plan_batches(sizes, self.batch_size, self.max_batch_pixels)
-        rank, world_size = 0, 1
-        if self.trainer is not None:
-            rank, world_size = self.trainer.global_rank, self.trainer.world_size
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
         share = deal_batches(batches, sizes, world_size)[rank]
         dataset = PredictDataset(self.inputs, self.max_pixels, self.long_side)
         return DataLoader(
-            dataset,
-            batch_sampler=SizeGroupedBatches(share),
-            num_workers=min(self.num_workers, len(share)),
-            collate_fn=collate_predict,
+            dataset, batch_sampler=SizeGroupedBatches(share), num_workers=min(self.num_workers, len(share)), collate_fn=collate_predict
         )

@@ -12,13 +12,7 @@ import lightning as L
 import torch
 
 from clipstyler_fast.errors import CheckpointError
-from clipstyler_fast.infer.stylizer import (
-    DEFAULT_TILE_ABOVE,
-    DEFAULT_TILE_OVERLAP,
-    DEFAULT_TILE_SIZE,
-    Stylizer,
-    to_uint8,
-)
+from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, Stylizer, to_uint8
 
 
 class StylizerModule(L.LightningModule):
@@ -27,33 +21,33 @@ class StylizerModule(L.LightningModule):
     Args:
         checkpoint: the style checkpoint (set from ``--ckpt_path``).
         prompt: the style of an any-prompt checkpoint, in words (set from ``--prompt``).
+        postprocess: ``clamp`` to [0, 1], or ``contrast`` (the reference's contrast boost and
+            per-image min-max scaling).
+        strength: how much of the style, in [0, 1] (0: the photo, 1: the full style).
+        preserve_colors: keep the photo's colours (the style's luminance, the photo's chroma).
+        tile_size: tile side for large images (multiple of 8).
+        tile_overlap: overlap of neighbouring tiles (multiple of 8, at most a third of the tile).
+        tile_above: images with more pixels than this are stylized in tiles.
         clip_model: a local copy of the CLIP model an any-prompt checkpoint was trained with, for a
             prompt outside its bank that is not cached yet (only its text tower runs, once).
         vgg_weights: a local copy of the encoder weights the checkpoint was trained on, instead of
             the source it records (offline machines); the file's layout must be that encoder's.
-        postprocess: ``clamp`` to [0, 1], or ``contrast`` (the reference's contrast boost and
-            per-image min-max scaling).
-        tile_size: tile side for large images (multiple of 8).
-        tile_overlap: overlap of neighbouring tiles (multiple of 8, at most a third of the tile).
-        tile_above: images with more pixels than this are stylized in tiles.
         channels_last: channels-last memory layout for the convolutions.
-        strength: how much of the style, in [0, 1] (0: the photo, 1: the full style).
-        preserve_colors: keep the photo's colours (the style's luminance, the photo's chroma).
     """
 
     def __init__(
         self,
         checkpoint: str | None = None,
         prompt: str | None = None,
-        clip_model: str | None = None,
-        vgg_weights: str | None = None,
         postprocess: Literal["clamp", "contrast", "none"] = "clamp",
+        strength: float = 1.0,
+        preserve_colors: bool = False,
         tile_size: int = DEFAULT_TILE_SIZE,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
         tile_above: int = DEFAULT_TILE_ABOVE,
+        clip_model: str | None = None,
+        vgg_weights: str | None = None,
         channels_last: bool = True,
-        strength: float = 1.0,
-        preserve_colors: bool = False,
     ) -> None:
         super().__init__()
         if not checkpoint:
@@ -84,6 +78,6 @@ class StylizerModule(L.LightningModule):
             try:
                 groups.append((indices, to_uint8(self.stylizer(images)).cpu(), alphas))
             except RuntimeError as error:  # out of memory, typically: costs these images, not the run
-                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 failed += [(index, f"stylization failed ({first}); try a smaller `tile_size` or `tile_above`") for index in indices]
         return {"groups": groups, "failed": failed}

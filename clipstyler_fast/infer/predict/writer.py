@@ -77,14 +77,11 @@ def plan_outputs(inputs: Sequence[InputImage], folder: Path, suffix: str) -> tup
     wanted: dict[Path, list[int]] = {}
     for index, item in enumerate(inputs):
         wanted.setdefault(item.relative.with_suffix(suffix), []).append(index)
-    chosen: dict[int, Path] = {}
+    owners: dict[Path, list[int]] = {}
     for relative, indices in wanted.items():
         for index in indices:
             name = inputs[index].relative
-            chosen[index] = relative if len(indices) == 1 else name.with_name(name.name + suffix)
-    owners: dict[Path, list[int]] = {}
-    for index, relative in chosen.items():
-        owners.setdefault(relative, []).append(index)
+            owners.setdefault(relative if len(indices) == 1 else name.with_name(name.name + suffix), []).append(index)
     outputs, refused = {}, {}
     input_files = {item.path.resolve() for item in inputs}
     for relative, indices in owners.items():
@@ -109,15 +106,6 @@ def save_atomic(image: Image.Image, path: Path, quality: int = 95) -> None:
 
 def _clean(text: str) -> str:
     return " ".join(str(text).split())
-
-
-def _remove_stale_temps(outputs: dict[int, Path]) -> None:
-    """Delete temporary files that an interrupted earlier run left next to the outputs."""
-    by_folder: dict[Path, set[str]] = {}
-    for path in outputs.values():
-        by_folder.setdefault(path.parent, set()).add(path.name)
-    for folder, names in by_folder.items():
-        remove_stale_temporaries(folder, names, TEMP_SUFFIX, STALE_TEMP_SECONDS)
 
 
 class StylizedImageWriter(BasePredictionWriter):
@@ -163,7 +151,6 @@ class StylizedImageWriter(BasePredictionWriter):
     def failures_path(self) -> Path:
         return self.folder / FAILURES_FILE
 
-    # ----------------------------------------------------------------- planning
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "inputs") or not hasattr(datamodule, "skip"):
@@ -185,10 +172,14 @@ class StylizedImageWriter(BasePredictionWriter):
             early = {**datamodule.unreadable, **refused}
             for index in sorted(early):
                 self._fail(index, early[index])
-            _remove_stale_temps(self.outputs)
+            # Delete the temporary files that an interrupted earlier run left next to the outputs.
+            by_folder: dict[Path, set[str]] = {}
+            for path in self.outputs.values():
+                by_folder.setdefault(path.parent, set()).add(path.name)
+            for folder, names in by_folder.items():
+                remove_stale_temporaries(folder, names, TEMP_SUFFIX, STALE_TEMP_SECONDS)
         self._pool = ThreadPoolExecutor(max_workers=self.write_threads, thread_name_prefix="image-writer")
 
-    # ----------------------------------------------------------------- writing
     def _fail(self, index: int, reason: str) -> None:
         path = str(self.inputs[index].path)
         self._local.failures.append((path, reason))
@@ -235,7 +226,6 @@ class StylizedImageWriter(BasePredictionWriter):
             for index, image, alpha in zip(indices, pixels, alphas):
                 self._submit(index, image, alpha)
 
-    # ----------------------------------------------------------------- reporting
     def _finish_writes(self) -> None:
         self._collect(wait_for=0)
         if self._pool is not None:
@@ -250,9 +240,7 @@ class StylizedImageWriter(BasePredictionWriter):
         parts: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(parts, self._local)
         return PredictSummary(
-            written=sum(p.written for p in parts),
-            skipped=parts[0].skipped,
-            failures=sorted(f for p in parts for f in p.failures),
+            written=sum(p.written for p in parts), skipped=parts[0].skipped, failures=sorted(f for p in parts for f in p.failures)
         )
 
     def _write_failures(self, summary: PredictSummary) -> None:
