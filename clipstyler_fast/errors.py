@@ -10,6 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message, or the name of its type when it has none."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class ClipstylerError(ValueError):
     """A problem with the user's input, files or options; ``str()`` is one line saying what to do."""
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clipstyler_fast.demo.styles import BusyError, DemoError, Style, StyleCatalog
-from clipstyler_fast.errors import ClipstylerError, ImageReadError
+from clipstyler_fast.errors import ClipstylerError, ImageReadError, first_line
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_IMAGES = 100
@@ -260,8 +260,7 @@ class JobStore:
             except ClipstylerError as error:
                 item.state, item.error = "failed", f"{item.name}: {error}"
             except Exception as error:  # out of memory, typically: costs this photo, not the server
-                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                item.state, item.error = "failed", f"{item.name}: stylization failed ({first})"
+                item.state, item.error = "failed", f"{item.name}: stylization failed ({first_line(error)})"
 
     def close(self) -> None:
         """Stop the worker and remove every job's files."""

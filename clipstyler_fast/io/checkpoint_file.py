@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.errors import CheckpointError, first_line
 
 
 def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
@@ -51,10 +51,8 @@ _CODE_MARKERS = ("GLOBAL", "Can only build", "Can only create", "reduce for", "a
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
     # torch appends long advice after the first sentence of its zip errors
-    return line.split(". ")[0].rstrip(".")[:200]
+    return first_line(error).split(". ")[0].rstrip(".")[:200]
 
 
 def _unpickling_detail(text: str) -> str:

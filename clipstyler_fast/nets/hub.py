@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.errors import CheckpointError, first_line
 
 HUB_SCHEME = "hf://"
 INSTALL_HINT = 'pip install "huggingface_hub>=0.34"'
@@ -81,6 +81,5 @@ def hub_snapshot(source: str, files: Sequence[str]) -> Path:
             f"{source}: no such repository on the Hugging Face Hub (or it is private: log in with `hf auth login`); check the name"
         ) from None
     except HfHubHTTPError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{source}: the Hugging Face Hub refused the download ({reason[:200]}); try again later") from None
+        raise CheckpointError(f"{source}: the Hugging Face Hub refused the download ({first_line(error)[:200]}); try again later") from None
     return Path(folder)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 
-from clipstyler_fast.errors import CheckpointError
+from clipstyler_fast.errors import CheckpointError, first_line
 from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, Stylizer, to_uint8
 
 
@@ -78,6 +78,6 @@ class StylizerModule(L.LightningModule):
             try:
                 groups.append((indices, to_uint8(self.stylizer(images)).cpu(), alphas))
             except RuntimeError as error:  # out of memory, typically: costs these images, not the run
-                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                failed += [(index, f"stylization failed ({first}); try a smaller `tile_size` or `tile_above`") for index in indices]
+                reason = f"stylization failed ({first_line(error)}); try a smaller `tile_size` or `tile_above`"
+                failed += [(index, reason) for index in indices]
         return {"groups": groups, "failed": failed}
