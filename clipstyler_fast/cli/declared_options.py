@@ -149,24 +149,14 @@ def parser(command: str) -> argparse.ArgumentParser:
 
 def _parser_rules(parser: argparse.ArgumentParser) -> Iterator[tuple[str, Rule]]:
     for action in parser._actions:
-        if not action.option_strings:
-            continue
-        if action.nargs == 0:
-            rule = Rule("flag", arity="none")
-        else:
-            rule = _rule_of_action(action)
+        rule = Rule("flag", arity="none") if action.nargs == 0 else _rule_of_action(action)
         for name in action.option_strings:
             yield name, rule
 
 
 def _rule_of_action(action: argparse.Action) -> Rule:
-    kind = action.type
-    if isinstance(kind, Rule):
-        rule = kind
-    elif kind is int:
-        rule = whole()
-    elif kind is float:
-        rule = number()
+    if isinstance(action.type, Rule):
+        rule = action.type
     elif action.choices:
         rule = Rule("choice", choices=tuple(str(choice) for choice in action.choices))
     else:

@@ -58,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_vgg_weights(parser)
     options.add_postprocess(parser, help="post-processing of the stylized images (default clamp)")
     options.add_size(parser, "shrink images so their longer side is at most this before scoring (default: full size)")
-    options.add_device(parser)
-    options.add_progress(parser)
+    options.add_device(parser, progress=True)
     return parser
 
 

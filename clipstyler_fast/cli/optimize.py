@@ -113,8 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=dest, type=rule, default=default, help=text + shown)
     options.add_postprocess(parser, help="contrast (default: the published x1.5 contrast and min-max scaling) or clamp")
     parser.set_defaults(postprocess="contrast")
-    options.add_device(parser)
-    options.add_progress(parser)
+    options.add_device(parser, progress=True)
     return parser
 
 

@@ -13,9 +13,10 @@ too) before any network loads: :func:`check_config`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from functools import cache
+from itertools import takewhile
 from typing import Any
 
 from clipstyler_fast.cli import values
@@ -43,64 +44,56 @@ from clipstyler_fast.errors import OptionError
 # The commands that train: a step or epoch budget of 0 would end them before their first step.
 TRAINING = ("fit", "pretrain", "distill")
 
+
+def _each(options: str, rule: Rule) -> dict[str, tuple[tuple[str, ...], Rule]]:
+    """Each of the space-separated ``options`` of every LightningCLI command -> ``rule``."""
+    return dict.fromkeys(options.split(), (LIGHTNING, rule))
+
+
 # This product's ranges for the LightningCLI commands' options, on top of the types their
 # parsers declare: option -> (commands it applies to, rule).
 RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
     "--trainer.max_steps": (TRAINING, STEPS),
     "--trainer.max_epochs": (TRAINING, EPOCHS),
-    "--trainer.min_steps": (LIGHTNING, whole(0)),
-    "--trainer.min_epochs": (LIGHTNING, whole(0)),
-    "--trainer.num_nodes": (LIGHTNING, POSITIVE),
-    "--trainer.fast_dev_run": (LIGHTNING, Rule("int_or_bool", least=0)),
-    "--trainer.limit_train_batches": (LIGHTNING, number(0)),
-    "--trainer.limit_val_batches": (LIGHTNING, number(0)),
-    "--trainer.limit_test_batches": (LIGHTNING, number(0)),
-    "--trainer.limit_predict_batches": (LIGHTNING, number(0)),
-    "--trainer.overfit_batches": (LIGHTNING, number(0)),
-    "--trainer.check_val_every_n_epoch": (LIGHTNING, whole(1)),
+    **_each(
+        "--trainer.num_nodes --trainer.check_val_every_n_epoch --trainer.accumulate_grad_batches --model.num_views --model.blocks "
+        "--model.expansion --model.full_width --data.batch_size --data.max_pixels --data.max_batch_pixels "
+        "--checkpoint.every_n_train_steps --size --output.write_threads",
+        POSITIVE,
+    ),
+    **_each(
+        "--trainer.min_steps --trainer.min_epochs --trainer.log_every_n_steps --trainer.reload_dataloaders_every_n_epochs "
+        "--model.preview_every_n_steps --data.num_holdout --data.num_workers --tile_above",
+        NON_NEGATIVE,
+    ),
+    **_each(
+        "--trainer.limit_train_batches --trainer.limit_val_batches --trainer.limit_test_batches --trainer.limit_predict_batches "
+        "--trainer.overfit_batches --trainer.gradient_clip_val --model.lr_decay",
+        number(0),
+    ),
+    **_each(
+        "--model.lambda_content --model.lambda_patch --model.lambda_dir --model.lambda_tv --model.lambda_pixel --model.lambda_feature "
+        "--model.lambda_consistency",
+        WEIGHT,
+    ),
     "--trainer.num_sanity_val_steps": (LIGHTNING, whole(-1)),
-    "--trainer.log_every_n_steps": (LIGHTNING, whole(0)),
-    "--trainer.accumulate_grad_batches": (LIGHTNING, POSITIVE),
-    "--trainer.gradient_clip_val": (LIGHTNING, number(0)),
-    "--trainer.reload_dataloaders_every_n_epochs": (LIGHTNING, NON_NEGATIVE),
-    "--model.lambda_content": (LIGHTNING, WEIGHT),
-    "--model.lambda_patch": (LIGHTNING, WEIGHT),
-    "--model.lambda_dir": (LIGHTNING, WEIGHT),
-    "--model.lambda_tv": (LIGHTNING, WEIGHT),
-    "--model.lambda_pixel": (LIGHTNING, WEIGHT),
-    "--model.lambda_feature": (LIGHTNING, WEIGHT),
-    "--model.lambda_consistency": (LIGHTNING, WEIGHT),
+    "--trainer.fast_dev_run": (LIGHTNING, Rule("int_or_bool", least=0)),
     "--model.consistency_share": (LIGHTNING, number(above=0, most=1, give="give a share of the batch in (0, 1], e.g. 0.5")),
-    "--model.num_views": (LIGHTNING, POSITIVE),
     "--model.distortion": (LIGHTNING, UNIT),
     "--model.view_crop": (LIGHTNING, number(above=0, most=1, give="give a share of the output's side in (0, 1], e.g. 0.25")),
     "--model.lr": (LIGHTNING, LEARNING_RATE),
-    "--model.lr_decay": (LIGHTNING, number(0)),
-    "--model.preview_every_n_steps": (LIGHTNING, NON_NEGATIVE),
-    "--model.blocks": (LIGHTNING, POSITIVE),
-    "--model.expansion": (LIGHTNING, POSITIVE),
-    "--model.full_width": (LIGHTNING, POSITIVE),
     "--data.path": (
         ("fit", "validate", "pretrain", "distill"),
         Rule("text", give="give one folder of images (its sub-folders are searched too)"),
     ),
-    "--data.batch_size": (LIGHTNING, POSITIVE),
     "--data.crop_size": (LIGHTNING, whole(values.GRID, multiple=values.GRID)),
-    "--data.num_holdout": (LIGHTNING, NON_NEGATIVE),
-    "--data.num_workers": (LIGHTNING, whole(0)),
-    "--data.max_pixels": (LIGHTNING, whole(1)),
-    "--data.max_batch_pixels": (LIGHTNING, POSITIVE),
-    "--checkpoint.every_n_train_steps": (LIGHTNING, POSITIVE),
-    "--size": (LIGHTNING, whole(1)),
-    "--strength": (LIGHTNING, STRENGTH),
     "--tile_size": (
         LIGHTNING,
         whole(values.GRID, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at least 3 x --tile_overlap"),
     ),
     "--tile_overlap": (LIGHTNING, whole(0, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at most a third of --tile_size")),
-    "--tile_above": (LIGHTNING, NON_NEGATIVE),
+    "--strength": (LIGHTNING, STRENGTH),
     "--output.quality": (LIGHTNING, whole(1, 100)),
-    "--output.write_threads": (LIGHTNING, POSITIVE),
 }
 
 # Options of a LightningCLI command that its shipped help does not list: those of the any-prompt
@@ -196,7 +189,7 @@ def checked_arguments(command: str, argv: list[str]) -> list[str]:
             value = following
         i += 1 if inline else 2
         _refuse(name, value, rule)
-        more = _more_values(name, value, rule, _values_until_option(argv[i:], is_option), positionals)
+        more = _more_values(name, value, rule, list(takewhile(lambda arg: not is_option(arg), argv[i:])), positionals)
         i += len(more)
         if rule.kind == "bool" and read_bool(value) is not None:
             value = "true" if read_bool(value) else "false"
@@ -217,15 +210,6 @@ def _more_values(name: str, value: str, rule: Rule, more: list[str], positionals
     if more and not positionals and rule.kind != "any":
         raise OptionError(_stray(name, [value, *more], rule))
     return []
-
-
-def _values_until_option(args: list[str], is_option: Callable[[str], bool]) -> list[str]:
-    taken = []
-    for arg in args:
-        if is_option(arg):
-            break
-        taken.append(arg)
-    return taken
 
 
 def _refuse(name: str, value: str, rule: Rule) -> None:

@@ -17,7 +17,6 @@ import argparse
 import math
 import re
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -217,8 +216,10 @@ class Rule:
             return f" of at most {_g(self.most)}"
         return ""
 
-    def read(self, text: str) -> Any:
-        """The value ``text`` stands for (call :meth:`problem` first)."""
+    def __call__(self, text: str) -> Any:
+        problem = self.problem(text)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{shown(text)}: {problem}")
         if self.nullable and text.strip() in NULL_WORDS:
             return None
         if self.kind == "int":
@@ -233,12 +234,6 @@ class Rule:
         if self.kind == "alphas":
             return parse_alphas(text)
         return text
-
-    def __call__(self, text: str) -> Any:
-        problem = self.problem(text)
-        if problem is not None:
-            raise argparse.ArgumentTypeError(f"{shown(text)}: {problem}")
-        return self.read(text)
 
 
 def whole(least: float | None = None, most: float | None = None, **more: Any) -> Rule:
@@ -266,15 +261,12 @@ ALPHAS = Rule("alphas")
 EPOCHS = whole(1, also=(-1,), zero="trains nothing", give="give a number of epochs, at least 1, or -1 for no limit")
 
 
-def parse_alphas(text: str | Sequence[float]) -> list[float]:
+def parse_alphas(text: str) -> list[float]:
     """``"0,0.25,0.5"`` -> ``[0.0, 0.25, 0.5]``: the one reader of alpha lists (argparse type)."""
-    if isinstance(text, (list, tuple)):
-        values = [float(value) for value in text]
-    else:
-        try:
-            values = [float(part) for part in str(text).strip("[]").split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,0.25,0.5,0.75,1") from None
+    try:
+        values = [float(part) for part in text.strip("[]").split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,0.25,0.5,0.75,1") from None
     if not values:
         raise argparse.ArgumentTypeError("give at least one alpha, e.g. 0,0.5,1")
     bad = [value for value in values if not 0.0 <= value <= 1.0]  # also refuses nan
