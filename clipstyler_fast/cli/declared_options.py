@@ -42,29 +42,15 @@ _TYPE = re.compile(r"\((?:required, )?type: ((?:[^()]|\([^()]*\))*?)(?:, default
 def _help_entries(text: str) -> Iterator[tuple[str, str]]:
     """``(option spec, description)`` of each option in a help text (usage and linked arguments left out)."""
     body = text[text.index("\noptions:") :]
-    entry: list[str] = []
-    for line in body.splitlines():
-        if line.startswith("  -"):
-            if entry:
-                yield _entry(entry)
-            entry = [line]
-        elif entry and re.match(r"^ {3,}\S", line):
-            entry.append(line)
-        elif entry:
-            yield _entry(entry)
-            entry = []
-    if entry:
-        yield _entry(entry)
-
-
-def _entry(lines: list[str]) -> tuple[str, str]:
-    # jsonargparse writes "--print_config \b[=flags]": the backspace joins the optional value to the name.
-    spec, _, first = lines[0].replace("\b", "").strip().partition("  ")
-    description = first.strip()
-    for line in lines[1:]:
-        # argparse wraps after hyphens ("transformer-" / "engine"): no space there.
-        description += ("" if description.endswith("-") else " ") + line.strip()
-    return spec, description
+    for entry in re.finditer(r"^  -.*(?:\n {3,}\S.*)*", body, re.MULTILINE):
+        first, *more = entry[0].splitlines()
+        # jsonargparse writes "--print_config \b[=flags]": the backspace joins the optional value to the name.
+        spec, _, description = first.replace("\b", "").strip().partition("  ")
+        description = description.strip()
+        for line in more:
+            # argparse wraps after hyphens ("transformer-" / "engine"): no space there.
+            description += ("" if description.endswith("-") else " ") + line.strip()
+        yield spec, description
 
 
 def _help_rules(text: str) -> Iterator[tuple[str, Rule]]:

@@ -24,9 +24,7 @@ DESCRIPTION = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.parser(
-        "demo",
-        DESCRIPTION,
-        ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"],
+        "demo", DESCRIPTION, ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"]
     )
     parser.add_argument(
         "--ckpt_dir",

@@ -71,12 +71,7 @@ def main(argv: list[str]) -> int:
         raise EvaluationError("nothing to evaluate; pass --ckpt_path to stylize the contents, or --stylized_dir with existing outputs")
     if args.ckpt_path is None and args.prompt is None:
         raise EvaluationError('without --ckpt_path the prompt is unknown; pass --model.prompt "..."')
-    from clipstyler_fast.eval.evaluate import (
-        evaluate,
-        style_direction,
-        summary_table,
-        write_csv,
-    )
+    from clipstyler_fast.eval.evaluate import evaluate, style_direction, summary_table, write_csv
     from clipstyler_fast.infer.any_prompt import is_any_prompt, load_style
     from clipstyler_fast.infer.stylizer import Stylizer
     from clipstyler_fast.nets.clip_model import load_clip

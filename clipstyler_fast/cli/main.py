@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from clipstyler_fast.cli.flags import spoken
+from clipstyler_fast.cli.help import COMMANDS as LIGHTNING_COMMANDS  # their --help text ships as files
 
 # Every command: name -> module under clipstyler_fast.cli with main(argv) -> int. Imported only
 # when the command runs, so that `clipstyler-fast --help` starts in a blink.
@@ -30,8 +31,6 @@ COMMANDS = {
     "optimize": "optimize",
 }
 
-# Commands whose options come from LightningCLI; their --help text ships as files.
-LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict", "distill")
 
 USAGE = """usage: clipstyler-fast COMMAND [options]
 
@@ -148,22 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     from clipstyler_fast.cli.option_table import checked_arguments
     from clipstyler_fast.errors import ClipstylerError
 
-    try:
-        # Every value the option table knows, checked before the command's module (torch,
-        # Lightning) loads: a bad one costs a blink, not the seconds of those imports.
-        rest = checked_arguments(command, rest)
-    except ClipstylerError as error:
-        print(f"error: {spoken(command, str(error))}", file=sys.stderr)
-        return 2
-    argv = [command, *rest]
     quiet_known_warnings()
     quiet_lightning_chatter()
     previous = warnings.showwarning
     if getattr(warnings, "_showwarnmsg_impl", None) is _DEFAULT_SHOW_IMPL:  # not while a caller records warnings
         warnings.showwarning = functools.partial(show_product_warning, command=command)
     try:
+        # Every value the option table knows, checked before the command's module (torch,
+        # Lightning) loads: a bad one costs a blink, not the seconds of those imports.
+        rest = checked_arguments(command, rest)
         module = importlib.import_module(f"clipstyler_fast.cli.{COMMANDS[command]}")
-        return int(module.main(argv if COMMANDS[command] == "training" else rest) or 0)
+        return int(module.main([command, *rest] if COMMANDS[command] == "training" else rest) or 0)
     except ClipstylerError as error:
         print(f"error: {spoken(command, str(error))}", file=sys.stderr)
         return 2

@@ -106,12 +106,7 @@ EXTRA: dict[str, dict[str, Rule]] = {
         "--model.film_hidden": POSITIVE,
         "--model.mix_prompts": number(0, 1, give="give a share of the batch from 0 to 1 (0: single prompts only)"),
     },
-    "predict": {
-        "--output": Rule(
-            "refused",
-            give="predict writes a folder of images, not one file; give the folder with --output.dir",
-        ),
-    },
+    "predict": {"--output": Rule("refused", give="predict writes a folder of images, not one file; give the folder with --output.dir")},
 }
 EXTRA["validate"] = EXTRA["fit"]
 
