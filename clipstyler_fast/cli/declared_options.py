@@ -21,7 +21,6 @@ from clipstyler_fast.cli.values import TEXT, Rule, number, whole
 SEVERAL_PATHS = "for several, give a list, --data.path [a,b], or repeat the option: --data.path a --data.path+ b"
 
 
-@cache
 def declared(command: str) -> tuple[tuple[str, Rule], ...]:
     """``(option, rule)`` for every option ``command`` declares (short ones such as ``-c`` too)."""
     if command in LIGHTNING:
@@ -79,19 +78,8 @@ def _split_type(type_text: str) -> list[str]:
         return [*_split_type(text[len("Optional[") : -1]), "null"]
     if text.startswith("Union[") and text.endswith("]"):
         text = text[len("Union[") : -1]
-        separator = ","
-    else:
-        separator = "|"
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "["
-        depth -= char == "]"
-        if char == separator and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [*parts, current.strip()] if current.strip() else parts
+    # At each separator outside brackets: ``Literal['a', 'b']`` and ``dict[str, int]`` are one part.
+    return [part.strip() for part in re.split(r"[,|](?![^\[]*\])", text) if part.strip()]
 
 
 def _rule_of_type(type_text: str, choices: tuple[str, ...]) -> Rule:

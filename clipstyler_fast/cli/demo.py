@@ -81,10 +81,7 @@ def main(argv: list[str]) -> int:
         max_queue=args.max_queue,
     )
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stops as Ctrl+C does
     styles = server.catalog.scan()
     print(f"{len(styles)} style(s) under {server.catalog.root}", flush=True)
     for problem in server.catalog.problems:

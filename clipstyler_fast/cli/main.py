@@ -94,22 +94,13 @@ def show_product_warning(
     if not str(filename).startswith(_PACKAGE_DIR):
         _show_warning(message, category, filename, lineno, file, line)
         return
-    write_line(f"warning: {spoken(command, str(message))}")
-
-
-def write_line(text: str) -> None:
-    """Print a line to stderr on its own, never glued to a progress bar."""
+    text = f"warning: {spoken(command, str(message))}"
     if "tqdm" in sys.modules:
         from tqdm import tqdm
 
         tqdm.write(text, file=sys.stderr)
     else:
         print(text, file=sys.stderr)
-
-
-class _DropChatter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).lstrip().startswith(_LIGHTNING_CHATTER)
 
 
 def quiet_lightning_chatter() -> None:
@@ -121,7 +112,7 @@ def quiet_lightning_chatter() -> None:
         "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
         "lightning.pytorch.trainer.connectors.callback_connector",
     ):
-        logging.getLogger(name).addFilter(_DropChatter())
+        logging.getLogger(name).addFilter(lambda record: not str(record.getMessage()).lstrip().startswith(_LIGHTNING_CHATTER))
 
 
 _show_warning = warnings.showwarning

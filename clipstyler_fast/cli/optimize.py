@@ -23,7 +23,7 @@ RECIPE: dict[str, tuple[float, values.Rule]] = {
     "lr_step": (100, values.POSITIVE),
     "lr_gamma": (0.5, values.number(above=0)),
 }
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+PRECISION = values.Rule("choice", choices=("32-true", "bf16-mixed", "16-mixed"))
 
 # (flag, dest, rule, default, help) of the options that take one plain value.
 SETTINGS: list[tuple[str, str, values.Rule, object, str]] = [
@@ -52,13 +52,7 @@ SETTINGS: list[tuple[str, str, values.Rule, object, str]] = [
         200,
         "optimisation steps per photo (the loop runs steps + 1 iterations, as published)",
     ),
-    (
-        "--trainer.precision",
-        "precision",
-        values.Rule("choice", choices=PRECISIONS),
-        "32-true",
-        "32-true (as published), bf16-mixed or 16-mixed",
-    ),
+    ("--trainer.precision", "precision", PRECISION, "32-true", "32-true (as published), bf16-mixed or 16-mixed"),
     ("--seed_everything", "seed", values.whole(), 0, "seed of every photo's start, crops and warps (with its path)"),
 ]
 

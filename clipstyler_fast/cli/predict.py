@@ -53,7 +53,7 @@ class PredictCLI(LightningCLI):
     """LightningCLI for ``predict`` only: model = :class:`StylizerModule`, data = :class:`PredictDataModule`,
     outputs = :class:`StylizedImageWriter` (``--output.*``)."""
 
-    def __init__(self, args: list[str], run: bool = True, prompt_folders: bool = False) -> None:
+    def __init__(self, args: list[str], prompt_folders: bool = False) -> None:
         # With --prompt, outputs go to <output.dir>/<prompt-slug>/, one folder per prompt.
         self.prompt_folders = prompt_folders
         super().__init__(
@@ -72,7 +72,6 @@ class PredictCLI(LightningCLI):
             parser_kwargs={"prog": "clipstyler-fast", "predict": {"description": DESCRIPTIONS["predict"]}},
             auto_configure_optimizers=False,
             args=args,
-            run=run,
         )
 
     @staticmethod

@@ -130,7 +130,7 @@ class StyleCLI(LightningCLI):
     # epochs), log_every_n_steps
     SCHEDULE = (200, 50, 10)
 
-    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+    def __init__(self, args: list[str] | None = None) -> None:
         steps, val_every, log_every = self.SCHEDULE
         super().__init__(
             self.MODEL,
@@ -148,7 +148,6 @@ class StyleCLI(LightningCLI):
             parser_kwargs=self.parser_settings(),
             auto_configure_optimizers=False,
             args=args,
-            run=run,
         )
 
     def parser_settings(self) -> dict[str, Any]:
