@@ -21,7 +21,6 @@ from clipstyler_fast.cli.values import TEXT, Rule, number, whole
 SEVERAL_PATHS = "for several, give a list, --data.path [a,b], or repeat the option: --data.path a --data.path+ b"
 
 
-@cache
 def declared(command: str) -> tuple[tuple[str, Rule], ...]:
     """``(option, rule)`` for every option ``command`` declares (short ones such as ``-c`` too)."""
     if command in LIGHTNING:
@@ -42,29 +41,15 @@ _TYPE = re.compile(r"\((?:required, )?type: ((?:[^()]|\([^()]*\))*?)(?:, default
 def _help_entries(text: str) -> Iterator[tuple[str, str]]:
     """``(option spec, description)`` of each option in a help text (usage and linked arguments left out)."""
     body = text[text.index("\noptions:") :]
-    entry: list[str] = []
-    for line in body.splitlines():
-        if line.startswith("  -"):
-            if entry:
-                yield _entry(entry)
-            entry = [line]
-        elif entry and re.match(r"^ {3,}\S", line):
-            entry.append(line)
-        elif entry:
-            yield _entry(entry)
-            entry = []
-    if entry:
-        yield _entry(entry)
-
-
-def _entry(lines: list[str]) -> tuple[str, str]:
-    # jsonargparse writes "--print_config \b[=flags]": the backspace joins the optional value to the name.
-    spec, _, first = lines[0].replace("\b", "").strip().partition("  ")
-    description = first.strip()
-    for line in lines[1:]:
-        # argparse wraps after hyphens ("transformer-" / "engine"): no space there.
-        description += ("" if description.endswith("-") else " ") + line.strip()
-    return spec, description
+    for entry in re.finditer(r"^  -.*(?:\n {3,}\S.*)*", body, re.MULTILINE):
+        first, *more = entry[0].splitlines()
+        # jsonargparse writes "--print_config \b[=flags]": the backspace joins the optional value to the name.
+        spec, _, description = first.replace("\b", "").strip().partition("  ")
+        description = description.strip()
+        for line in more:
+            # argparse wraps after hyphens ("transformer-" / "engine"): no space there.
+            description += ("" if description.endswith("-") else " ") + line.strip()
+        yield spec, description
 
 
 def _help_rules(text: str) -> Iterator[tuple[str, Rule]]:
@@ -93,19 +78,8 @@ def _split_type(type_text: str) -> list[str]:
         return [*_split_type(text[len("Optional[") : -1]), "null"]
     if text.startswith("Union[") and text.endswith("]"):
         text = text[len("Union[") : -1]
-        separator = ","
-    else:
-        separator = "|"
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "["
-        depth -= char == "]"
-        if char == separator and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [*parts, current.strip()] if current.strip() else parts
+    # At each separator outside brackets: ``Literal['a', 'b']`` and ``dict[str, int]`` are one part.
+    return [part.strip() for part in re.split(r"[,|](?![^\[]*\])", text) if part.strip()]
 
 
 def _rule_of_type(type_text: str, choices: tuple[str, ...]) -> Rule:
@@ -149,24 +123,14 @@ def parser(command: str) -> argparse.ArgumentParser:
 
 def _parser_rules(parser: argparse.ArgumentParser) -> Iterator[tuple[str, Rule]]:
     for action in parser._actions:
-        if not action.option_strings:
-            continue
-        if action.nargs == 0:
-            rule = Rule("flag", arity="none")
-        else:
-            rule = _rule_of_action(action)
+        rule = Rule("flag", arity="none") if action.nargs == 0 else _rule_of_action(action)
         for name in action.option_strings:
             yield name, rule
 
 
 def _rule_of_action(action: argparse.Action) -> Rule:
-    kind = action.type
-    if isinstance(kind, Rule):
-        rule = kind
-    elif kind is int:
-        rule = whole()
-    elif kind is float:
-        rule = number()
+    if isinstance(action.type, Rule):
+        rule = action.type
     elif action.choices:
         rule = Rule("choice", choices=tuple(str(choice) for choice in action.choices))
     else:

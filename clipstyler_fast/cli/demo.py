@@ -24,9 +24,7 @@ DESCRIPTION = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.parser(
-        "demo",
-        DESCRIPTION,
-        ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"],
+        "demo", DESCRIPTION, ["clipstyler-fast demo", "clipstyler-fast demo --ckpt_dir checkpoints/ --port 8765 --trainer.accelerator cpu"]
     )
     parser.add_argument(
         "--ckpt_dir",
@@ -83,10 +81,7 @@ def main(argv: list[str]) -> int:
         max_queue=args.max_queue,
     )
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stops as Ctrl+C does
     styles = server.catalog.scan()
     print(f"{len(styles)} style(s) under {server.catalog.root}", flush=True)
     for problem in server.catalog.problems:

@@ -58,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_vgg_weights(parser)
     options.add_postprocess(parser, help="post-processing of the stylized images (default clamp)")
     options.add_size(parser, "shrink images so their longer side is at most this before scoring (default: full size)")
-    options.add_device(parser)
-    options.add_progress(parser)
+    options.add_device(parser, progress=True)
     return parser
 
 
@@ -72,12 +71,7 @@ def main(argv: list[str]) -> int:
         raise EvaluationError("nothing to evaluate; pass --ckpt_path to stylize the contents, or --stylized_dir with existing outputs")
     if args.ckpt_path is None and args.prompt is None:
         raise EvaluationError('without --ckpt_path the prompt is unknown; pass --model.prompt "..."')
-    from clipstyler_fast.eval.evaluate import (
-        evaluate,
-        style_direction,
-        summary_table,
-        write_csv,
-    )
+    from clipstyler_fast.eval.evaluate import evaluate, style_direction, summary_table, write_csv
     from clipstyler_fast.infer.any_prompt import is_any_prompt, load_style
     from clipstyler_fast.infer.stylizer import Stylizer
     from clipstyler_fast.nets.clip_model import load_clip

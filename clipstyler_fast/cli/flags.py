@@ -61,11 +61,7 @@ BY_COMMAND: dict[str, dict[str, str]] = {
 _NAMED = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
-def flag(command: str, parameter: str) -> str | None:
-    """The option through which ``command`` takes ``parameter``, or None if it names none."""
-    return BY_COMMAND.get(command, {}).get(parameter) or FLAGS.get(parameter)
-
-
 def spoken(command: str, text: str) -> str:
     """``text`` (an error or warning from the library) with each `parameter` as ``command``'s option."""
-    return _NAMED.sub(lambda found: flag(command, found[1]) or found[0], text)
+    named = {**FLAGS, **BY_COMMAND.get(command, {})}
+    return _NAMED.sub(lambda found: named.get(found[1], found[0]), text)

@@ -33,22 +33,18 @@ DESCRIPTIONS = {
 }
 
 
-def accelerator_device_type(accelerator: Any) -> str:
-    """The torch device kind a Trainer's ``accelerator`` setting runs on."""
-    import torch
-
-    name = str(accelerator or "auto").lower()
-    if name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "cpu" if name in ("cpu", "auto") else name
-
-
 def settle_trainer_precision(trainer: Any) -> None:
     """Unset ``--trainer.precision`` becomes bf16-mixed where the processor computes bf16 natively,
     else 32-true; a bf16 one given where it is emulated runs after one warning."""
+    import torch
+
     from clipstyler_fast.precision import mixed_precision, warn_if_emulated
 
-    device_type = accelerator_device_type(trainer.get("accelerator"))
+    accelerator = str(trainer.get("accelerator") or "auto").lower()
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        device_type = "cuda"
+    else:
+        device_type = "cpu" if accelerator in ("cpu", "auto") else accelerator
     if trainer.get("precision") is None:
         trainer.precision = mixed_precision(device_type)
     elif "bf16" in str(trainer.precision):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from clipstyler_fast.cli.flags import spoken
+from clipstyler_fast.cli.help import COMMANDS as LIGHTNING_COMMANDS  # their --help text ships as files
 
 # Every command: name -> module under clipstyler_fast.cli with main(argv) -> int. Imported only
 # when the command runs, so that `clipstyler-fast --help` starts in a blink.
@@ -30,8 +31,6 @@ COMMANDS = {
     "optimize": "optimize",
 }
 
-# Commands whose options come from LightningCLI; their --help text ships as files.
-LIGHTNING_COMMANDS = ("fit", "validate", "pretrain", "predict", "distill")
 
 USAGE = """usage: clipstyler-fast COMMAND [options]
 
@@ -95,22 +94,13 @@ def show_product_warning(
     if not str(filename).startswith(_PACKAGE_DIR):
         _show_warning(message, category, filename, lineno, file, line)
         return
-    write_line(f"warning: {spoken(command, str(message))}")
-
-
-def write_line(text: str) -> None:
-    """Print a line to stderr on its own, never glued to a progress bar."""
+    text = f"warning: {spoken(command, str(message))}"
     if "tqdm" in sys.modules:
         from tqdm import tqdm
 
         tqdm.write(text, file=sys.stderr)
     else:
         print(text, file=sys.stderr)
-
-
-class _DropChatter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.getMessage()).lstrip().startswith(_LIGHTNING_CHATTER)
 
 
 def quiet_lightning_chatter() -> None:
@@ -122,7 +112,7 @@ def quiet_lightning_chatter() -> None:
         "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
         "lightning.pytorch.trainer.connectors.callback_connector",
     ):
-        logging.getLogger(name).addFilter(_DropChatter())
+        logging.getLogger(name).addFilter(lambda record: not str(record.getMessage()).lstrip().startswith(_LIGHTNING_CHATTER))
 
 
 _show_warning = warnings.showwarning
@@ -148,22 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     from clipstyler_fast.cli.option_table import checked_arguments
     from clipstyler_fast.errors import ClipstylerError
 
-    try:
-        # Every value the option table knows, checked before the command's module (torch,
-        # Lightning) loads: a bad one costs a blink, not the seconds of those imports.
-        rest = checked_arguments(command, rest)
-    except ClipstylerError as error:
-        print(f"error: {spoken(command, str(error))}", file=sys.stderr)
-        return 2
-    argv = [command, *rest]
     quiet_known_warnings()
     quiet_lightning_chatter()
     previous = warnings.showwarning
     if getattr(warnings, "_showwarnmsg_impl", None) is _DEFAULT_SHOW_IMPL:  # not while a caller records warnings
         warnings.showwarning = functools.partial(show_product_warning, command=command)
     try:
+        # Every value the option table knows, checked before the command's module (torch,
+        # Lightning) loads: a bad one costs a blink, not the seconds of those imports.
+        rest = checked_arguments(command, rest)
         module = importlib.import_module(f"clipstyler_fast.cli.{COMMANDS[command]}")
-        return int(module.main(argv if COMMANDS[command] == "training" else rest) or 0)
+        return int(module.main([command, *rest] if COMMANDS[command] == "training" else rest) or 0)
     except ClipstylerError as error:
         print(f"error: {spoken(command, str(error))}", file=sys.stderr)
         return 2

@@ -9,35 +9,21 @@ from pathlib import Path
 
 from clipstyler_fast.cli import options, values
 
-# Defaults of the published recipe (configs/optimize.yaml holds the same values).
-RECIPE = {
-    "lambda_patch": 9000.0,
-    "lambda_dir": 500.0,
-    "lambda_content": 150.0,
-    "lambda_tv": 2e-3,
-    "num_patches": 64,
-    "patch_size": 128,
-    "distortion": 0.5,
-    "threshold": 0.7,
-    "lr": 5e-4,
-    "lr_step": 100,
-    "lr_gamma": 0.5,
+# Defaults of the published recipe (configs/optimize.yaml holds the same values), and what each may be.
+RECIPE: dict[str, tuple[float, values.Rule]] = {
+    "lambda_patch": (9000.0, values.WEIGHT),
+    "lambda_dir": (500.0, values.WEIGHT),
+    "lambda_content": (150.0, values.WEIGHT),
+    "lambda_tv": (2e-3, values.WEIGHT),
+    "num_patches": (64, values.POSITIVE),
+    "patch_size": (128, values.POSITIVE),
+    "distortion": (0.5, values.UNIT),
+    "threshold": (0.7, values.number()),
+    "lr": (5e-4, values.LEARNING_RATE),
+    "lr_step": (100, values.POSITIVE),
+    "lr_gamma": (0.5, values.number(above=0)),
 }
-PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
-# What each recipe value may be.
-RECIPE_RULES = {
-    "lambda_patch": values.WEIGHT,
-    "lambda_dir": values.WEIGHT,
-    "lambda_content": values.WEIGHT,
-    "lambda_tv": values.WEIGHT,
-    "num_patches": values.POSITIVE,
-    "patch_size": values.POSITIVE,
-    "distortion": values.UNIT,
-    "threshold": values.number(),
-    "lr": values.LEARNING_RATE,
-    "lr_step": values.POSITIVE,
-    "lr_gamma": values.number(above=0),
-}
+PRECISION = values.Rule("choice", choices=("32-true", "bf16-mixed", "16-mixed"))
 
 # (flag, dest, rule, default, help) of the options that take one plain value.
 SETTINGS: list[tuple[str, str, values.Rule, object, str]] = [
@@ -53,18 +39,12 @@ SETTINGS: list[tuple[str, str, values.Rule, object, str]] = [
         "start every photo from this trained style (style.ckpt, an any-prompt one for --model.prompt, or student.ckpt) "
         "instead of a fresh U-Net: its decoder is optimised, its encoder stays frozen",
     ),
-    *[(f"--model.{k}", k, RECIPE_RULES[k], v, k.replace("_", " ")) for k, v in RECIPE.items()],
+    *[(f"--model.{k}", k, rule, v, k.replace("_", " ")) for k, (v, rule) in RECIPE.items()],
     ("--model.unet_width", "unet_width", values.POSITIVE, 16, "the U-Net's base width (ngf)"),
     ("--data.size", "size", values.POSITIVE, 512, "long side each photo is resized to, aspect kept, sides rounded to multiples of 8"),
     ("--data.square", "square", values.FLAG, False, "resize every photo to --data.size x --data.size, as the published code does"),
     ("--output.every", "every", values.NON_NEGATIVE, 0, "also save the output every N steps as NAME_stepN.png (0: only the last)"),
-    (
-        "--output.overwrite",
-        "overwrite",
-        values.FLAG,
-        False,
-        "redo photos whose output exists (false: skip them, so a stopped run goes on)",
-    ),
+    ("--output.overwrite", "overwrite", values.FLAG, False, "redo photos whose output exists (false: skip them, so a stopped run goes on)"),
     (
         "--trainer.max_steps",
         "steps",
@@ -72,13 +52,7 @@ SETTINGS: list[tuple[str, str, values.Rule, object, str]] = [
         200,
         "optimisation steps per photo (the loop runs steps + 1 iterations, as published)",
     ),
-    (
-        "--trainer.precision",
-        "precision",
-        values.Rule("choice", choices=PRECISIONS),
-        "32-true",
-        "32-true (as published), bf16-mixed or 16-mixed",
-    ),
+    ("--trainer.precision", "precision", PRECISION, "32-true", "32-true (as published), bf16-mixed or 16-mixed"),
     ("--seed_everything", "seed", values.whole(), 0, "seed of every photo's start, crops and warps (with its path)"),
 ]
 
@@ -113,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=dest, type=rule, default=default, help=text + shown)
     options.add_postprocess(parser, help="contrast (default: the published x1.5 contrast and min-max scaling) or clamp")
     parser.set_defaults(postprocess="contrast")
-    options.add_device(parser)
-    options.add_progress(parser)
+    options.add_device(parser, progress=True)
     return parser
 
 

@@ -13,94 +13,71 @@ too) before any network loads: :func:`check_config`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import shlex
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from functools import cache
+from itertools import takewhile
 from typing import Any
 
 from clipstyler_fast.cli import values
 from clipstyler_fast.cli.declared_options import LIGHTNING, SEVERAL_PATHS, declared, takes_positionals
-from clipstyler_fast.cli.values import (
-    EPOCHS,
-    LEARNING_RATE,
-    NON_NEGATIVE,
-    POSITIVE,
-    STEPS,
-    STRENGTH,
-    TEXT,
-    UNIT,
-    WEIGHT,
-    Rule,
-    number,
-    read_bool,
-    read_whole,
-    shown,
-    tile_problem,
-    whole,
-)
+from clipstyler_fast.cli.values import Rule, number, read_bool, read_whole, tile_problem, whole
 from clipstyler_fast.errors import OptionError
 
 # The commands that train: a step or epoch budget of 0 would end them before their first step.
 TRAINING = ("fit", "pretrain", "distill")
 
+
+def _each(options: str, rule: Rule) -> dict[str, tuple[tuple[str, ...], Rule]]:
+    """Each of the space-separated ``options`` of every LightningCLI command -> ``rule``."""
+    return dict.fromkeys(options.split(), (LIGHTNING, rule))
+
+
 # This product's ranges for the LightningCLI commands' options, on top of the types their
 # parsers declare: option -> (commands it applies to, rule).
 RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
-    "--trainer.max_steps": (TRAINING, STEPS),
-    "--trainer.max_epochs": (TRAINING, EPOCHS),
-    "--trainer.min_steps": (LIGHTNING, whole(0)),
-    "--trainer.min_epochs": (LIGHTNING, whole(0)),
-    "--trainer.num_nodes": (LIGHTNING, POSITIVE),
-    "--trainer.fast_dev_run": (LIGHTNING, Rule("int_or_bool", least=0)),
-    "--trainer.limit_train_batches": (LIGHTNING, number(0)),
-    "--trainer.limit_val_batches": (LIGHTNING, number(0)),
-    "--trainer.limit_test_batches": (LIGHTNING, number(0)),
-    "--trainer.limit_predict_batches": (LIGHTNING, number(0)),
-    "--trainer.overfit_batches": (LIGHTNING, number(0)),
-    "--trainer.check_val_every_n_epoch": (LIGHTNING, whole(1)),
+    "--trainer.max_steps": (TRAINING, values.STEPS),
+    "--trainer.max_epochs": (TRAINING, values.EPOCHS),
+    **_each(
+        "--trainer.num_nodes --trainer.check_val_every_n_epoch --trainer.accumulate_grad_batches --model.num_views --model.blocks "
+        "--model.expansion --model.full_width --data.batch_size --data.max_pixels --data.max_batch_pixels "
+        "--checkpoint.every_n_train_steps --size --output.write_threads",
+        values.POSITIVE,
+    ),
+    **_each(
+        "--trainer.min_steps --trainer.min_epochs --trainer.log_every_n_steps --trainer.reload_dataloaders_every_n_epochs "
+        "--model.preview_every_n_steps --data.num_holdout --data.num_workers --tile_above",
+        values.NON_NEGATIVE,
+    ),
+    **_each(
+        "--trainer.limit_train_batches --trainer.limit_val_batches --trainer.limit_test_batches --trainer.limit_predict_batches "
+        "--trainer.overfit_batches --trainer.gradient_clip_val --model.lr_decay",
+        number(0),
+    ),
+    **_each(
+        "--model.lambda_content --model.lambda_patch --model.lambda_dir --model.lambda_tv --model.lambda_pixel --model.lambda_feature "
+        "--model.lambda_consistency",
+        values.WEIGHT,
+    ),
     "--trainer.num_sanity_val_steps": (LIGHTNING, whole(-1)),
-    "--trainer.log_every_n_steps": (LIGHTNING, whole(0)),
-    "--trainer.accumulate_grad_batches": (LIGHTNING, POSITIVE),
-    "--trainer.gradient_clip_val": (LIGHTNING, number(0)),
-    "--trainer.reload_dataloaders_every_n_epochs": (LIGHTNING, NON_NEGATIVE),
-    "--model.lambda_content": (LIGHTNING, WEIGHT),
-    "--model.lambda_patch": (LIGHTNING, WEIGHT),
-    "--model.lambda_dir": (LIGHTNING, WEIGHT),
-    "--model.lambda_tv": (LIGHTNING, WEIGHT),
-    "--model.lambda_pixel": (LIGHTNING, WEIGHT),
-    "--model.lambda_feature": (LIGHTNING, WEIGHT),
-    "--model.lambda_consistency": (LIGHTNING, WEIGHT),
+    "--trainer.fast_dev_run": (LIGHTNING, Rule("int_or_bool", least=0)),
     "--model.consistency_share": (LIGHTNING, number(above=0, most=1, give="give a share of the batch in (0, 1], e.g. 0.5")),
-    "--model.num_views": (LIGHTNING, POSITIVE),
-    "--model.distortion": (LIGHTNING, UNIT),
+    "--model.distortion": (LIGHTNING, values.UNIT),
     "--model.view_crop": (LIGHTNING, number(above=0, most=1, give="give a share of the output's side in (0, 1], e.g. 0.25")),
-    "--model.lr": (LIGHTNING, LEARNING_RATE),
-    "--model.lr_decay": (LIGHTNING, number(0)),
-    "--model.preview_every_n_steps": (LIGHTNING, NON_NEGATIVE),
-    "--model.blocks": (LIGHTNING, POSITIVE),
-    "--model.expansion": (LIGHTNING, POSITIVE),
-    "--model.full_width": (LIGHTNING, POSITIVE),
+    "--model.lr": (LIGHTNING, values.LEARNING_RATE),
     "--data.path": (
         ("fit", "validate", "pretrain", "distill"),
         Rule("text", give="give one folder of images (its sub-folders are searched too)"),
     ),
-    "--data.batch_size": (LIGHTNING, POSITIVE),
     "--data.crop_size": (LIGHTNING, whole(values.GRID, multiple=values.GRID)),
-    "--data.num_holdout": (LIGHTNING, NON_NEGATIVE),
-    "--data.num_workers": (LIGHTNING, whole(0)),
-    "--data.max_pixels": (LIGHTNING, whole(1)),
-    "--data.max_batch_pixels": (LIGHTNING, POSITIVE),
-    "--checkpoint.every_n_train_steps": (LIGHTNING, POSITIVE),
-    "--size": (LIGHTNING, whole(1)),
-    "--strength": (LIGHTNING, STRENGTH),
     "--tile_size": (
         LIGHTNING,
         whole(values.GRID, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at least 3 x --tile_overlap"),
     ),
     "--tile_overlap": (LIGHTNING, whole(0, multiple=values.GRID, give=f"give a multiple of {values.GRID}, at most a third of --tile_size")),
-    "--tile_above": (LIGHTNING, NON_NEGATIVE),
+    "--strength": (LIGHTNING, values.STRENGTH),
     "--output.quality": (LIGHTNING, whole(1, 100)),
-    "--output.write_threads": (LIGHTNING, POSITIVE),
 }
 
 # Options of a LightningCLI command that its shipped help does not list: those of the any-prompt
@@ -108,17 +85,12 @@ RANGES: dict[str, tuple[tuple[str, ...], Rule]] = {
 # file in every other command and is kept off predict's help so that it means one thing.
 EXTRA: dict[str, dict[str, Rule]] = {
     "fit": {
-        "--data.prompts": TEXT,
-        "--model.holdout_prompts": NON_NEGATIVE,
-        "--model.film_hidden": POSITIVE,
+        "--data.prompts": values.TEXT,
+        "--model.holdout_prompts": values.NON_NEGATIVE,
+        "--model.film_hidden": values.POSITIVE,
         "--model.mix_prompts": number(0, 1, give="give a share of the batch from 0 to 1 (0: single prompts only)"),
     },
-    "predict": {
-        "--output": Rule(
-            "refused",
-            give="predict writes a folder of images, not one file; give the folder with --output.dir",
-        ),
-    },
+    "predict": {"--output": Rule("refused", give="predict writes a folder of images, not one file; give the folder with --output.dir")},
 }
 EXTRA["validate"] = EXTRA["fit"]
 
@@ -179,7 +151,7 @@ def checked_arguments(command: str, argv: list[str]) -> list[str]:
             continue
         following = argv[i + 1] if i + 1 < len(argv) else None
         if rule.kind == "refused":
-            raise OptionError(f"{name} {shown(value if inline else following or '')}: {rule.give}")
+            raise OptionError(f"{name} {shlex.quote(value if inline else following or '')}: {rule.give}")
         if not inline:
             alone = following is None or is_option(following) or (positionals and read_bool(following) is None)
             if rule.kind == "bool" and alone:
@@ -196,7 +168,7 @@ def checked_arguments(command: str, argv: list[str]) -> list[str]:
             value = following
         i += 1 if inline else 2
         _refuse(name, value, rule)
-        more = _more_values(name, value, rule, _values_until_option(argv[i:], is_option), positionals)
+        more = _more_values(name, value, rule, list(takewhile(lambda arg: not is_option(arg), argv[i:])), positionals)
         i += len(more)
         if rule.kind == "bool" and read_bool(value) is not None:
             value = "true" if read_bool(value) else "false"
@@ -219,26 +191,17 @@ def _more_values(name: str, value: str, rule: Rule, more: list[str], positionals
     return []
 
 
-def _values_until_option(args: list[str], is_option: Callable[[str], bool]) -> list[str]:
-    taken = []
-    for arg in args:
-        if is_option(arg):
-            break
-        taken.append(arg)
-    return taken
-
-
 def _refuse(name: str, value: str, rule: Rule) -> None:
     problem = rule.problem(value)
     if problem is not None:
-        raise OptionError(f"{name} {shown(value)}: {problem}")
+        raise OptionError(f"{name} {shlex.quote(value)}: {problem}")
 
 
 def _stray(name: str, given: list[str], rule: Rule) -> str:
-    typed = " ".join(shown(value) for value in given)
+    typed = " ".join(shlex.quote(value) for value in given)
     if rule.kind == "paths":
         return f"{name} {typed}: one value per option; {SEVERAL_PATHS}"
-    quoted = f"quote a value with spaces: {name} {shown(' '.join(given))}"
+    quoted = f"quote a value with spaces: {name} {shlex.quote(' '.join(given))}"
     return f"{name} {typed}: takes one value; " + (f"{rule.give}; {quoted}" if rule.give else quoted)
 
 
@@ -258,23 +221,12 @@ def _check_tiles(rules: Mapping[str, Rule], given: Mapping[str, str], config_giv
 # ---- the check of a parsed configuration -----------------------------------------------------
 
 
-def _flatten(config: Any, prefix: str = "--") -> Iterator[tuple[str, Any]]:
-    items = config.as_dict() if hasattr(config, "as_dict") else config
-    if not isinstance(items, Mapping):
-        return
+def _flatten(items: Mapping[str, Any], prefix: str = "--") -> Iterator[tuple[str, Any]]:
     for key, value in items.items():
-        if isinstance(value, Mapping) or hasattr(value, "as_dict"):
+        if isinstance(value, Mapping):
             yield from _flatten(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}", value
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, (list, tuple, dict)):
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def check_config(command: str, config: Any) -> None:
@@ -282,7 +234,7 @@ def check_config(command: str, config: Any) -> None:
     ``--config`` files together) that its option's rule does not allow."""
     rules = table(command)
     settled: dict[str, str] = {}
-    for option, value in _flatten(config):
+    for option, value in _flatten(config.as_dict()):
         rule = rules.get(option)
         if rule is None or rule.kind == "refused":
             continue
@@ -290,8 +242,7 @@ def check_config(command: str, config: Any) -> None:
             for item in value:
                 _refuse(option, str(item), replace(rule, kind="text"))
             continue
-        text = _as_text(value)
-        if text is not None:
-            _refuse(option, text, rule)
-            settled[option] = text
+        if value is not None and not isinstance(value, (list, tuple, dict)):
+            settled[option] = str(value).lower() if isinstance(value, bool) else str(value)
+            _refuse(option, settled[option], rule)
     _check_tiles(rules, settled, config_given=False)

@@ -25,7 +25,6 @@ from clipstyler_fast.constants import POSTPROCESS
 
 EXPORT_POSTPROCESS = POSTPROCESS
 EXPORT_FORMATS = ("torchscript", "onnx")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 _OFFLINE_VGG = "local copy of the encoder weights the checkpoint was trained on, instead of the source it records (offline machines)"
 
 
@@ -46,7 +45,6 @@ def add_checkpoint(p: argparse.ArgumentParser, required: bool = True, help: str 
     p.add_argument("--ckpt_path", required=required, help=help)
 
 
-PROMPT_HELP = "the style, in words, for an any-prompt checkpoint (fit --data.prompts FILE)"
 CLIP_MODEL_HELP = (
     "a local copy of the CLIP model the any-prompt checkpoint was trained with, for a prompt outside its bank "
     "(only its text tower runs, once per prompt; then cached); default: the one it records"
@@ -54,7 +52,7 @@ CLIP_MODEL_HELP = (
 
 
 def add_prompt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", help=PROMPT_HELP)
+    p.add_argument("--prompt", help="the style, in words, for an any-prompt checkpoint (fit --data.prompts FILE)")
     p.add_argument("--model.clip_model", dest="clip_model", help=CLIP_MODEL_HELP)
 
 
@@ -71,10 +69,6 @@ def add_postprocess(p: argparse.ArgumentParser, choices: tuple[str, ...] = POSTP
     )
 
 
-STRENGTH_HELP = "how much of the style, in [0, 1]: 0 gives the photo unchanged, 1 the full style (default)"
-PRESERVE_COLORS_HELP = "keep the photo's colours: the style's luminance with the photo's chroma (YCbCr)"
-
-
 def add_flag(p: argparse.ArgumentParser, name: str, default: bool, help: str, dest: str | None = None) -> None:
     """A boolean option: ``--name`` alone for true, or ``--name true|false`` (also yes/no, 1/0), as
     in the LightningCLI commands."""
@@ -87,12 +81,6 @@ def add_flag(p: argparse.ArgumentParser, name: str, default: bool, help: str, de
         default=default,
         help=f"{help}; alone or with true, false (default {str(default).lower()})",
     )
-
-
-def add_controls(p: argparse.ArgumentParser, what: str = "photo") -> None:
-    """``--strength S`` and ``--preserve_colors [true|false]``."""
-    p.add_argument("--strength", type=values.STRENGTH, default=1.0, help=STRENGTH_HELP.replace("photo", what))
-    add_flag(p, "--preserve_colors", False, PRESERVE_COLORS_HELP.replace("photo", what))
 
 
 def add_size(p: argparse.ArgumentParser, help: str) -> None:
@@ -111,11 +99,12 @@ def add_output_file(p: argparse.ArgumentParser, help: str, required: bool = True
     p.add_argument("--output", dest="output", required=required, help=help)
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
+def add_device(p: argparse.ArgumentParser, progress: bool = False) -> None:
+    """``--trainer.accelerator`` and ``--trainer.devices``, and with ``progress`` ``--trainer.enable_progress_bar``."""
     p.add_argument(
         "--trainer.accelerator",
         dest="accelerator",
-        choices=ACCELERATORS,
+        choices=("auto", "cpu", "gpu", "cuda", "mps"),
         default="auto",
         help="where to run: auto (a GPU when there is one), cpu, gpu/cuda, mps (default auto)",
     )
@@ -125,10 +114,8 @@ def add_device(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="which GPU: auto or 1 (the first), or its index as a list, e.g. [1] (default auto)",
     )
-
-
-def add_progress(p: argparse.ArgumentParser) -> None:
-    add_flag(p, "--trainer.enable_progress_bar", True, "show a progress bar", dest="progress")
+    if progress:
+        add_flag(p, "--trainer.enable_progress_bar", True, "show a progress bar", dest="progress")
 
 
 def device_name(accelerator: str, devices: Any = "auto") -> str:
@@ -151,20 +138,15 @@ def device_name(accelerator: str, devices: Any = "auto") -> str:
 
 
 def resolve(args: argparse.Namespace) -> Any:
-    """The torch device the options ask for (imports torch)."""
-    return resolve_options(args.accelerator, args.devices)
-
-
-def resolve_options(accelerator: str, devices: Any) -> Any:
     """The torch device ``--trainer.accelerator``/``--trainer.devices`` ask for (imports torch)."""
     from clipstyler_fast.errors import DeviceError
     from clipstyler_fast.infer.device import resolve_device
 
     try:
-        return resolve_device(device_name(accelerator, devices))
+        return resolve_device(device_name(args.accelerator, args.devices))
     except DeviceError:
         raise DeviceError(
-            f"--trainer.accelerator {accelerator} --trainer.devices {devices}: no such device on this machine; "
+            f"--trainer.accelerator {args.accelerator} --trainer.devices {args.devices}: no such device on this machine; "
             "use --trainer.accelerator cpu"
         ) from None
 

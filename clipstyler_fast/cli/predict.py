@@ -28,15 +28,8 @@ from clipstyler_fast.cli.predict_progress import ImageRateProgressBar
 from clipstyler_fast.errors import CheckpointError, DataError
 from clipstyler_fast.infer.predict.data import PredictDataModule
 from clipstyler_fast.infer.predict.module import StylizerModule
-from clipstyler_fast.infer.predict.writer import (
-    StylizedImageWriter,
-    check_output_folder,
-)
-from clipstyler_fast.infer.stylizer import (
-    DEFAULT_TILE_ABOVE,
-    DEFAULT_TILE_OVERLAP,
-    DEFAULT_TILE_SIZE,
-)
+from clipstyler_fast.infer.predict.writer import StylizedImageWriter, check_output_folder
+from clipstyler_fast.infer.stylizer import DEFAULT_TILE_ABOVE, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
 from clipstyler_fast.train.run_folder import slugify
 
 
@@ -60,7 +53,7 @@ class PredictCLI(LightningCLI):
     """LightningCLI for ``predict`` only: model = :class:`StylizerModule`, data = :class:`PredictDataModule`,
     outputs = :class:`StylizedImageWriter` (``--output.*``)."""
 
-    def __init__(self, args: list[str], run: bool = True, prompt_folders: bool = False) -> None:
+    def __init__(self, args: list[str], prompt_folders: bool = False) -> None:
         # With --prompt, outputs go to <output.dir>/<prompt-slug>/, one folder per prompt.
         self.prompt_folders = prompt_folders
         super().__init__(
@@ -76,13 +69,9 @@ class PredictCLI(LightningCLI):
             },
             seed_everything_default=False,
             save_config_callback=None,
-            parser_kwargs={
-                "prog": "clipstyler-fast",
-                "predict": {"description": DESCRIPTIONS["predict"]},
-            },
+            parser_kwargs={"prog": "clipstyler-fast", "predict": {"description": DESCRIPTIONS["predict"]}},
             auto_configure_optimizers=False,
             args=args,
-            run=run,
         )
 
     @staticmethod
@@ -173,19 +162,6 @@ class PredictCLI(LightningCLI):
         # training module's layout.
         self.trainer.predict(model, datamodule=datamodule, return_predictions=False)
 
-    @property
-    def writer(self) -> StylizedImageWriter:
-        return next(c for c in self.trainer.callbacks if isinstance(c, StylizedImageWriter))
-
-
-def quiet_predict_warnings() -> None:
-    """Hide Lightning advice that does not apply to this command."""
-    # The batch sampler is ours on purpose: equal sizes together, every image exactly once.
-    warnings.filterwarnings("ignore", message=".*You are using a custom batch sampler.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers which may be a bottleneck.*")
-    # A re-run whose outputs all exist has nothing left to do; the summary line says so.
-    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
-
 
 class _LinesClearOfBars:
     """``sys.stderr`` while predicting: a ``failed: ...`` line printed by the image writer goes out
@@ -221,7 +197,12 @@ class _LinesClearOfBars:
 
 def main(argv: list[str]) -> int:
     """``clipstyler-fast predict [options]``; returns 0, 1 when some inputs failed, 2 on errors."""
-    quiet_predict_warnings()
+    # Lightning advice that does not apply to this command. The batch sampler is ours on purpose:
+    # equal sizes together, every image exactly once.
+    warnings.filterwarnings("ignore", message=".*You are using a custom batch sampler.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers which may be a bottleneck.*")
+    # A re-run whose outputs all exist has nothing left to do; the summary line says so.
+    warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")
     prompts, rest = options.take_repeated(argv, "--prompt")
     runs = [[*rest, "--prompt", prompt] for prompt in prompts] or [rest]
     failed = False
@@ -233,5 +214,6 @@ def main(argv: list[str]) -> int:
             return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
         finally:
             sys.stderr = stderr
-        failed = failed or bool(cli.writer.summary.failed)
+        writer = next(c for c in cli.trainer.callbacks if isinstance(c, StylizedImageWriter))
+        failed = failed or bool(writer.summary.failed)
     return 1 if failed else 0

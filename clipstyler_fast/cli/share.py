@@ -84,26 +84,24 @@ def run_held_out_photos(ckpt_path: str) -> list[Path]:
     return module.holdout_paths
 
 
-def preview_photos(args: argparse.Namespace) -> tuple[list[Path], str]:
-    """The photos of the preview and how the card describes them."""
-    if args.data_path:
-        from clipstyler_fast.io.images import list_images
-
-        return [photo for root in args.data_path for photo in list_images(root)][:PREVIEW_PHOTOS], "photos given to share"
-    return run_held_out_photos(args.ckpt_path), "held-out photos of the training run"
-
-
 def main(argv: list[str]) -> int:
     """``clipstyler-fast share``; returns the exit status."""
     args = build_parser().parse_args(argv)
     from clipstyler_fast.errors import DataError
     from clipstyler_fast.infer.share import share_style
 
-    photos, label = preview_photos(args)
-    if args.data_path and not photos:
-        raise DataError(
-            f"{' '.join(args.data_path)}: no images found for the preview; pass image files or a folder of them with --data.path"
-        )
+    # The photos of the preview, and how the card describes them.
+    if args.data_path:
+        from clipstyler_fast.io.images import list_images
+
+        photos = [photo for root in args.data_path for photo in list_images(root)][:PREVIEW_PHOTOS]
+        if not photos:
+            raise DataError(
+                f"{' '.join(args.data_path)}: no images found for the preview; pass image files or a folder of them with --data.path"
+            )
+        label = "photos given to share"
+    else:
+        photos, label = run_held_out_photos(args.ckpt_path), "held-out photos of the training run"
     written = share_style(
         args.ckpt_path,
         args.output_dir,

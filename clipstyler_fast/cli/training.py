@@ -95,10 +95,6 @@ class SaveConfigWithCheckpoints(SaveConfigCallback):
     checkpoint folder says how it was made (and a run without a logger leaves nothing in the
     working folder)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["save_to_log_dir"] = False
-        super().__init__(*args, **kwargs)
-
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         """Nothing yet: the file is written when training starts (:meth:`on_train_start`)."""
 
@@ -120,13 +116,52 @@ def namespace_to_dict(namespace: Any) -> dict[str, Any]:
     return dict(namespace.as_dict() if hasattr(namespace, "as_dict") else namespace or {})
 
 
-class TrainingCLI(LightningCLI):
-    """Shared behaviour: safe atomic checkpoint I/O, the run's logger and progress bar, and every
-    refusal that needs no network before any network loads."""
+class StyleCLI(LightningCLI):
+    """``fit`` and ``validate`` of :attr:`MODEL` on :attr:`DATA` (a per-prompt style network), and
+    what every training command shares: safe atomic checkpoint I/O, the run's logger and progress
+    bar, and every refusal that needs no network before any network loads."""
 
+    MODEL: type = StyleTransfer
+    DATA: type = ContentDataModule
     # The clipstyler-fast command, where it is not the LightningCLI subcommand (pretrain and distill run "fit").
     COMMAND: str | None = None
     TRAINER: type[Trainer] = RunTrainer
+    # max_steps, val_check_interval (held-out losses every 50 steps, counted across the short
+    # epochs), log_every_n_steps
+    SCHEDULE = (200, 50, 10)
+
+    def __init__(self, args: list[str] | None = None) -> None:
+        steps, val_every, log_every = self.SCHEDULE
+        super().__init__(
+            self.MODEL,
+            self.DATA,
+            trainer_class=self.TRAINER,
+            trainer_defaults={
+                "max_steps": steps,
+                "val_check_interval": val_every,
+                "check_val_every_n_epoch": None,
+                "log_every_n_steps": log_every,
+            },
+            save_config_callback=SaveConfigWithCheckpoints,
+            # Beside the checkpoints only: a run without a logger leaves nothing in the working folder.
+            save_config_kwargs={"save_to_log_dir": False},
+            parser_kwargs=self.parser_settings(),
+            auto_configure_optimizers=False,
+            args=args,
+        )
+
+    def parser_settings(self) -> dict[str, Any]:
+        """The program name, and each subcommand's description."""
+        prog = f"clipstyler-fast {self.COMMAND}" if self.COMMAND else "clipstyler-fast"
+        return {"prog": prog, **{name: {"description": DESCRIPTIONS[self.COMMAND or name]} for name in self.subcommands()}}
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {"fit": FIT_SKIPPED, "validate": VALIDATE_SKIPPED}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
+        parser.link_arguments("model.prompt", "checkpoint.prompt")
 
     @property
     def run_config(self) -> Any:
@@ -196,68 +231,18 @@ class TrainingCLI(LightningCLI):
         if subcommand == "fit":
             overwrite = bool(namespace_to_dict(self.run_config.get("checkpoint")).get("overwrite"))
             check_can_start(last, self.ckpt_path, overwrite)
-        trainer = self.config_init[subcommand]["trainer"]
-        if not trainer.get("plugins"):
+        settings = self.config_init[subcommand]["trainer"]
+        if not settings.get("plugins"):
             # Lightning would resume from a file the command already read: the same copy, not a second read.
             preloaded = (self.ckpt_path, self.checkpoint) if self.checkpoint is not None else None
             kwargs.setdefault("plugins", [SafeCheckpointIO(preloaded)])
-        if trainer.get("logger") in (None, True):
+        if settings.get("logger") in (None, True):
             # The run's logs live in its own folder, beside its checkpoints, not in ./lightning_logs.
             kwargs["logger"] = run_logger(last.parent, resume=resumes(self.ckpt_path, last), stage=subcommand)
-        given = list(trainer.get("callbacks") or [])
-        if trainer.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
+        given = list(settings.get("callbacks") or [])
+        if settings.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar) for c in given):
             kwargs["callbacks"] = [*given, StepProgressBar()]
-        return super().instantiate_trainer(**kwargs)
-
-
-class StyleCLI(TrainingCLI):
-    """``fit`` and ``validate`` of :attr:`MODEL` on :attr:`DATA`: a per-prompt style network."""
-
-    MODEL: type = StyleTransfer
-    DATA: type = ContentDataModule
-    # max_steps, val_check_interval (held-out losses every 50 steps, counted across the short
-    # epochs), log_every_n_steps
-    SCHEDULE = (200, 50, 10)
-
-    def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
-        steps, val_every, log_every = self.SCHEDULE
-        super().__init__(
-            self.MODEL,
-            self.DATA,
-            trainer_class=self.TRAINER,
-            trainer_defaults={
-                "max_steps": steps,
-                "val_check_interval": val_every,
-                "check_val_every_n_epoch": None,
-                "log_every_n_steps": log_every,
-            },
-            save_config_callback=SaveConfigWithCheckpoints,
-            parser_kwargs=self.parser_settings(),
-            auto_configure_optimizers=False,
-            args=args,
-            run=run,
-        )
-
-    def parser_settings(self) -> dict[str, Any]:
-        """The program name, and each subcommand's description."""
-        return {
-            "prog": "clipstyler-fast",
-            "fit": {"description": DESCRIPTIONS["fit"]},
-            "validate": {"description": DESCRIPTIONS["validate"]},
-        }
-
-    @staticmethod
-    def subcommands() -> dict[str, set[str]]:
-        return {"fit": FIT_SKIPPED, "validate": VALIDATE_SKIPPED}
-
-    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(StyleCheckpoint, "checkpoint")
-        parser.link_arguments("model.prompt", "checkpoint.prompt")
-
-    def instantiate_trainer(self, **kwargs: Any) -> Any:
         trainer = super().instantiate_trainer(**kwargs)
-        subcommand = self.config["subcommand"]
-        last = self.last_checkpoint()
         # A file, or ``last`` when the run has one (the other words are Lightning's to resolve).
         named = self.ckpt_path == "last" or not is_resume_key(self.ckpt_path)
         if subcommand == "fit" and named and resumes(self.ckpt_path, last):
@@ -289,9 +274,6 @@ class FitOnlyCLI(StyleCLI):
     CHECKPOINT: type = StyleCheckpoint
     SCHEDULE = (10000, 1000, 50)
 
-    def parser_settings(self) -> dict[str, Any]:
-        return {"prog": f"clipstyler-fast {self.COMMAND}", "fit": {"description": DESCRIPTIONS[self.COMMAND]}}
-
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         return {"fit": FIT_SKIPPED}
@@ -308,18 +290,13 @@ class PretrainCLI(FitOnlyCLI):
         settle_trainer_precision(self.run_config["trainer"])
 
 
-def wants_any_prompt(args: list[str]) -> bool:
-    """Whether a ``fit``/``validate`` command line is about an any-prompt network: it gives a prompt bank."""
-    return any(arg == PROMPT_BANK_OPTION or arg.startswith(PROMPT_BANK_OPTION + "=") for arg in args)
-
-
 def main(argv: list[str]) -> int:
     """``fit``/``validate`` (``argv[0]``) of a style network (of an any-prompt network when a prompt
     bank is given), or ``pretrain`` of the decoder."""
     command, rest = argv[0], argv[1:]
     if command == "pretrain":
         PretrainCLI(args=["fit", *rest])
-    elif wants_any_prompt(rest):
+    elif any(arg == PROMPT_BANK_OPTION or arg.startswith(PROMPT_BANK_OPTION + "=") for arg in rest):
         AnyPromptCLI(args=argv)
     else:
         StyleCLI(args=argv)

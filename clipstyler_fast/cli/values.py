@@ -17,7 +17,6 @@ import argparse
 import math
 import re
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,15 +86,6 @@ def read_list(text: str) -> list[str] | None:
         return None
     inner = word[1:-1].strip()
     return [item.strip().strip("'\"") for item in inner.split(",")] if inner else []
-
-
-def shown(text: str) -> str:
-    """A value as the user would type it in a shell (``''`` for an empty one)."""
-    return shlex.quote(text)
-
-
-def _g(number: float) -> str:
-    return f"{number:g}"
 
 
 @dataclass(frozen=True)
@@ -174,18 +164,18 @@ class Rule:
         if (low or high) and self.most is not None and (self.least is not None or self.above is not None):
             return f"outside {self._interval()}"
         if low and self.above is not None:
-            return f"must be above {_g(self.above)}"
+            return f"must be above {self.above:g}"
         if low:
-            return "must be 0 or more" if self.least == 0 else f"must be at least {_g(self.least or 0)}"
+            return "must be 0 or more" if self.least == 0 else f"must be at least {self.least or 0:g}"
         if high:
-            return f"must be at most {_g(self.most or 0)}"
+            return f"must be at most {self.most or 0:g}"
         if self.multiple and int(value) % self.multiple:
             return f"not a multiple of {self.multiple}"
         return None
 
     def _interval(self) -> str:
-        start = f"[{_g(self.least)}" if self.least is not None else f"({_g(self.above or 0)}"
-        return f"{start}, {_g(self.most or 0)}]"
+        start = f"[{self.least:g}" if self.least is not None else f"({self.above or 0:g}"
+        return f"{start}, {self.most or 0:g}]"
 
     def advice(self) -> str:
         """What to give, in words: ``give a whole number of at least 1``."""
@@ -210,35 +200,23 @@ class Rule:
         if self.most is not None and (self.least is not None or self.above is not None):
             return f" in {self._interval()}"
         if self.above is not None:
-            return f" above {_g(self.above)}"
+            return f" above {self.above:g}"
         if self.least is not None:
-            return ", 0 or more" if self.least == 0 else f" of at least {_g(self.least)}"
+            return ", 0 or more" if self.least == 0 else f" of at least {self.least:g}"
         if self.most is not None:
-            return f" of at most {_g(self.most)}"
+            return f" of at most {self.most:g}"
         return ""
-
-    def read(self, text: str) -> Any:
-        """The value ``text`` stands for (call :meth:`problem` first)."""
-        if self.nullable and text.strip() in NULL_WORDS:
-            return None
-        if self.kind == "int":
-            return read_whole(text)
-        if self.kind == "float":
-            return read_number(text)
-        if self.kind == "bool":
-            return read_bool(text)
-        if self.kind == "int_or_bool":
-            count = read_whole(text)
-            return count if count is not None else read_bool(text)
-        if self.kind == "alphas":
-            return parse_alphas(text)
-        return text
 
     def __call__(self, text: str) -> Any:
         problem = self.problem(text)
         if problem is not None:
-            raise argparse.ArgumentTypeError(f"{shown(text)}: {problem}")
-        return self.read(text)
+            raise argparse.ArgumentTypeError(f"{shlex.quote(text)}: {problem}")
+        if self.nullable and text.strip() in NULL_WORDS:
+            return None
+        if self.kind == "int_or_bool":
+            return read_whole(text) if read_whole(text) is not None else read_bool(text)
+        reader = {"int": read_whole, "float": read_number, "bool": read_bool, "alphas": parse_alphas}.get(self.kind)
+        return text if reader is None else reader(text)
 
 
 def whole(least: float | None = None, most: float | None = None, **more: Any) -> Rule:
@@ -266,15 +244,12 @@ ALPHAS = Rule("alphas")
 EPOCHS = whole(1, also=(-1,), zero="trains nothing", give="give a number of epochs, at least 1, or -1 for no limit")
 
 
-def parse_alphas(text: str | Sequence[float]) -> list[float]:
+def parse_alphas(text: str) -> list[float]:
     """``"0,0.25,0.5"`` -> ``[0.0, 0.25, 0.5]``: the one reader of alpha lists (argparse type)."""
-    if isinstance(text, (list, tuple)):
-        values = [float(value) for value in text]
-    else:
-        try:
-            values = [float(part) for part in str(text).strip("[]").split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,0.25,0.5,0.75,1") from None
+    try:
+        values = [float(part) for part in text.strip("[]").split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,0.25,0.5,0.75,1") from None
     if not values:
         raise argparse.ArgumentTypeError("give at least one alpha, e.g. 0,0.5,1")
     bad = [value for value in values if not 0.0 <= value <= 1.0]  # also refuses nan
@@ -290,8 +265,7 @@ def tile_problem(tile: int, overlap: int) -> str | None:
         return f"--tile_size {tile}: not a multiple of {GRID}; give a multiple of {GRID}, at least 3 x --tile_overlap ({3 * overlap})"
     if overlap < 0 or overlap % GRID:
         return f"--tile_overlap {overlap}: not a multiple of {GRID}, 0 or more; give one, at most a third of --tile_size ({tile})"
-    if tile < max(3 * overlap, GRID):
-        least = max(3 * overlap, GRID)
+    if tile < (least := max(3 * overlap, GRID)):
         return (
             f"--tile_size {tile}: below 3 x --tile_overlap {overlap}, so tiles' overlaps would meet; "
             f"give a --tile_size of at least {least}, or a smaller --tile_overlap"

@@ -33,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_postprocess(
         parser, help="clamp to [0, 1] (default), or the reference's contrast boost with per-frame min-max scaling (may flicker)"
     )
-    options.add_controls(parser, "frame")
+    parser.add_argument(
+        "--strength",
+        type=values.STRENGTH,
+        default=1.0,
+        help="how much of the style, in [0, 1]: 0 gives the frame unchanged, 1 the full style (default)",
+    )
+    options.add_flag(parser, "--preserve_colors", False, "keep the frame's colours: the style's luminance with the frame's chroma (YCbCr)")
     parser.add_argument(
         "--temporal_blend",
         type=values.number(0, 0.9, give="give a weight in [0, 0.9]; 0 stylizes every frame on its own"),
@@ -43,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and still shots (default 0: every frame on its own)",
     )
     options.add_vgg_weights(parser)
-    options.add_device(parser)
-    options.add_progress(parser)
+    options.add_device(parser, progress=True)
     return parser
 
 
