@@ -19,6 +19,8 @@ the same start, in the same process, on the same content batches:
 
 By default the two alternate step by step (reference step, product step, ...), so that both see
 the same machine load; ``--order sequential`` runs all reference steps first.
+Peak memory is sampled on one more, untimed step of each contender after the timed ones: on a
+CPU the sampling thread would slow the step it watches.
 
 Before timing, the product is run once in fp32 with the reference's warps on the first batch:
 its total loss must equal the reference's within fp32 tolerance (both compute the same
@@ -206,51 +208,67 @@ class StepLog:
     losses: list[float] = field(default_factory=list)
 
 
-class StepClock(L.Callback):
-    """Times each product training step; optionally runs one reference step before it."""
+class StepWatch:
+    """Times a step, or samples its peak memory: never both, since on a CPU the sampling thread
+    takes time from the step (about 9% of a 2-core step)."""
 
-    def __init__(self, device: torch.device, product: StepLog, reference: tuple[ReferenceLoop, StepLog, int] | None) -> None:
+    def __init__(self, device: torch.device) -> None:
         self.device = device
         self.memory = PeakMemory(device)
+        self.sampling = False
+        self._t0 = self._cpu0 = 0.0
+
+    def start(self, sample_memory: bool) -> None:
+        synchronize(self.device)
+        self.sampling = sample_memory
+        if sample_memory:
+            self.memory.start()
+        self._cpu0 = time.process_time()
+        self._t0 = time.perf_counter()
+
+    def stop(self, log: StepLog, loss: float) -> None:
+        synchronize(self.device)
+        if self.sampling:
+            peak, increase = self.memory.stop()
+            log.peaks.append(peak)
+            log.increases.append(increase)
+        else:
+            log.times.append(time.perf_counter() - self._t0)
+            log.cpu.append(time.process_time() - self._cpu0)
+        log.losses.append(loss)
+
+
+class StepClock(L.Callback):
+    """Times each product training step (from step ``memory_from`` on, samples its memory instead);
+    optionally runs one reference step, watched alike, before it."""
+
+    def __init__(
+        self, device: torch.device, product: StepLog, reference: tuple[ReferenceLoop, StepLog, int] | None, memory_from: int | None = None
+    ) -> None:
+        self.watch = StepWatch(device)
         self.product = product
         self.reference = reference
-        self._t0 = self._cpu0 = 0.0
+        self.memory_from = memory_from
+
+    def _samples_memory(self, batch_idx: int) -> bool:
+        return self.memory_from is not None and batch_idx >= self.memory_from
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self.reference is not None:
             loop, log, views = self.reference
             corners = shared_corners(batch, views, *batch["image"].shape[-2:])
-            timed_step(loop, batch["image"], corners, self.device, self.memory, log)
-        synchronize(self.device)
-        self.memory.start()
-        self._cpu0 = time.process_time()
-        self._t0 = time.perf_counter()
+            watched_step(loop, batch["image"], corners, self.watch, log, self._samples_memory(batch_idx))
+        self.watch.start(self._samples_memory(batch_idx))
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        synchronize(self.device)
-        self.product.times.append(time.perf_counter() - self._t0)
-        self.product.cpu.append(time.process_time() - self._cpu0)
-        peak, increase = self.memory.stop()
-        self.product.peaks.append(peak)
-        self.product.increases.append(increase)
-        self.product.losses.append(float(outputs["loss"]))
+        self.watch.stop(self.product, float(outputs["loss"]))
 
 
-def timed_step(
-    loop: ReferenceLoop, content: torch.Tensor, corners: torch.Tensor, device: torch.device, memory: PeakMemory, log: StepLog
+def watched_step(
+    loop: ReferenceLoop, content: torch.Tensor, corners: torch.Tensor, watch: StepWatch, log: StepLog, sample_memory: bool
 ) -> None:
-    synchronize(device)
-    memory.start()
-    cpu0 = time.process_time()
-    t0 = time.perf_counter()
-    loss = loop.step(content, corners)
-    synchronize(device)
-    log.times.append(time.perf_counter() - t0)
-    log.cpu.append(time.process_time() - cpu0)
-    peak, increase = memory.stop()
-    log.peaks.append(peak)
-    log.increases.append(increase)
-    log.losses.append(loss)
+    watch.start(sample_memory)
+    watch.stop(log, loop.step(content, corners))
 
 
 def fit_product(
@@ -447,13 +465,15 @@ def time_contenders(
     )
     batches = [{**b, "image": b["image"].to(device)} if args.order == "sequential" else b for b in batches]
     ref_log, prod_log = StepLog(), StepLog()
+    memory_from = args.warmup + args.steps  # the last batch: each contender's memory step
     if args.order == "sequential":
-        memory = PeakMemory(device)
-        for batch in batches:
-            timed_step(reference, batch["image"], shared_corners(batch, args.views, args.crop, args.crop), device, memory, ref_log)
-        clock = StepClock(device, prod_log, None)
+        watch = StepWatch(device)
+        for index, batch in enumerate(batches):
+            corners = shared_corners(batch, args.views, args.crop, args.crop)
+            watched_step(reference, batch["image"], corners, watch, ref_log, index >= memory_from)
+        clock = StepClock(device, prod_log, None, memory_from)
     else:
-        clock = StepClock(device, prod_log, (reference, ref_log, args.views))
+        clock = StepClock(device, prod_log, (reference, ref_log, args.views), memory_from)
     model = fit_product({**files, **fast}, batches, device, [clock], root)
     first = batches[0]
     # Counted after the timed steps: this extra reference step moves its decoder, which no longer matters.
@@ -470,8 +490,8 @@ def timing_row(name: str, log: StepLog, warmup: int, flops: float | None, rate: 
         f"{min(timed):.3f}",
         f"{max(timed):.3f}",
         f"{median(log.cpu[warmup:]):.2f}",
-        f"{max(log.peaks[warmup:]) / 2**20:.0f}",
-        f"{max(log.increases[warmup:]) / 2**20:.0f}",
+        f"{max(log.peaks) / 2**20:.0f}",
+        f"{max(log.increases) / 2**20:.0f}",
     ]
     if flops:
         achieved = flops / step
@@ -549,7 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         # The published code sets it; the training crop size never changes, so both sides gain.
         torch.backends.cudnn.benchmark = True
     fast, frozen_name = product_options(args, device)
-    batches = content_batches(args.warmup + args.steps, args.batch, args.crop)
+    # One more batch than the warm-up and timed steps: each contender's untimed memory step.
+    batches = content_batches(args.warmup + args.steps + 1, args.batch, args.crop)
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         root = Path(tmp)
         files = network_files(root, args)
