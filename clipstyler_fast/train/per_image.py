@@ -28,6 +28,7 @@ from clipstyler_fast.nets.decoder import EncoderDecoder
 from clipstyler_fast.nets.unet import UNet, UNetConfig
 from clipstyler_fast.nets.vgg import ContentLayers
 from clipstyler_fast.objective.per_image import PerImageWeights, per_image_terms
+from clipstyler_fast.train.steps import adam
 
 StepCallback = Callable[[int, dict[str, float], torch.Tensor], None]
 
@@ -91,8 +92,9 @@ class PerImageOptimizer:
     def begin(self, content: torch.Tensor, seed: int) -> PhotoRun:
         """A fresh network for ``content`` (``(1, 3, H, W)``), ready to take optimisation steps."""
         torch.manual_seed(seed)
-        network = trainable(self.start, self.unet)
-        optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=self.schedule.lr)
+        # On its device before the optimiser is made, which picks its kernel by the weights' device.
+        network = trainable(self.start, self.unet).to(self.fabric.device)
+        optimizer = adam([p for p in network.parameters() if p.requires_grad], self.schedule.lr)
         network, optimizer = self.fabric.setup(network, optimizer)
         content = self.fabric.to_device(content)
         with torch.no_grad(), self.fabric.autocast():
