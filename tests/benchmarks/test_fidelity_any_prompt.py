@@ -1,8 +1,8 @@
 """Any prompt in the synthetic world, through the real CLI: a network trained on seven colour
-words (and blends of two) turns held-out photos toward a word of its bank while keeping them;
-toward an eighth colour it never trained on it does not yet go half as far as that colour's own
-network, which the strict expected failure below records (benchmarks/RESULTS.md has the
-measurements)."""
+words (and blends of two) turns held-out photos toward a word of its bank while keeping them.
+How far it goes toward an eighth colour it never trained on is not yet a property of the method
+in CI's short run: it follows float rounding, so the expected failure below records it without
+holding the suite to it (benchmarks/RESULTS.md has the measurements)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ SEEN, UNSEEN = "red", "green"
 # Steps and learning rate sized for CI (benchmarks/fidelity/any_prompt.py runs the reference's
 # learning rate and more steps).
 ANY_STEPS, PER_PROMPT_STEPS, LR = 400, 40, "2e-4"
-# In content spreads beyond the start decoder, with the trained world VGG (2026-12-03): the bank
-# word red +2.01, keeping edges 0.35; the unseen green +0.04 against +0.81 for its own network
-# (5%). With the world's earlier random VGG, whose outputs were flat tints, green reached 77%.
+# In content spreads beyond the start decoder, with the trained world VGG: the bank word red
+# +2.00 to +2.02, keeping edges 0.27 to 0.35. The unseen green against its own network: +0.04 of
+# +0.81 (5%) on an Intel Xeon, +0.67 of +1.48 (45%) on an AMD EPYC, +1.58 of +1.89 (84%) on the
+# same EPYC once Adam was fused (its update differs only by rounding).
 MIN_SEEN_SHIFT, MIN_SEEN_EDGES, MIN_UNSEEN_SHARE = 1.5, 0.2, 0.5
 MIX = ["--model.mix_prompts", "0.5"]
 
@@ -51,9 +52,9 @@ def test_a_bank_word_reaches_the_pixels_and_keeps_the_photo(shifts: dict[str, di
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="with the trained world VGG an unseen colour moves 5% as far as its own network in CI's 400 steps "
-    "(77% in the flat-tint world before); benchmarks/RESULTS.md has the benchmark's figure",
+    strict=False,
+    reason="in CI's 400 steps how far an unseen colour moves follows float rounding: 5%, 45% and 84% of its own "
+    "network's shift in three runs that differ only by CPU and Adam kernel; benchmarks/RESULTS.md has the figures",
 )
 def test_an_unseen_colour_moves_half_as_far_as_its_own_network(shifts: dict[str, dict[str, float]]) -> None:
     unseen, own = shifts[f"{UNSEEN}:any"]["vs_decoder"], shifts[f"{UNSEEN}:per-prompt"]["vs_decoder"]
