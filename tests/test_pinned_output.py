@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from support import (
@@ -86,6 +87,7 @@ def contrast(images: torch.Tensor) -> torch.Tensor:
     return (boosted - low) / (high - low).clamp_min(1e-8)
 
 
+@pytest.mark.slow
 def test_fit_is_a_pure_function_of_its_inputs_and_predict_computes_the_plain_forward(tmp_path: Path) -> None:
     clip, vgg, start = (
         write_tiny_clip(tmp_path / "clip.pt", seed=5),

@@ -102,6 +102,7 @@ def run(args: list[str], cwd: Path, native: str) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("native", ["1", "0"])
 def test_fit_distill_and_stylizer_agree_for_the_same_probe(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path, native: str, monkeypatch: pytest.MonkeyPatch

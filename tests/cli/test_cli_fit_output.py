@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 from support import fit_args as small_fit
 from support import run_cli
@@ -23,6 +24,7 @@ def fit_args(clip: Path | str, vgg: Path, content: Path | str, steps: int) -> li
     return small_fit(clip, vgg, content, checkpoints="runs", steps=steps, logger=True, progress=True)
 
 
+@pytest.mark.slow
 def test_fit_logs_in_its_run_folder_counts_steps_and_resumes_the_same_log(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
 ) -> None:
@@ -45,6 +47,7 @@ def test_fit_logs_in_its_run_folder_counts_steps_and_resumes_the_same_log(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
+@pytest.mark.slow
 def test_refusals_come_before_any_weights_load_and_leave_nothing(
     tmp_path: Path, clip_path: Path, vgg_path: Path, content_dir: Path
 ) -> None:

@@ -45,6 +45,7 @@ def cases(style) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(zip(inputs, outputs))
 
 
+@pytest.mark.slow
 def test_torchscript_matches_pytorch_on_two_sizes(exported, cases):
     model = torch.jit.load(str(exported / "stylizer.torchscript.pt"))
     for x, expected in cases:
@@ -54,6 +55,7 @@ def test_torchscript_matches_pytorch_on_two_sizes(exported, cases):
         assert (got - expected).abs().max() <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_onnx_matches_pytorch_on_two_sizes(exported, cases):
     session = onnxruntime.InferenceSession(str(exported / "stylizer.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["images"]
@@ -63,6 +65,7 @@ def test_onnx_matches_pytorch_on_two_sizes(exported, cases):
         assert (got - expected).abs().max() <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_export_records_its_contract_and_measured_error(exported):
     meta = json.loads((exported / "stylizer.json").read_text())
     assert meta["prompt"] == "Mosaic"

@@ -39,6 +39,7 @@ def cases(style) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [(x, stylizer(x)) for x in inputs]
 
 
+@pytest.mark.slow
 def test_onnx_keeps_odd_sizes_and_matches_the_stylizer(exported, cases):
     session = onnxruntime.InferenceSession(str(exported / "stylizer.onnx"), providers=["CPUExecutionProvider"])
     for x, expected in cases:
@@ -47,6 +48,7 @@ def test_onnx_keeps_odd_sizes_and_matches_the_stylizer(exported, cases):
         assert (got - expected).abs().max() <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_torchscript_keeps_odd_sizes_and_matches_the_stylizer(exported, cases):
     model = torch.jit.load(str(exported / "stylizer.torchscript.pt"))
     for x, expected in cases:
@@ -56,6 +58,7 @@ def test_torchscript_keeps_odd_sizes_and_matches_the_stylizer(exported, cases):
         assert (got - expected).abs().max() <= TOLERANCE
 
 
+@pytest.mark.slow
 def test_metadata_describes_any_size_input(exported):
     meta = json.loads((exported / "stylizer.json").read_text())
     constraint = meta["input"]["constraint"]

@@ -98,6 +98,7 @@ def fit_args(root: Path, clip_path: Path, content_dir: Path, *extra: str) -> lis
     return small_fit(clip_path, None, content_dir, *extra, checkpoints=root / "checkpoints", decoder=None)
 
 
+@pytest.mark.slow
 def test_default_fit_starts_from_adains_decoder_and_predict_builds_the_recorded_encoder(
     tmp_path: Path, clip_path: Path, content_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:

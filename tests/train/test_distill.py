@@ -77,6 +77,7 @@ def test_student_fidelity_to_the_teacher_improves_on_held_out_photos(student: Pa
     assert psnr(trained, teacher) > psnr(start, teacher) + 3, (psnr(start, teacher), psnr(trained, teacher))
 
 
+@pytest.mark.slow
 def test_predict_and_export_read_the_student(student: Path, content_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "stylized"
     done = run_cli("predict", "--ckpt_path", str(student), "--data.path", str(content_dir), "--output.dir", str(out))

@@ -82,6 +82,7 @@ def test_the_published_square_resize_is_an_option(clip_path: Path, content_layer
     assert tuple(read_rgb(out / "a.png").shape[-2:]) == (32, 32)
 
 
+@pytest.mark.slow
 def test_a_killed_run_goes_on_without_redoing_or_losing_a_photo(
     clip_path: Path, content_layers_vgg: Path, photos: Path, tmp_path: Path
 ) -> None:
